@@ -1,0 +1,86 @@
+"""The ``keel`` command line: serve, migrate, worker, check-config."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from keel.config import Environment, Settings, configuration_problems, load_settings
+from keel.core import schema
+from keel.core.db import Database
+
+app = typer.Typer(help="keel: a production-ready, multi-tenant backend service.", no_args_is_help=True)
+
+
+def _settings_or_exit() -> Settings:
+    """Load settings; print every problem and exit non-zero if they are unfit."""
+    try:
+        settings = load_settings()
+    except ValueError as exc:  # pydantic's ValidationError names fields, never secret values
+        typer.echo(f"keel: invalid configuration:\n{exc}", err=True)
+        raise typer.Exit(code=2) from None
+    problems = configuration_problems(settings)
+    if problems:
+        typer.echo(f"keel: refusing to start in {settings.env.value}:", err=True)
+        for problem in problems:
+            typer.echo(f"  - {problem}", err=True)
+        raise typer.Exit(code=2)
+    return settings
+
+
+async def _migrate(settings: Settings, revision: str) -> None:
+    database = Database(settings.database)
+    try:
+        await schema.upgrade(database.engine, revision)
+    finally:
+        await database.dispose()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default KEEL_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default KEEL_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default KEEL_WORKERS).")] = None,
+) -> None:
+    """Run the HTTP server. In development the schema is migrated first."""
+    settings = _settings_or_exit()
+    if settings.env is Environment.DEVELOPMENT:
+        asyncio.run(_migrate(settings, "head"))
+    uvicorn.run(
+        "keel.main:app_from_environment",
+        factory=True,
+        host=host or settings.http.host,
+        port=port or settings.http.port,
+        workers=workers or settings.http.workers,
+        timeout_graceful_shutdown=int(settings.http.shutdown_grace_s),
+        proxy_headers=False,  # keel resolves client addresses itself, from trusted proxies only
+        server_header=False,
+        access_log=False,
+        log_config=None,
+    )
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply database migrations up to REVISION (default: head)."""
+    settings = _settings_or_exit()
+    asyncio.run(_migrate(settings, revision))
+    typer.echo(f"keel: database at {revision}")
+
+
+@app.command("check-config")
+def check_config() -> None:
+    """Validate the configuration for its environment; exit 2 on any problem."""
+    settings = _settings_or_exit()
+    typer.echo(f"keel: configuration OK for {settings.env.value}")
+
+
+@app.command()
+def worker() -> None:
+    """Run background workers (outbox delivery) in their own process."""
+    _settings_or_exit()
+    typer.echo("keel: no background workers exist yet; webhook delivery will run here.", err=True)
+    raise typer.Exit(code=3)

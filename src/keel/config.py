@@ -1,0 +1,222 @@
+"""Settings: built once from ``KEEL_*`` environment variables (and an optional
+``.env``), split into sections, validated per environment, then injected.
+
+Nothing here is read at import time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEVELOPMENT_SECRET_KEY = "keel-development-only-secret-key-do-not-deploy"  # noqa: S105
+# Values seen in tutorials and templates; a deployment using one is not secret.
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {
+        DEVELOPMENT_SECRET_KEY,
+        "changeme",
+        "change-me",
+        "changethis",
+        "secret",
+        "secret-key",
+        "secretkey",
+        "your-secret-key",
+        "supersecret",
+        "development",
+        "test",
+    }
+)
+MIN_SECRET_KEY_BYTES = 32
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./keel.db"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+    @property
+    def is_deployed(self) -> bool:
+        """Staging and production are held to the strict rules."""
+        return self in (Environment.STAGING, Environment.PRODUCTION)
+
+
+_SECTION_CONFIG = SettingsConfigDict(
+    env_prefix="KEEL_",
+    env_file=".env",
+    env_file_encoding="utf-8",
+    extra="ignore",
+    case_sensitive=False,
+)
+
+
+def _split_csv(value: object) -> object:
+    """Lists come from the environment as comma-separated strings."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class HttpSettings(BaseSettings):
+    """How the HTTP server listens and what every request is allowed to do."""
+
+    model_config = _SECTION_CONFIG
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    cors_origins: CsvList = Field(default_factory=list)
+    trusted_proxies: CsvList = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+    hsts_max_age_s: int = Field(default=0, ge=0)
+    # None means "not decided": accepted in development, refused when deployed.
+    expose_docs: bool | None = None
+    expose_metrics: bool | None = None
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_lists(cls, value: object) -> object:
+        return _split_csv(value)
+
+
+class DatabaseSettings(BaseSettings):
+    """The relational store: SQLite file by default, PostgreSQL when scaled out."""
+
+    model_config = _SECTION_CONFIG
+
+    database_url: SecretStr = SecretStr(DEFAULT_SQLITE_URL)
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=5, ge=0)
+    db_pool_timeout_s: float = Field(default=5.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=10_000, ge=0)
+    db_sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0)
+    db_echo: bool = False
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.get_secret_value().startswith("sqlite")
+
+
+class RedisSettings(BaseSettings):
+    """Redis for shared rate-limit counters, cache and pub/sub between processes."""
+
+    model_config = _SECTION_CONFIG
+
+    redis_url: SecretStr | None = None
+    redis_pool_size: int = Field(default=20, ge=1)
+    redis_timeout_s: float = Field(default=1.0, gt=0)
+
+
+class RateLimitSettings(BaseSettings):
+    """Limits per route group, in the `limits` notation ("20/minute")."""
+
+    model_config = _SECTION_CONFIG
+
+    rate_limits: Literal["on", "off"] = "on"
+    rate_limit_default: str = "600/minute"
+    rate_limit_auth: str = "20/minute"
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate_limits == "on"
+
+
+class ObservabilitySettings(BaseSettings):
+    """Logging, metrics and optional OpenTelemetry tracing."""
+
+    model_config = _SECTION_CONFIG
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    otel_enabled: bool = False
+    otel_service_name: str = "keel"
+    otel_exporter_endpoint: str | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Settings(BaseSettings):
+    """All of keel's configuration. Build it with :func:`load_settings`."""
+
+    model_config = _SECTION_CONFIG
+
+    env: Environment = Environment.DEVELOPMENT
+    secret_key: SecretStr | None = None
+    debug: bool = False
+
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+
+    @property
+    def signing_key(self) -> SecretStr:
+        """The secret key, or the development key where one is allowed."""
+        if self.secret_key is not None:
+            return self.secret_key
+        return SecretStr(DEVELOPMENT_SECRET_KEY)
+
+    @property
+    def docs_exposed(self) -> bool:
+        return _decided(self.http.expose_docs, default=not self.env.is_deployed)
+
+    @property
+    def metrics_exposed(self) -> bool:
+        return _decided(self.http.expose_metrics, default=not self.env.is_deployed)
+
+    @property
+    def json_logs(self) -> bool:
+        fmt = self.observability.log_format
+        return fmt == "json" if fmt != "auto" else self.env.is_deployed
+
+
+def _decided(choice: bool | None, *, default: bool) -> bool:
+    return default if choice is None else choice
+
+
+def configuration_problems(settings: Settings) -> list[str]:
+    """Everything that makes these settings unfit for their environment.
+
+    Development and test accept convenient defaults; staging and production
+    must decide everything explicitly and hold a real secret.
+    """
+    if not settings.env.is_deployed:
+        return []
+    problems: list[str] = []
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    if not key:
+        problems.append("KEEL_SECRET_KEY is not set")
+    elif key.strip().lower() in KNOWN_DEFAULT_SECRETS:
+        problems.append("KEEL_SECRET_KEY is a known default value")
+    elif len(key.encode()) < MIN_SECRET_KEY_BYTES:
+        problems.append(f"KEEL_SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes")
+    if settings.debug:
+        problems.append("KEEL_DEBUG must be off")
+    if "*" in settings.http.cors_origins:
+        problems.append("KEEL_CORS_ORIGINS must list origins, not '*'")
+    if settings.http.expose_docs is None:
+        problems.append("KEEL_EXPOSE_DOCS must be set to true or false")
+    if settings.http.expose_metrics is None:
+        problems.append("KEEL_EXPOSE_METRICS must be set to true or false")
+    if not settings.rate_limit.enabled:
+        problems.append("KEEL_RATE_LIMITS=off is for load tests only")
+    return problems
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; keyword overrides win (tests)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Cross-cutting platform code. Imports no domain package."""

@@ -1,0 +1,108 @@
+"""The async database adapter: SQLite (WAL) by default, PostgreSQL scaled out.
+
+Domain code sees only ``AsyncSession``s; which engine sits behind them, and
+how each is tuned, is decided here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import QueuePool
+
+from keel.config import DatabaseSettings
+from keel.core.metrics import PoolStats
+
+# Execution option marking a connection that will write: on SQLite it begins
+# with BEGIN IMMEDIATE, taking the write lock up front instead of failing with
+# "database is locked" when a deferred reader tries to upgrade.
+_WRITE_OPTION = "keel_write"
+
+
+def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _configure(dbapi_connection: Any, _: Any) -> None:
+        # Let SQLAlchemy's begin hook below emit BEGIN instead of the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+            f"PRAGMA busy_timeout={int(busy_timeout_ms)}",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(
+        url,
+        echo=settings.db_echo,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_s,
+        connect_args={"timeout": settings.db_sqlite_busy_timeout_ms / 1000},
+    )
+    _install_sqlite_hooks(engine, settings.db_sqlite_busy_timeout_ms)
+    return engine
+
+
+def _postgres_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
+    server_settings = {"application_name": "keel"}
+    if settings.db_statement_timeout_ms:
+        server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
+    return create_async_engine(
+        url,
+        echo=settings.db_echo,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_s,
+        pool_recycle=1800,
+        connect_args={"server_settings": server_settings},
+    )
+
+
+class Database:
+    """Engine, session factories and health probes for one process."""
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        url = make_url(settings.database_url.get_secret_value())
+        self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.display_url = url.render_as_string(hide_password=True)
+        self.engine = _sqlite_engine(url, settings) if self.is_sqlite else _postgres_engine(url, settings)
+        session_options: dict[str, Any] = {"expire_on_commit": False, "autoflush": False}
+        self.read_sessions = async_sessionmaker(self.engine, **session_options)
+        self.write_sessions = async_sessionmaker(
+            self.engine.execution_options(**{_WRITE_OPTION: True}), **session_options
+        )
+
+    def session(self, *, write: bool) -> AsyncSession:
+        """A new session; ``write=True`` takes SQLite's write lock at BEGIN."""
+        return (self.write_sessions if write else self.read_sessions)()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    def pool_stats(self) -> PoolStats | None:
+        pool = self.engine.sync_engine.pool
+        if not isinstance(pool, QueuePool):
+            return None
+        return PoolStats(
+            size=pool.size(), checked_out=pool.checkedout(), overflow=max(pool.overflow(), 0), checked_in=pool.checkedin()
+        )
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,216 @@
+"""The KeelError tree and its single mapping to RFC 9457 problem+json.
+
+Services raise KeelErrors; ``install_error_handlers`` maps them, FastAPI's
+validation errors and Starlette's HTTP errors to one body shape. Pure ASGI
+middleware that must answer before routing uses :func:`send_problem`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Scope, Send
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+_TYPE_PREFIX = "urn:keel:problem:"
+
+
+class KeelError(Exception):
+    """Base of every error keel reports to a client.
+
+    Subclasses set ``status``, ``slug`` and ``title``; an instance carries a
+    human ``detail`` safe to show the client (never a secret, never input).
+    """
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+class BadRequest(KeelError):
+    status, slug, title = 400, "bad-request", "Bad Request"
+
+
+class Unauthorized(KeelError):
+    status, slug, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.headers.setdefault("WWW-Authenticate", "Bearer")
+
+
+class Forbidden(KeelError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(KeelError):
+    status, slug, title = 404, "not-found", "Not Found"
+
+
+class MethodNotAllowed(KeelError):
+    status, slug, title = 405, "method-not-allowed", "Method Not Allowed"
+
+
+class Conflict(KeelError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(KeelError):
+    status, slug, title = 412, "precondition-failed", "Precondition Failed"
+
+
+class PayloadTooLarge(KeelError):
+    status, slug, title = 413, "payload-too-large", "Payload Too Large"
+
+
+class UnsupportedMediaType(KeelError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported Media Type"
+
+
+class ValidationFailed(KeelError):
+    status, slug, title = 422, "validation-error", "Validation Error"
+
+
+class TooManyRequests(KeelError):
+    status, slug, title = 429, "rate-limited", "Too Many Requests"
+
+
+class HeadersTooLarge(KeelError):
+    status, slug, title = 431, "headers-too-large", "Request Header Fields Too Large"
+
+
+class InternalError(KeelError):
+    """Unexpected failure: the detail stays generic; the log has the rest."""
+
+    status, slug, title = 500, "internal-error", "Internal Server Error"
+
+
+class ServiceUnavailable(KeelError):
+    status, slug, title = 503, "service-unavailable", "Service Unavailable"
+
+
+class GatewayTimeout(KeelError):
+    status, slug, title = 504, "timeout", "Request Timeout"
+
+
+_BY_STATUS: dict[int, type[KeelError]] = {
+    cls.status: cls
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        Conflict,
+        PreconditionFailed,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        ValidationFailed,
+        TooManyRequests,
+        HeadersTooLarge,
+        InternalError,
+        ServiceUnavailable,
+        GatewayTimeout,
+    )
+}
+
+
+def error_for_status(status: int, detail: str | None = None) -> KeelError:
+    """The KeelError matching an HTTP status; unknown ones fall back by class."""
+    fallback = BadRequest if 400 <= status < 500 else InternalError
+    return _BY_STATUS.get(status, fallback)(detail)
+
+
+def problem_body(error: KeelError, request_id: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": _TYPE_PREFIX + error.slug,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "request_id": request_id,
+    }
+    body.update(error.extra)
+    return body
+
+
+def problem_response(error: KeelError, request_id: str | None) -> Response:
+    return Response(
+        content=orjson.dumps(problem_body(error, request_id)),
+        status_code=error.status,
+        headers=error.headers,
+        media_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def scope_request_id(scope: Scope) -> str | None:
+    """The request id the request-context middleware put in the scope."""
+    value = (scope.get("state") or {}).get("request_id")
+    return value if isinstance(value, str) else None
+
+
+async def send_problem(send: Send, error: KeelError, scope: Scope) -> None:
+    """Answer with a problem from pure ASGI code, before or outside routing."""
+    body = orjson.dumps(problem_body(error, scope_request_id(scope)))
+    headers = [
+        (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *((name.lower().encode(), value.encode()) for name, value in error.headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def request_id_of(request: Request) -> str | None:
+    return scope_request_id(request.scope)
+
+
+def _validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Location and message only: pydantic's ``input`` would echo the body."""
+    return [{"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in errors]
+
+
+async def _on_keel_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, KeelError)
+    return problem_response(exc, request_id_of(request))
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = _validation_errors(exc.errors())
+    malformed_json = any(err["msg"].startswith("JSON decode error") for err in errors)
+    detail = "The request body is not valid JSON." if malformed_json else "The request is not valid."
+    error = ValidationFailed(detail, extra={"errors": errors})
+    return problem_response(error, request_id_of(request))
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    error = error_for_status(exc.status_code)
+    if exc.headers:
+        error.headers.update(exc.headers)
+    return problem_response(error, request_id_of(request))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """The one place where exceptions become responses."""
+    app.add_exception_handler(KeelError, _on_keel_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)

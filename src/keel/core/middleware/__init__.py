@@ -1,0 +1,1 @@
+"""Pure ASGI middleware: cheap, and safe for contextvars (no BaseHTTPMiddleware)."""

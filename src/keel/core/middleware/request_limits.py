@@ -1,0 +1,88 @@
+"""Request shape limits, enforced before a handler pays for the request.
+
+Headers over the limit get 431; a body over the limit gets 413, judged by
+Content-Length up front and by counting the stream (chunked bodies have no
+Content-Length); a body on a write must be JSON or it gets 415.
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from keel.core.middleware.tracked_send import TrackedSend
+
+from keel.core.errors import HeadersTooLarge, KeelError, PayloadTooLarge, UnsupportedMediaType, send_problem
+
+_METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised from ``receive``; FastAPI re-raises HTTPExceptions from body parsing."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _is_json(content_type: bytes) -> bool:
+    media_type = content_type.split(b";", 1)[0].strip().lower()
+    return media_type == b"application/json" or media_type.endswith(b"+json")
+
+
+class RequestLimitsMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
+
+    def _rejection(self, scope: Scope) -> KeelError | None:
+        header_bytes = sum(len(name) + len(value) for name, value in scope["headers"])
+        if header_bytes > self.max_header_bytes:
+            return HeadersTooLarge(f"Request headers exceed {self.max_header_bytes} bytes.")
+        if scope["method"] not in _METHODS_WITH_BODY:
+            return None
+        content_length = _header(scope, b"content-length")
+        has_body = (content_length is not None and content_length != b"0") or (
+            _header(scope, b"transfer-encoding") is not None
+        )
+        if content_length is not None and content_length.isdigit() and int(content_length) > self.max_body_bytes:
+            return PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes.")
+        if has_body and not _is_json(_header(scope, b"content-type") or b""):
+            return UnsupportedMediaType("Send the request body as application/json.")
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rejection = self._rejection(scope)
+        if rejection is not None:
+            await send_problem(send, rejection, scope)
+            return
+
+        received = 0
+        tracked = TrackedSend(send)
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, tracked)
+        except _BodyTooLarge:
+            if tracked.response_started:
+                raise
+            error = PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes.")
+            await send_problem(send, error, scope)

@@ -1,0 +1,80 @@
+"""Operational routes, outside /api/v1 and unauthenticated: health, metrics, docs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import fastapi_offline
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from keel.core.health import HealthChecker
+from keel.core.metrics import PROMETHEUS_CONTENT_TYPE, Metrics
+
+_SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+DOCS_ASSETS_URL = "/static/docs"
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadinessCheck(BaseModel):
+    status: Literal["ok", "degraded", "error"]
+    detail: str | None = None
+
+
+class ReadinessReport(BaseModel):
+    status: Literal["ok", "degraded", "error"]
+    checks: dict[str, dict[str, Any]]
+
+
+health_router = APIRouter(prefix="/health", tags=["operations"])
+
+
+@health_router.get("/live", response_model=Liveness)
+async def live() -> Liveness:
+    """The process is up and serving."""
+    return Liveness()
+
+
+@health_router.get(
+    "/ready",
+    response_model=ReadinessReport,
+    responses={503: {"model": ReadinessReport, "description": "A required dependency is failing."}},
+)
+async def ready(request: Request) -> Response:
+    """The database answers, the schema is at head, Redis (if configured) answers."""
+    checker: HealthChecker = request.app.state.health
+    readiness = await checker.readiness()
+    return JSONResponse(readiness.body(), status_code=readiness.http_status)
+
+
+metrics_router = APIRouter(tags=["operations"])
+
+
+@metrics_router.get("/metrics", response_class=Response, responses={200: {"content": {PROMETHEUS_CONTENT_TYPE: {}}}})
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics in the text exposition format."""
+    registry: Metrics = request.app.state.metrics
+    return Response(registry.render(), media_type=PROMETHEUS_CONTENT_TYPE)
+
+
+def mount_docs(app: FastAPI) -> None:
+    """Swagger UI served from local assets: /docs works with no internet."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=_SWAGGER_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png",
+        )

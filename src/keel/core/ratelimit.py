@@ -1,0 +1,127 @@
+"""Rate limiting with the `limits` library, per route group.
+
+Counters live in Redis when ``KEEL_REDIS_URL`` is set, so every process shares
+them; otherwise in memory. When Redis cannot be reached the limiter falls back
+to local memory (warning once), reports itself degraded, and retries Redis
+after a pause: a Redis outage never turns into 500s.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import Request, Response
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import FixedWindowRateLimiter
+from limits.errors import StorageError
+
+from keel.config import RateLimitSettings
+from keel.core.errors import TooManyRequests
+from keel.core.logging import get_logger
+from keel.core.network import client_ip
+
+_log = get_logger("keel.ratelimit")
+_REDIS_RETRY_AFTER_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after_s: int
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_after_s),
+        }
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        settings: RateLimitSettings,
+        *,
+        redis_url: str | None = None,
+        trusted_proxies: frozenset[str] = frozenset(),
+    ) -> None:
+        self.enabled = settings.enabled
+        self.trusted_proxies = trusted_proxies
+        self.groups: dict[str, RateLimitItem] = {
+            "default": parse(settings.rate_limit_default),
+            "auth": parse(settings.rate_limit_auth),
+        }
+        self._memory = FixedWindowRateLimiter(MemoryStorage())
+        self._redis: FixedWindowRateLimiter | None = None
+        if redis_url is not None:
+            storage = RedisStorage(
+                "async+" + redis_url, implementation="redispy", wrap_exceptions=True, socket_timeout=1.0, socket_connect_timeout=1.0
+            )
+            self._redis = FixedWindowRateLimiter(storage)
+        self._redis_down_until = 0.0
+
+    @property
+    def degraded(self) -> bool:
+        """True while Redis is configured but the limiter is counting locally."""
+        return self._redis is not None and self._redis_down_until > time.monotonic()
+
+    def _limiter(self) -> FixedWindowRateLimiter:
+        if self._redis is not None and not self.degraded:
+            return self._redis
+        return self._memory
+
+    async def hit(self, group: str, subject: str) -> RateLimitDecision:
+        item = self.groups[group]
+        limiter = self._limiter()
+        try:
+            return await self._hit(limiter, item, group, subject)
+        except StorageError:
+            if limiter is self._memory:
+                raise
+            if not self.degraded:
+                _log.warning("ratelimit.redis_unavailable", fallback="memory", retry_after_s=_REDIS_RETRY_AFTER_S)
+            self._redis_down_until = time.monotonic() + _REDIS_RETRY_AFTER_S
+            return await self._hit(self._memory, item, group, subject)
+
+    @staticmethod
+    async def _hit(
+        limiter: FixedWindowRateLimiter, item: RateLimitItem, group: str, subject: str
+    ) -> RateLimitDecision:
+        allowed = await limiter.hit(item, group, subject)
+        stats = await limiter.get_window_stats(item, group, subject)
+        return RateLimitDecision(
+            allowed=allowed,
+            limit=item.amount,
+            remaining=stats.remaining,
+            reset_after_s=max(0, math.ceil(stats.reset_time - time.time())),
+        )
+
+    def subject(self, request: Request) -> str:
+        """Who is counted: the authenticated principal if known, else the client IP."""
+        principal = getattr(request.state, "rate_limit_subject", None)
+        if isinstance(principal, str):
+            return principal
+        return "ip:" + client_ip(request.scope, self.trusted_proxies)
+
+
+def rate_limit(group: str) -> Callable[..., Awaitable[None]]:
+    """A dependency enforcing ``group``'s limit; use as ``dependencies=[...]``."""
+
+    async def enforce(request: Request, response: Response) -> None:
+        limiter: RateLimiter = request.app.state.rate_limiter
+        if not limiter.enabled:
+            return
+        decision = await limiter.hit(group, limiter.subject(request))
+        headers = decision.headers()
+        if not decision.allowed:
+            headers["Retry-After"] = str(max(1, decision.reset_after_s))
+            raise TooManyRequests("Rate limit exceeded; retry later.", headers=headers)
+        response.headers.update(headers)
+
+    return enforce

@@ -1,0 +1,66 @@
+"""The request boundary: one session per request, committed once.
+
+Services only ``flush()``. ``TransactionalRoute`` commits after the handler
+has produced its response and before that response is sent, so a client
+never sees success for a write that did not commit; any error rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from keel.core.db import Database
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_SESSION_STATE_KEY = "db_session"
+
+
+async def request_session(request: Request) -> AsyncSession:
+    """The request's session, opened on first use (write-locking for writes)."""
+    state = request.scope.setdefault("state", {})
+    session = state.get(_SESSION_STATE_KEY)
+    if session is None:
+        database: Database = request.app.state.database
+        session = database.session(write=request.method not in _SAFE_METHODS)
+        state[_SESSION_STATE_KEY] = session
+    return session  # type: ignore[no-any-return]
+
+
+DbSession = Annotated[AsyncSession, Depends(request_session)]
+
+
+async def _finish(request: Request, *, commit: bool) -> None:
+    session: AsyncSession | None = request.scope.get("state", {}).pop(_SESSION_STATE_KEY, None)
+    if session is None:
+        return
+    try:
+        if commit:
+            await session.commit()
+        else:
+            await session.rollback()
+    finally:
+        await session.close()
+
+
+class TransactionalRoute(APIRoute):
+    """An APIRoute whose handler commits the request session before replying."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_in_transaction(request: Request) -> Response:
+            try:
+                response = await handle(request)
+            except BaseException:
+                await _finish(request, commit=False)
+                raise
+            await _finish(request, commit=response.status_code < 400)
+            return response
+
+        return handle_in_transaction

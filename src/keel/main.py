@@ -1,0 +1,152 @@
+"""The application factory: settings in, a fully wired ASGI app out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from keel import __version__
+from keel.api import build_api_router
+from keel.config import Settings, configuration_problems, load_settings
+from keel.core import schema
+from keel.core.cache import Cache, MemoryCache, RedisCache
+from keel.core.db import Database
+from keel.core.errors import install_error_handlers
+from keel.core.health import HealthChecker
+from keel.core.logging import configure_logging, get_logger
+from keel.core.metrics import Metrics
+from keel.core.middleware.request_context import RequestContextMiddleware
+from keel.core.middleware.request_limits import RequestLimitsMiddleware
+from keel.core.middleware.security_headers import SecurityHeadersMiddleware
+from keel.core.middleware.timeout import TimeoutMiddleware
+from keel.core.middleware.unhandled_errors import UnhandledErrorMiddleware
+from keel.core.ops import health_router, metrics_router, mount_docs
+from keel.core.ratelimit import RateLimiter
+from keel.core.tracing import telemetry_config
+
+_log = get_logger("keel.app")
+
+
+class ConfigurationError(RuntimeError):
+    """Settings unfit for their environment; the message lists every problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("refusing to start: " + "; ".join(problems))
+
+
+def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
+    """Outermost first. The request-context layer wraps everything so every
+    response, even a 500 or a 413 from the guards, carries the request id."""
+    http = settings.http
+    return [
+        Middleware(RequestContextMiddleware, metrics=metrics, trusted_proxies=frozenset(http.trusted_proxies)),
+        Middleware(SecurityHeadersMiddleware, hsts_max_age_s=http.hsts_max_age_s),
+        Middleware(UnhandledErrorMiddleware),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=http.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-API-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "ETag", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+            max_age=600,
+        ),
+        Middleware(RequestLimitsMiddleware, max_body_bytes=http.max_body_bytes, max_header_bytes=http.max_header_bytes),
+        Middleware(TimeoutMiddleware, timeout_s=http.request_timeout_s),
+    ]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    routers: Iterable[APIRouter] = (),
+    telemetry: dict[str, Any] | None = None,
+) -> FastAPI:
+    """Build keel. Refuses settings unfit for their environment.
+
+    Args:
+        settings: configuration; read from the environment when omitted.
+        routers: extra routers mounted beside the API (tests, plugins).
+        telemetry: FastAPI telemetry config overriding the one from settings.
+    """
+    settings = settings or load_settings()
+    problems = configuration_problems(settings)
+    if problems:
+        raise ConfigurationError(problems)
+    configure_logging(settings)
+
+    metrics = Metrics()
+    database = Database(settings.database)
+    metrics.watch_pool(database.pool_stats)
+    redis_url = settings.redis.redis_url.get_secret_value() if settings.redis.redis_url else None
+    cache: Cache = (
+        RedisCache(redis_url, max_connections=settings.redis.redis_pool_size, timeout_s=settings.redis.redis_timeout_s)
+        if redis_url
+        else MemoryCache()
+    )
+    rate_limiter = RateLimiter(
+        settings.rate_limit, redis_url=redis_url, trusted_proxies=frozenset(settings.http.trusted_proxies)
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        _log.info(
+            "keel.starting",
+            version=__version__,
+            env=settings.env.value,
+            database=database.display_url,
+            redis=redis_url is not None,
+        )
+        if not rate_limiter.enabled:
+            _log.warning("keel.rate_limits_off", note="KEEL_RATE_LIMITS=off: no request is limited")
+        try:
+            yield
+        finally:
+            _log.info("keel.stopping")
+            await cache.close()
+            await database.dispose()
+
+    app = FastAPI(
+        title="keel",
+        version=__version__,
+        summary="A production-ready, multi-tenant backend service.",
+        debug=settings.debug,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_exposed else None,
+        lifespan=lifespan,
+        middleware=_middleware(settings, metrics),
+        telemetry=telemetry if telemetry is not None else telemetry_config(settings),  # type: ignore[arg-type]
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.database = database
+    app.state.cache = cache
+    app.state.rate_limiter = rate_limiter
+    app.state.health = HealthChecker(
+        database,
+        cache=cache if redis_url else None,
+        rate_limiter=rate_limiter,
+        expected_revision=schema.head_revision(),
+    )
+
+    install_error_handlers(app)
+    app.include_router(health_router)
+    if settings.metrics_exposed:
+        app.include_router(metrics_router)
+    if settings.docs_exposed:
+        mount_docs(app)
+    app.include_router(build_api_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from the environment."""
+    return create_app()

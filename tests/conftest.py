@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from keel.config import Environment, HttpSettings, RateLimitSettings, RedisSettings, Settings
+from keel.main import create_app
+from tests.fixtures import routes
+from tests.fixtures.databases import database_settings, fresh_database_url, migrate, redis_test_url
+
+AppFactory = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One migrated database for the whole run; tests use distinct data."""
+    with fresh_database_url(tmp_path_factory.mktemp("db")) as url:
+        migrate(url)
+        yield url
+
+
+@pytest.fixture
+def make_settings(database_url: str) -> Callable[..., Settings]:
+    """Settings for the test environment on the run's database (and Redis, if any)."""
+
+    def build(**sections: Any) -> Settings:
+        redis_url = redis_test_url()
+        defaults: dict[str, Any] = {
+            "env": Environment.TEST,
+            "secret_key": SecretStr("test-secret-key-" + "x" * 32),
+            "database": database_settings(database_url),
+            "redis": RedisSettings(redis_url=SecretStr(redis_url) if redis_url else None),
+            "http": HttpSettings(),
+            "rate_limit": RateLimitSettings(),
+        }
+        defaults.update(sections)
+        return Settings(**defaults)
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[Callable[..., Any]]:
+    """Start an app (lifespan included) and return an HTTP client for it."""
+    managers: list[tuple[LifespanManager, httpx.AsyncClient]] = []
+
+    async def start(app: FastAPI) -> httpx.AsyncClient:
+        manager = LifespanManager(app)
+        await manager.__aenter__()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://keel.test")
+        managers.append((manager, client))
+        return client
+
+    yield start
+    for manager, client in reversed(managers):
+        await client.aclose()
+        await manager.__aexit__(None, None, None)
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings, routers=[routes.router])
+
+
+@pytest.fixture
+async def client(app: FastAPI, make_client: Callable[..., Any]) -> httpx.AsyncClient:
+    return await make_client(app)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def log_lines(caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
+    """Everything keel (and the libraries it drives) logged so far; not the test client."""
+    caplog.set_level(logging.INFO)
+
+    def text() -> str:
+        return "\n".join(
+            f"{record.getMessage()} {record.__dict__}" for record in caplog.records if record.name != "httpx"
+        )
+
+    return text
+
+
+@pytest.fixture
+def tmp_dir(tmp_path: Path) -> Path:
+    return tmp_path

@@ -1,0 +1,155 @@
+"""Bad input at the HTTP edge: each gets its problem+json, the process keeps serving."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from keel.config import HttpSettings
+from keel.main import create_app
+from tests.fixtures import routes
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert set(body) >= {"type", "title", "status", "detail", "request_id"}
+    assert body["status"] == status
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body  # type: ignore[no-any-return]
+
+
+async def assert_still_serving(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.readiness("http.problem_details")
+async def test_unknown_route_is_404_problem(client: httpx.AsyncClient) -> None:
+    body = assert_problem(await client.get("/no/such/route"), 404)
+    assert body["type"] == "urn:keel:problem:not-found"
+
+
+@pytest.mark.readiness("http.problem_details")
+async def test_wrong_method_is_405_problem_with_allow(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/health/live")
+    assert_problem(response, 405)
+    assert "GET" in response.headers["allow"]
+
+
+@pytest.mark.readiness("http.validation")
+async def test_malformed_json_is_422_without_echo(client: httpx.AsyncClient) -> None:
+    payload = b'{"name": "hunter2-secret", '
+    response = await client.post("/test/echo", content=payload, headers={"content-type": "application/json"})
+    body = assert_problem(response, 422)
+    assert body["detail"] == "The request body is not valid JSON."
+    assert isinstance(body["errors"], list)
+    assert "hunter2-secret" not in response.text
+    await assert_still_serving(client)
+
+
+@pytest.mark.readiness("http.validation")
+async def test_invalid_field_is_422_with_locations_and_no_input(client: httpx.AsyncClient) -> None:
+    response = await client.post("/test/echo", json={"name": "x" * 60 + "SECRETISH", "count": "many"})
+    body = assert_problem(response, 422)
+    locations = {tuple(error["loc"]) for error in body["errors"]}  # type: ignore[attr-defined]
+    assert locations == {("body", "name"), ("body", "count")}
+    assert all(set(error) == {"loc", "msg"} for error in body["errors"])  # type: ignore[attr-defined]
+    assert "SECRETISH" not in response.text
+    assert "many" not in response.text
+
+
+@pytest.mark.readiness("http.content_type")
+async def test_wrong_content_type_is_415(client: httpx.AsyncClient) -> None:
+    response = await client.post("/test/echo", content=b"name=x", headers={"content-type": "text/plain"})
+    assert_problem(response, 415)
+    json_variant = await client.post(
+        "/test/echo", content=b'{"name": "ok"}', headers={"content-type": "application/json; charset=utf-8"}
+    )
+    assert json_variant.status_code == 200
+
+
+@pytest.mark.readiness("http.body_limit")
+async def test_body_over_limit_by_content_length_is_413(client: httpx.AsyncClient) -> None:
+    huge = b'{"name": "' + b"a" * (1024 * 1024) + b'"}'
+    response = await client.post("/test/echo", content=huge, headers={"content-type": "application/json"})
+    assert_problem(response, 413)
+    await assert_still_serving(client)
+
+
+@pytest.mark.readiness("http.body_limit")
+async def test_streamed_body_over_limit_is_413(client: httpx.AsyncClient) -> None:
+    """A chunked body has no Content-Length: the limit is enforced on the stream."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"name": "'
+        for _ in range(40):
+            yield b"a" * 32 * 1024
+        yield b'"}'
+
+    response = await client.post("/test/echo", content=chunks(), headers={"content-type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert_problem(response, 413)
+    await assert_still_serving(client)
+
+
+@pytest.mark.readiness("http.header_limit")
+async def test_huge_header_is_431(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health/live", headers={"x-padding": "p" * 20_000})
+    assert_problem(response, 431)
+    await assert_still_serving(client)
+
+
+@pytest.mark.readiness("http.request_id")
+@pytest.mark.parametrize(
+    "sent",
+    ["", "a" * 129, "has space", "semi;colon", "<script>", "ünïcode"],
+)
+async def test_invalid_request_id_is_replaced(client: httpx.AsyncClient, sent: str) -> None:
+    response = await client.get("/health/live", headers={"x-request-id": sent.encode("utf-8")})  # type: ignore[dict-item]
+    request_id = response.headers["x-request-id"]
+    assert request_id != sent
+    assert len(request_id) == 32
+
+
+@pytest.mark.readiness("http.request_id")
+async def test_sane_request_id_is_echoed_and_logged(
+    client: httpx.AsyncClient, log_lines: Callable[[], str]
+) -> None:
+    sent = "req-" + "A1._-" * 20
+    response = await client.get("/no/such/route", headers={"x-request-id": sent})
+    assert response.headers["x-request-id"] == sent
+    assert response.json()["request_id"] == sent
+    assert f"'request_id': '{sent}'" in log_lines()
+
+
+@pytest.mark.readiness("http.unhandled_500")
+async def test_unhandled_exception_is_generic_500_and_logged_with_request_id(
+    client: httpx.AsyncClient, log_lines: Callable[[], str]
+) -> None:
+    response = await client.get("/test/boom", headers={"x-request-id": "boom-1"})
+    body = assert_problem(response, 500)
+    assert body["detail"] == "An unexpected error occurred."
+    assert routes.SECRET_IN_EXCEPTION not in response.text
+    assert "Traceback" not in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"
+    logged = log_lines()
+    assert "http.unhandled_error" in logged
+    assert "'request_id': 'boom-1'" in logged
+    await assert_still_serving(client)
+
+
+@pytest.mark.readiness("http.timeout")
+async def test_slow_handler_hits_timeout_504(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(http=HttpSettings(request_timeout_s=0.2))
+    client = await make_client(create_app(settings, routers=[routes.router]))
+    body = assert_problem(await client.get("/test/slow", params={"seconds": 5}), 504)
+    assert "0.2 s" in str(body["detail"])
+    fast = await client.get("/test/slow", params={"seconds": 0})
+    assert fast.status_code == 200

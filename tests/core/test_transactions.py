@@ -1,0 +1,53 @@
+"""The request boundary commits once on success and rolls back on any error."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from keel.config import HttpSettings
+from keel.main import create_app
+from tests.fixtures import routes
+
+
+async def count(client: httpx.AsyncClient, event_type: str) -> int:
+    response = await client.get(f"/test/events/{event_type}")
+    assert response.status_code == 200
+    return int(response.json()["count"])
+
+
+def unique_event() -> str:
+    return f"test.{uuid.uuid4().hex[:12]}"
+
+
+@pytest.mark.readiness("db.commit_at_boundary")
+async def test_successful_write_is_committed(client: httpx.AsyncClient) -> None:
+    event = unique_event()
+    response = await client.post(f"/test/events/{event}")
+    assert response.status_code == 201
+    assert await count(client, event) == 1
+
+
+@pytest.mark.readiness("db.rollback_on_error")
+@pytest.mark.parametrize(("fail", "status"), [("conflict", 409), ("crash", 500)])
+async def test_failed_request_leaves_nothing_written(client: httpx.AsyncClient, fail: str, status: int) -> None:
+    event = unique_event()
+    response = await client.post(f"/test/events/{event}", params={"fail": fail})
+    assert response.status_code == status
+    assert await count(client, event) == 0
+
+
+@pytest.mark.readiness("db.rollback_on_timeout")
+async def test_timed_out_write_is_rolled_back(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
+    client = await make_client(
+        create_app(make_settings(http=HttpSettings(request_timeout_s=0.3)), routers=[routes.router])
+    )
+    event = unique_event()
+    response = await client.post(f"/test/events/{event}", params={"fail": "slow"})
+    assert response.status_code == 504
+    assert await count(client, event) == 0
+    # The connection went back to the pool: later writes still work.
+    assert (await client.post(f"/test/events/{event}")).status_code == 201
+    assert await count(client, event) == 1
