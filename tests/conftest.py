@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,30 @@ from pydantic import SecretStr
 from keel.config import Environment, HttpSettings, RateLimitSettings, RedisSettings, Settings
 from keel.main import create_app
 from tests.fixtures import routes
-from tests.fixtures.databases import database_settings, fresh_database_url, migrate, redis_test_url
+from tests.fixtures.databases import (
+    database_settings,
+    fresh_database_url,
+    migrate,
+    postgres_admin_url,
+    redis_test_url,
+)
 
-AppFactory = Callable[..., Any]
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of a scaled-out engine run in the PostgreSQL + Redis pass only.
+
+    The embedded-default pass has no Redis or PostgreSQL by design; those
+    tests are deselected there (and counted as such), never skipped.
+    """
+    on_postgres = postgres_admin_url() is not None
+    available = {"redis": redis_test_url() is not None, "postgres": on_postgres, "sqlite": not on_postgres}
+    selected, deselected = [], []
+    for item in items:
+        needs = [name for name in available if item.get_closest_marker(name)]
+        (deselected if any(not available[name] for name in needs) else selected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +59,10 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
             "env": Environment.TEST,
             "secret_key": SecretStr("test-secret-key-" + "x" * 32),
             "database": database_settings(database_url),
-            "redis": RedisSettings(redis_url=SecretStr(redis_url) if redis_url else None),
+            # A prefix per test: Redis outlives test runs, counters must not.
+            "redis": RedisSettings(
+                redis_url=SecretStr(redis_url) if redis_url else None, redis_key_prefix=f"keel-test-{uuid.uuid4().hex}"
+            ),
             "http": HttpSettings(),
             "rate_limit": RateLimitSettings(),
         }
@@ -86,9 +111,7 @@ def log_lines(caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
     caplog.set_level(logging.INFO)
 
     def text() -> str:
-        return "\n".join(
-            f"{record.getMessage()} {record.__dict__}" for record in caplog.records if record.name != "httpx"
-        )
+        return "\n".join(record.getMessage() for record in caplog.records if record.name != "httpx")
 
     return text
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -49,18 +49,27 @@ def serve(
     settings = _settings_or_exit()
     if settings.env is Environment.DEVELOPMENT:
         asyncio.run(_migrate(settings, "head"))
-    uvicorn.run(
-        "keel.main:app_from_environment",
-        factory=True,
-        host=host or settings.http.host,
-        port=port or settings.http.port,
-        workers=workers or settings.http.workers,
-        timeout_graceful_shutdown=int(settings.http.shutdown_grace_s),
-        proxy_headers=False,  # keel resolves client addresses itself, from trusted proxies only
-        server_header=False,
-        access_log=False,
-        log_config=None,
-    )
+    options = uvicorn_options(settings)
+    options.update({k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None})
+    uvicorn.run("keel.main:app_from_environment", factory=True, **options)
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How keel runs under uvicorn; shared with tests that serve extra routes."""
+    return {
+        "host": settings.http.host,
+        "port": settings.http.port,
+        "workers": settings.http.workers,
+        # On SIGTERM uvicorn stops accepting, waits this long for in-flight
+        # requests, then runs the lifespan shutdown (loops stopped, pools closed).
+        "timeout_graceful_shutdown": max(1, round(settings.http.shutdown_grace_s)),
+        "proxy_headers": False,  # keel resolves client addresses itself, from trusted proxies only
+        "server_header": False,
+        "access_log": False,
+        "log_config": None,
+        "loop": "uvloop",
+        "http": "httptools",
+    }
 
 
 @app.command()
@@ -84,3 +93,7 @@ def worker() -> None:
     _settings_or_exit()
     typer.echo("keel: no background workers exist yet; webhook delivery will run here.", err=True)
     raise typer.Exit(code=3)
+
+
+if __name__ == "__main__":
+    app()

@@ -113,6 +113,8 @@ class RedisSettings(BaseSettings):
     model_config = _SECTION_CONFIG
 
     redis_url: SecretStr | None = None
+    # Namespaces keys and channels, so deployments can share one Redis.
+    redis_key_prefix: str = Field(default="keel", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     redis_pool_size: int = Field(default=20, ge=1)
     redis_timeout_s: float = Field(default=1.0, gt=0)
 

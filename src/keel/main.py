@@ -53,7 +53,14 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
             allow_origins=http.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-API-Key", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "ETag", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+            expose_headers=[
+                "X-Request-ID",
+                "ETag",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
             max_age=600,
         ),
         Middleware(RequestLimitsMiddleware, max_body_bytes=http.max_body_bytes, max_header_bytes=http.max_header_bytes),
@@ -83,14 +90,23 @@ def create_app(
     metrics = Metrics()
     database = Database(settings.database)
     metrics.watch_pool(database.pool_stats)
-    redis_url = settings.redis.redis_url.get_secret_value() if settings.redis.redis_url else None
+    redis = settings.redis
+    redis_url = redis.redis_url.get_secret_value() if redis.redis_url else None
     cache: Cache = (
-        RedisCache(redis_url, max_connections=settings.redis.redis_pool_size, timeout_s=settings.redis.redis_timeout_s)
+        RedisCache(
+            redis_url,
+            prefix=redis.redis_key_prefix,
+            max_connections=redis.redis_pool_size,
+            timeout_s=redis.redis_timeout_s,
+        )
         if redis_url
         else MemoryCache()
     )
     rate_limiter = RateLimiter(
-        settings.rate_limit, redis_url=redis_url, trusted_proxies=frozenset(settings.http.trusted_proxies)
+        settings.rate_limit,
+        redis_url=redis_url,
+        redis_key_prefix=redis.redis_key_prefix,
+        trusted_proxies=frozenset(settings.http.trusted_proxies),
     )
 
     @asynccontextmanager

@@ -119,9 +119,7 @@ async def test_invalid_request_id_is_replaced(client: httpx.AsyncClient, sent: s
 
 
 @pytest.mark.readiness("http.request_id")
-async def test_sane_request_id_is_echoed_and_logged(
-    client: httpx.AsyncClient, log_lines: Callable[[], str]
-) -> None:
+async def test_sane_request_id_is_echoed_and_logged(client: httpx.AsyncClient, log_lines: Callable[[], str]) -> None:
     sent = "req-" + "A1._-" * 20
     response = await client.get("/no/such/route", headers={"x-request-id": sent})
     assert response.headers["x-request-id"] == sent

@@ -19,8 +19,6 @@ from redis.asyncio.client import PubSub
 
 from keel.core.clock import monotonic
 
-_KEY_PREFIX = "keel:"
-
 
 @dataclass(frozen=True, slots=True)
 class PubSubMessage:
@@ -141,15 +139,16 @@ class MemoryCache:
 
 
 class _RedisSubscription:
-    def __init__(self, pubsub: PubSub) -> None:
+    def __init__(self, pubsub: PubSub, prefix: str) -> None:
         self.pubsub = pubsub
+        self.prefix = prefix
 
     async def next_message(self, timeout_s: float) -> PubSubMessage | None:
         deadline = monotonic() + timeout_s
         while (remaining := deadline - monotonic()) > 0:
             message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=remaining)
             if message is not None and message["type"] == "message":
-                return PubSubMessage(message["channel"].decode()[len(_KEY_PREFIX) :], message["data"])
+                return PubSubMessage(message["channel"].decode().removeprefix(self.prefix), message["data"])
         return None
 
     async def __aiter__(self) -> AsyncIterator[PubSubMessage]:
@@ -162,7 +161,8 @@ class _RedisSubscription:
 class RedisCache:
     """Redis-backed cache and pub/sub shared by every keel process."""
 
-    def __init__(self, url: str, *, max_connections: int = 20, timeout_s: float = 1.0) -> None:
+    def __init__(self, url: str, *, prefix: str = "keel", max_connections: int = 20, timeout_s: float = 1.0) -> None:
+        self.prefix = prefix + ":"
         pool = BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
@@ -173,31 +173,31 @@ class RedisCache:
         self.client: Redis = Redis(connection_pool=pool)
 
     async def get(self, key: str) -> bytes | None:
-        value = await self.client.get(_KEY_PREFIX + key)
-        return bytes(value) if value is not None else None
+        value = await self.client.get(self.prefix + key)
+        return value.encode() if isinstance(value, str) else value
 
     async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
         px = int(ttl_s * 1000) if ttl_s is not None else None
-        await self.client.set(_KEY_PREFIX + key, value, px=px)
+        await self.client.set(self.prefix + key, value, px=px)
 
     async def delete(self, key: str) -> bool:
-        return bool(await self.client.delete(_KEY_PREFIX + key))
+        return bool(await self.client.delete(self.prefix + key))
 
     async def incr(self, key: str, *, ttl_s: float) -> int:
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.incr(_KEY_PREFIX + key)
-            pipe.pexpire(_KEY_PREFIX + key, int(ttl_s * 1000), nx=True)
+            pipe.incr(self.prefix + key)
+            pipe.pexpire(self.prefix + key, int(ttl_s * 1000), nx=True)
             count, _ = await pipe.execute()
         return int(count)
 
     async def publish(self, channel: str, data: bytes) -> int:
-        return int(await self.client.publish(_KEY_PREFIX + channel, data))
+        return int(await self.client.publish(self.prefix + channel, data))
 
     @contextlib.asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:
         pubsub = self.client.pubsub()
         try:
-            await pubsub.subscribe(*(_KEY_PREFIX + channel for channel in channels))
+            await pubsub.subscribe(*(self.prefix + channel for channel in channels))
             # Wait for every confirmation: a message published after
             # subscribe() returns must reach this subscriber.
             confirmed = 0
@@ -207,9 +207,9 @@ class RedisCache:
                     raise ConnectionError("Redis did not confirm the subscription")
                 if message["type"] == "subscribe":
                     confirmed += 1
-            yield _RedisSubscription(pubsub)
+            yield _RedisSubscription(pubsub, self.prefix)
         finally:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def ping(self) -> None:
         await self.client.ping()

@@ -83,14 +83,15 @@ class Database:
         self.display_url = url.render_as_string(hide_password=True)
         self.engine = _sqlite_engine(url, settings) if self.is_sqlite else _postgres_engine(url, settings)
         session_options: dict[str, Any] = {"expire_on_commit": False, "autoflush": False}
-        self.read_sessions = async_sessionmaker(self.engine, **session_options)
-        self.write_sessions = async_sessionmaker(
+        self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, **session_options)
+        self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine.execution_options(**{_WRITE_OPTION: True}), **session_options
         )
 
     def session(self, *, write: bool) -> AsyncSession:
         """A new session; ``write=True`` takes SQLite's write lock at BEGIN."""
-        return (self.write_sessions if write else self.read_sessions)()
+        factory = self.write_sessions if write else self.read_sessions
+        return factory()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
@@ -101,7 +102,10 @@ class Database:
         if not isinstance(pool, QueuePool):
             return None
         return PoolStats(
-            size=pool.size(), checked_out=pool.checkedout(), overflow=max(pool.overflow(), 0), checked_in=pool.checkedin()
+            size=pool.size(),
+            checked_out=pool.checkedout(),
+            overflow=max(pool.overflow(), 0),
+            checked_in=pool.checkedin(),
         )
 
     async def dispose(self) -> None:

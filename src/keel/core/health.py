@@ -68,7 +68,9 @@ class HealthChecker:
         readiness = Readiness()
         db_error = await _probe(self.database.ping())
         readiness.checks["database"] = {"status": "error", "detail": db_error} if db_error else {"status": "ok"}
-        readiness.checks["schema"] = await self._schema() if not db_error else {"status": "error", "detail": "no database"}
+        readiness.checks["schema"] = (
+            await self._schema() if not db_error else {"status": "error", "detail": "no database"}
+        )
         if self.cache is not None:
             redis_error = await _probe(self.cache.ping())
             redis_ok = redis_error is None and not self.rate_limiter.degraded

@@ -92,7 +92,7 @@ def configure_logging(settings: Settings) -> None:
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A structlog logger; bind key-value context instead of formatting strings."""
-    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.stdlib.get_logger(name)
 
 
 def bind_request_id(request_id: str) -> None:

@@ -49,6 +49,7 @@ class RateLimiter:
         settings: RateLimitSettings,
         *,
         redis_url: str | None = None,
+        redis_key_prefix: str = "keel",
         trusted_proxies: frozenset[str] = frozenset(),
     ) -> None:
         self.enabled = settings.enabled
@@ -61,7 +62,12 @@ class RateLimiter:
         self._redis: FixedWindowRateLimiter | None = None
         if redis_url is not None:
             storage = RedisStorage(
-                "async+" + redis_url, implementation="redispy", wrap_exceptions=True, socket_timeout=1.0, socket_connect_timeout=1.0
+                "async+" + redis_url,
+                implementation="redispy",
+                key_prefix=f"{redis_key_prefix}:limits",
+                wrap_exceptions=True,
+                socket_timeout=1.0,
+                socket_connect_timeout=1.0,
             )
             self._redis = FixedWindowRateLimiter(storage)
         self._redis_down_until = 0.0
@@ -90,9 +96,7 @@ class RateLimiter:
             return await self._hit(self._memory, item, group, subject)
 
     @staticmethod
-    async def _hit(
-        limiter: FixedWindowRateLimiter, item: RateLimitItem, group: str, subject: str
-    ) -> RateLimitDecision:
+    async def _hit(limiter: FixedWindowRateLimiter, item: RateLimitItem, group: str, subject: str) -> RateLimitDecision:
         allowed = await limiter.hit(item, group, subject)
         stats = await limiter.get_window_stats(item, group, subject)
         return RateLimitDecision(

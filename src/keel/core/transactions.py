@@ -7,8 +7,8 @@ never sees success for a write that did not commit; any error rolls back.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
@@ -51,7 +51,7 @@ async def _finish(request: Request, *, commit: bool) -> None:
 class TransactionalRoute(APIRoute):
     """An APIRoute whose handler commits the request session before replying."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 
         async def handle_in_transaction(request: Request) -> Response:

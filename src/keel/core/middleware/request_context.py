@@ -11,8 +11,8 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keel.core.clock import monotonic
-from keel.core.metrics import Metrics
 from keel.core.logging import bind_request_id, clear_request_context, get_logger
+from keel.core.metrics import Metrics
 from keel.core.network import client_ip
 from keel.core.routing import route_template
 
@@ -36,9 +36,7 @@ class RequestContextMiddleware:
     never bodies, query strings, tokens or passwords.
     """
 
-    def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, trusted_proxies: frozenset[str] = frozenset()
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, trusted_proxies: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.metrics = metrics
         self.trusted_proxies = trusted_proxies

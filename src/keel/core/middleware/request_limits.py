@@ -10,9 +10,8 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from keel.core.middleware.tracked_send import TrackedSend
-
 from keel.core.errors import HeadersTooLarge, KeelError, PayloadTooLarge, UnsupportedMediaType, send_problem
+from keel.core.middleware.tracked_send import TrackedSend
 
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from keel.core.middleware.tracked_send import TrackedSend
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keel.core.errors import GatewayTimeout, send_problem
 from keel.core.logging import get_logger
+from keel.core.middleware.tracked_send import TrackedSend
 from keel.core.routing import route_template
 
 _log = get_logger("keel.timeout")

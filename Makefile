@@ -1,0 +1,53 @@
+# keel developer commands. `make run` and `make test` are all a newcomer needs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The PostgreSQL + Redis pass: a server and a Redis keel may create databases on.
+SCALED_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+SCALED_REDIS_URL    ?= redis://127.0.0.1:6379/0
+
+.PHONY: run test test-scaled lint format audit check clean
+
+$(VENV)/.created:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
+	touch $@
+
+$(VENV)/.installed-run: pyproject.toml $(VENV)/.created
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.created
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+## Install and start keel on the embedded default (SQLite file, 127.0.0.1:8000).
+run: $(VENV)/.installed-run
+	$(BIN)/keel serve
+
+## Install and run the whole test suite (SQLite; PostgreSQL + Redis when
+## KEEL_TEST_DATABASE_URL / KEEL_TEST_REDIS_URL are set).
+test: $(VENV)/.installed-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## The same suite on PostgreSQL + Redis.
+test-scaled:
+	KEEL_TEST_DATABASE_URL=$(SCALED_DATABASE_URL) KEEL_TEST_REDIS_URL=$(SCALED_REDIS_URL) $(MAKE) test
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+audit: $(VENV)/.installed-dev
+	$(BIN)/python .ci/audit.py
+
+check: lint test test-scaled audit
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,96 @@
+"""One contract, two backends: the memory cache and the Redis cache behave alike."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from keel.core.cache import Cache, MemoryCache, RedisCache
+from tests.fixtures.databases import redis_test_url
+
+BACKENDS = [pytest.param("memory", id="memory"), pytest.param("redis", id="redis", marks=pytest.mark.redis)]
+
+
+@pytest.fixture(params=BACKENDS)
+async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
+    backend: Cache = MemoryCache() if request.param == "memory" else RedisCache(redis_test_url() or "")
+    yield backend
+    await backend.close()
+
+
+def key() -> str:
+    return f"test:{uuid.uuid4().hex}"
+
+
+@pytest.mark.readiness("cache.contract")
+async def test_get_set_delete(cache: Cache) -> None:
+    name = key()
+    assert await cache.get(name) is None
+    await cache.set(name, b"value")
+    assert await cache.get(name) == b"value"
+    await cache.set(name, b"other")
+    assert await cache.get(name) == b"other"
+    assert await cache.delete(name) is True
+    assert await cache.delete(name) is False
+    assert await cache.get(name) is None
+
+
+@pytest.mark.readiness("cache.contract")
+async def test_values_expire(cache: Cache) -> None:
+    name = key()
+    await cache.set(name, b"brief", ttl_s=0.1)
+    assert await cache.get(name) == b"brief"
+    await asyncio.sleep(0.25)
+    assert await cache.get(name) is None
+
+
+@pytest.mark.readiness("cache.contract")
+async def test_incr_counts_and_expires_from_first_hit(cache: Cache) -> None:
+    name = key()
+    assert [await cache.incr(name, ttl_s=0.3) for _ in range(3)] == [1, 2, 3]
+    await asyncio.sleep(0.45)
+    assert await cache.incr(name, ttl_s=0.3) == 1
+
+
+@pytest.mark.readiness("cache.pubsub")
+async def test_publish_reaches_every_subscriber_of_the_channel(cache: Cache) -> None:
+    channel, other = key(), key()
+    async with cache.subscribe(channel) as first, cache.subscribe(channel, other) as second:
+        assert await cache.publish(channel, b"hello") == 2
+        assert await cache.publish(other, b"only-second") == 1
+        got_first = await first.next_message(timeout_s=2)
+        got_second = [await second.next_message(timeout_s=2) for _ in range(2)]
+        assert got_first is not None
+        assert (got_first.channel, got_first.data) == (channel, b"hello")
+        assert [(m.channel, m.data) for m in got_second if m] == [(channel, b"hello"), (other, b"only-second")]
+        assert await first.next_message(timeout_s=0.1) is None
+
+
+@pytest.mark.readiness("cache.pubsub")
+async def test_unsubscribed_receives_nothing_and_publish_counts_zero(cache: Cache) -> None:
+    channel = key()
+    async with cache.subscribe(channel):
+        pass
+    assert await cache.publish(channel, b"nobody") == 0
+
+
+@pytest.mark.readiness("cache.pubsub")
+async def test_subscription_iterates(cache: Cache) -> None:
+    channel = key()
+    async with cache.subscribe(channel) as subscription:
+        for index in range(3):
+            await cache.publish(channel, str(index).encode())
+        received = []
+        async for message in subscription:
+            received.append(message.data)
+            if len(received) == 3:
+                break
+    assert received == [b"0", b"1", b"2"]
+
+
+@pytest.mark.readiness("cache.contract")
+async def test_ping(cache: Cache) -> None:
+    await cache.ping()

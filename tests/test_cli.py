@@ -1,0 +1,77 @@
+"""The keel command line, run as a newcomer would run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+KEEL = [sys.executable, "-m", "keel.cli"]
+
+
+def run_keel(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    return subprocess.run([*KEEL, *args], env={**clean, **env}, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_help_lists_commands(tmp_path: Path) -> None:
+    result = run_keel("--help", env={}, cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("serve", "migrate", "check-config", "worker"):
+        assert command in result.stdout
+
+
+@pytest.mark.readiness("config.refuse_unsafe")
+def test_check_config_names_every_problem_without_secrets(tmp_path: Path) -> None:
+    env = {"KEEL_ENV": "production", "KEEL_SECRET_KEY": "tiny-secret-value", "KEEL_DEBUG": "true"}
+    result = run_keel("check-config", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "shorter than 32 bytes" in result.stderr
+    assert "KEEL_DEBUG must be off" in result.stderr
+    assert "KEEL_EXPOSE_DOCS" in result.stderr
+    assert "KEEL_EXPOSE_METRICS" in result.stderr
+    assert "tiny-secret-value" not in result.stderr + result.stdout
+
+
+def test_serve_refuses_to_start_with_unsafe_production_config(tmp_path: Path) -> None:
+    result = run_keel("serve", "--port", "1", env={"KEEL_ENV": "production"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "KEEL_SECRET_KEY is not set" in result.stderr
+
+
+def test_check_config_accepts_a_complete_production_config(tmp_path: Path) -> None:
+    env = {
+        "KEEL_ENV": "production",
+        "KEEL_SECRET_KEY": "p" * 40,
+        "KEEL_EXPOSE_DOCS": "false",
+        "KEEL_EXPOSE_METRICS": "true",
+    }
+    result = run_keel("check-config", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "configuration OK for production" in result.stdout
+
+
+def test_invalid_value_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_keel("check-config", env={"KEEL_ENV": "prod"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid configuration" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate_creates_the_schema(tmp_path: Path) -> None:
+    database = tmp_path / "data" / "keel.db"
+    env = {"KEEL_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    result = run_keel("migrate", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert database.exists()
+    again = run_keel("migrate", env=env, cwd=tmp_path)
+    assert again.returncode == 0
+
+
+def test_worker_says_it_is_not_there_yet(tmp_path: Path) -> None:
+    result = run_keel("worker", env={}, cwd=tmp_path)
+    assert result.returncode == 3
+    assert "no background workers" in result.stderr
