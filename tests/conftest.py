@@ -12,7 +12,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from keel.config import Environment, HttpSettings, RateLimitSettings, RedisSettings, Settings
+from keel.config import AuthSettings, Environment, HttpSettings, RateLimitSettings, RedisSettings, Settings
 from keel.main import create_app
 from tests.fixtures import routes
 from tests.fixtures.databases import (
@@ -64,7 +64,13 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
                 redis_url=SecretStr(redis_url) if redis_url else None, redis_key_prefix=f"keel-test-{uuid.uuid4().hex}"
             ),
             "http": HttpSettings(),
-            "rate_limit": RateLimitSettings(),
+            # Generous limits: tests register many accounts from one address.
+            # The rate-limit tests set their own.
+            "rate_limit": RateLimitSettings(
+                rate_limit_auth="1000/minute", rate_limit_login_account="1000/minute", rate_limit_default="10000/minute"
+            ),
+            # Cheap hashing keeps the suite fast; the policy itself is the same.
+            "auth": AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1),
         }
         defaults.update(sections)
         return Settings(**defaults)

@@ -127,10 +127,39 @@ class RateLimitSettings(BaseSettings):
     rate_limits: Literal["on", "off"] = "on"
     rate_limit_default: str = "600/minute"
     rate_limit_auth: str = "20/minute"
+    # Failed and successful logins per account, whatever address they come from.
+    rate_limit_login_account: str = "10/minute"
 
     @property
     def enabled(self) -> bool:
         return self.rate_limits == "on"
+
+
+class AuthSettings(BaseSettings):
+    """Tokens, password hashing and account activity."""
+
+    model_config = _SECTION_CONFIG
+
+    # Keys that still verify tokens after KEEL_SECRET_KEY was rotated; remove
+    # them once every token they signed has expired.
+    previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    jwt_issuer: str = "keel"
+    jwt_audience: str = "keel-api"
+    jwt_leeway_s: int = Field(default=10, ge=0, le=300)
+    access_token_ttl_s: int = Field(default=15 * 60, ge=60, le=24 * 3600)
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=3600)
+    refresh_reuse_grace_s: float = Field(default=10.0, ge=0, le=120)
+    # argon2id cost; OWASP's minimum is 19 MiB, 2 passes. Tests lower it.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=64 * 1024, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    max_concurrent_hashes: int = Field(default=4, ge=1)
+    activity_write_interval_s: int = Field(default=60, ge=1)
+
+    @field_validator("previous_secret_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        return _split_csv(value)
 
 
 class ObservabilitySettings(BaseSettings):
@@ -163,6 +192,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @property
@@ -216,6 +246,11 @@ def configuration_problems(settings: Settings) -> list[str]:
         problems.append("KEEL_EXPOSE_METRICS must be set to true or false")
     if not settings.rate_limit.enabled:
         problems.append("KEEL_RATE_LIMITS=off is for load tests only")
+    if settings.auth.argon2_memory_kib < 19 * 1024 or settings.auth.argon2_time_cost < 2:
+        problems.append("argon2 cost below the OWASP minimum (19 MiB memory, 2 passes)")
+    for old_key in settings.auth.previous_secret_keys:
+        if len(old_key.get_secret_value().encode()) < MIN_SECRET_KEY_BYTES:
+            problems.append(f"KEEL_PREVIOUS_SECRET_KEYS has a key shorter than {MIN_SECRET_KEY_BYTES} bytes")
     return problems
 
 

@@ -27,7 +27,10 @@ from keel.core.middleware.timeout import TimeoutMiddleware
 from keel.core.middleware.unhandled_errors import UnhandledErrorMiddleware
 from keel.core.ops import health_router, metrics_router, mount_docs
 from keel.core.ratelimit import RateLimiter
+from keel.core.security import TokenSigner
 from keel.core.tracing import telemetry_config
+from keel.identity.resolver import IdentityResolver
+from keel.identity.services import IdentityServices
 
 _log = get_logger("keel.app")
 
@@ -144,6 +147,12 @@ def create_app(
     app.state.database = database
     app.state.cache = cache
     app.state.rate_limiter = rate_limiter
+    token_signer = TokenSigner(settings.signing_key, settings.auth)
+    app.state.token_signer = token_signer
+    app.state.identity = IdentityServices.build(settings, token_signer)
+    app.state.principal_resolver = IdentityResolver(
+        database, activity_interval_s=settings.auth.activity_write_interval_s
+    )
     app.state.health = HealthChecker(
         database,
         cache=cache if redis_url else None,

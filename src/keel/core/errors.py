@@ -18,6 +18,9 @@ from starlette.responses import Response
 from starlette.types import Scope, Send
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# Per-request values live under keel's own scope keys: scope["state"] may be
+# shared between requests (it is copied from the lifespan state).
+REQUEST_ID_SCOPE_KEY = "keel.request_id"
 _TYPE_PREFIX = "urn:keel:problem:"
 
 
@@ -38,11 +41,15 @@ class KeelError(Exception):
         *,
         headers: Mapping[str, str] | None = None,
         extra: Mapping[str, Any] | None = None,
+        keep_changes: bool = False,
     ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
+        # Security reactions (revoking a stolen token family, auditing it)
+        # must commit even though the request itself is refused.
+        self.keep_changes = keep_changes
 
 
 class BadRequest(KeelError):
@@ -162,7 +169,7 @@ def problem_response(error: KeelError, request_id: str | None) -> Response:
 
 def scope_request_id(scope: Scope) -> str | None:
     """The request id the request-context middleware put in the scope."""
-    value = (scope.get("state") or {}).get("request_id")
+    value = scope.get(REQUEST_ID_SCOPE_KEY)
     return value if isinstance(value, str) else None
 
 

@@ -57,6 +57,7 @@ class RateLimiter:
         self.groups: dict[str, RateLimitItem] = {
             "default": parse(settings.rate_limit_default),
             "auth": parse(settings.rate_limit_auth),
+            "login_account": parse(settings.rate_limit_login_account),
         }
         self._memory = FixedWindowRateLimiter(MemoryStorage())
         self._redis: FixedWindowRateLimiter | None = None
@@ -106,26 +107,31 @@ class RateLimiter:
             reset_after_s=max(0, math.ceil(stats.reset_time - time.time())),
         )
 
-    def subject(self, request: Request) -> str:
-        """Who is counted: the authenticated principal if known, else the client IP."""
-        principal = getattr(request.state, "rate_limit_subject", None)
-        if isinstance(principal, str):
-            return principal
+    def client_subject(self, request: Request) -> str:
+        """Unauthenticated callers are counted by client address."""
         return "ip:" + client_ip(request.scope, self.trusted_proxies)
 
 
+async def enforce_rate_limit(request: Request, response: Response, group: str, subject: str | None = None) -> None:
+    """Count this request against ``group`` for ``subject`` (default: client IP).
+
+    Sets the RateLimit-* headers on the response, or raises 429 with Retry-After.
+    """
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if not limiter.enabled:
+        return
+    decision = await limiter.hit(group, subject or limiter.client_subject(request))
+    headers = decision.headers()
+    if not decision.allowed:
+        headers["Retry-After"] = str(max(1, decision.reset_after_s))
+        raise TooManyRequests("Rate limit exceeded; retry later.", headers=headers)
+    response.headers.update(headers)
+
+
 def rate_limit(group: str) -> Callable[..., Awaitable[None]]:
-    """A dependency enforcing ``group``'s limit; use as ``dependencies=[...]``."""
+    """A dependency limiting ``group`` per client IP (for unauthenticated routes)."""
 
     async def enforce(request: Request, response: Response) -> None:
-        limiter: RateLimiter = request.app.state.rate_limiter
-        if not limiter.enabled:
-            return
-        decision = await limiter.hit(group, limiter.subject(request))
-        headers = decision.headers()
-        if not decision.allowed:
-            headers["Retry-After"] = str(max(1, decision.reset_after_s))
-            raise TooManyRequests("Rate limit exceeded; retry later.", headers=headers)
-        response.headers.update(headers)
+        await enforce_rate_limit(request, response, group)
 
     return enforce

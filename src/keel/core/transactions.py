@@ -10,33 +10,37 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from keel.core.db import Database
+from keel.core.errors import KeelError
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_SESSION_STATE_KEY = "db_session"
+_SESSION_SCOPE_KEY = "keel.db_session"
+
+
+def is_write_request(request: Request) -> bool:
+    return request.method not in _SAFE_METHODS
 
 
 async def request_session(request: Request) -> AsyncSession:
     """The request's session, opened on first use (write-locking for writes)."""
-    state = request.scope.setdefault("state", {})
-    session = state.get(_SESSION_STATE_KEY)
+    session: AsyncSession | None = request.scope.get(_SESSION_SCOPE_KEY)
     if session is None:
         database: Database = request.app.state.database
-        session = database.session(write=request.method not in _SAFE_METHODS)
-        state[_SESSION_STATE_KEY] = session
-    return session  # type: ignore[no-any-return]
+        session = database.session(write=is_write_request(request))
+        request.scope[_SESSION_SCOPE_KEY] = session
+    return session
 
 
 DbSession = Annotated[AsyncSession, Depends(request_session)]
 
 
 async def _finish(request: Request, *, commit: bool) -> None:
-    session: AsyncSession | None = request.scope.get("state", {}).pop(_SESSION_STATE_KEY, None)
+    session: AsyncSession | None = request.scope.pop(_SESSION_SCOPE_KEY, None)
     if session is None:
         return
     try:
@@ -57,10 +61,19 @@ class TransactionalRoute(APIRoute):
         async def handle_in_transaction(request: Request) -> Response:
             try:
                 response = await handle(request)
-            except BaseException:
-                await _finish(request, commit=False)
+            except BaseException as exc:
+                await _finish(request, commit=isinstance(exc, KeelError) and exc.keep_changes)
                 raise
             await _finish(request, commit=response.status_code < 400)
             return response
 
         return handle_in_transaction
+
+
+def transactional_router(**options: Any) -> APIRouter:
+    """An APIRouter whose routes run in the request transaction.
+
+    FastAPI keeps each route's own class when routers are nested, so every
+    domain router must be built here (``keel.api`` checks it).
+    """
+    return APIRouter(route_class=TransactionalRoute, **options)

@@ -11,6 +11,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keel.core.clock import monotonic
+from keel.core.errors import REQUEST_ID_SCOPE_KEY
 from keel.core.logging import bind_request_id, clear_request_context, get_logger
 from keel.core.metrics import Metrics
 from keel.core.network import client_ip
@@ -46,7 +47,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = incoming_request_id(scope) or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
         bind_request_id(request_id)
         status = 500
         started = monotonic()

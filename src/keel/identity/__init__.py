@@ -1,0 +1,1 @@
+"""Identity: users, organizations, memberships, tokens, API keys, audit, GDPR."""

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keel.identity.orgs.models import Membership, Organization
+from keel.identity.users.models import User
+
+
+async def role_of(session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID) -> str | None:
+    statement = (
+        select(Membership.role)
+        .join(Organization, Organization.id == Membership.org_id)
+        .where(Membership.user_id == user_id, Membership.org_id == org_id, Organization.deleted_at.is_(None))
+    )
+    return await session.scalar(statement)
+
+
+async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> Sequence[tuple[Membership, Organization]]:
+    statement = (
+        select(Membership, Organization)
+        .join(Organization, Organization.id == Membership.org_id)
+        .where(Membership.user_id == user_id, Organization.deleted_at.is_(None))
+        .order_by(Organization.created_at, Organization.id)
+    )
+    return [(m, o) for m, o in (await session.execute(statement)).all()]
+
+
+async def org(session: AsyncSession, org_id: uuid.UUID) -> Organization | None:
+    statement = select(Organization).where(Organization.id == org_id, Organization.deleted_at.is_(None))
+    return (await session.scalars(statement)).first()
+
+
+async def members(session: AsyncSession, org_id: uuid.UUID) -> Sequence[tuple[Membership, User]]:
+    statement = (
+        select(Membership, User)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.org_id == org_id)
+        .order_by(Membership.created_at, Membership.user_id)
+    )
+    return [(m, u) for m, u in (await session.execute(statement)).all()]
+
+
+async def membership(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
+    return await session.get(Membership, (org_id, user_id), with_for_update=True)
+
+
+async def count_members(session: AsyncSession, org_id: uuid.UUID) -> int:
+    statement = select(func.count()).select_from(Membership).where(Membership.org_id == org_id)
+    return int(await session.scalar(statement) or 0)
+
+
+async def remove_memberships_of(session: AsyncSession, user_id: uuid.UUID) -> None:
+    await session.execute(delete(Membership).where(Membership.user_id == user_id))
+
+
+async def owner_ids(session: AsyncSession, org_id: uuid.UUID) -> list[uuid.UUID]:
+    """The org's owners, locked: two concurrent demotions cannot both pass the last-owner check."""
+    statement = (
+        select(Membership.user_id).where(Membership.org_id == org_id, Membership.role == "owner").with_for_update()
+    )
+    return list((await session.scalars(statement)).all())

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import Response
+
+from keel.core.auth import AdminScope, CurrentPrincipal, CurrentUser, OwnerScope, ViewerScope
+from keel.core.request_info import CurrentRequestInfo
+from keel.core.transactions import DbSession, transactional_router
+from keel.identity.orgs import service
+from keel.identity.orgs.schemas import (
+    MemberAdd,
+    MemberRead,
+    MemberUpdate,
+    OrgCreate,
+    OrgRead,
+    OrgUpdate,
+    OwnershipTransfer,
+)
+
+router = transactional_router(prefix="/orgs", tags=["organizations"])
+
+_ORG: dict[int | str, dict[str, str]] = {
+    401: {"description": "Missing, invalid or expired credential."},
+    403: {"description": "Your role in the organization is too weak."},
+    404: {"description": "No such organization (or not yours)."},
+}
+
+
+@router.post("", response_model=OrgRead, status_code=201, responses=_ORG)
+async def create_org(
+    body: OrgCreate, principal: CurrentUser, session: DbSession, origin: CurrentRequestInfo
+) -> OrgRead:
+    """Create an organization owned by the caller. Auth: user."""
+    return await service.create_org(session, principal, origin, name=body.name)
+
+
+@router.get("", response_model=list[OrgRead], responses=_ORG)
+async def list_orgs(principal: CurrentPrincipal, session: DbSession) -> list[OrgRead]:
+    """The organizations the caller belongs to (an API key: its own). Auth: any."""
+    return await service.list_orgs(session, principal)
+
+
+@router.get("/{org_id}", response_model=OrgRead, responses=_ORG)
+async def get_org(scope: ViewerScope, session: DbSession) -> OrgRead:
+    """One organization. Auth: viewer+."""
+    return await service.get_org(session, scope)
+
+
+@router.patch("/{org_id}", response_model=OrgRead, responses=_ORG)
+async def update_org(body: OrgUpdate, scope: AdminScope, session: DbSession, origin: CurrentRequestInfo) -> OrgRead:
+    """Rename an organization. Auth: admin+."""
+    return await service.rename_org(session, scope, origin, name=body.name)
+
+
+@router.delete("/{org_id}", status_code=204, responses=_ORG)
+async def delete_org(scope: OwnerScope, session: DbSession, origin: CurrentRequestInfo) -> Response:
+    """Delete an organization. Auth: owner."""
+    await service.delete_org(session, scope, origin)
+    return Response(status_code=204)
+
+
+@router.get("/{org_id}/members", response_model=list[MemberRead], responses=_ORG)
+async def list_members(scope: ViewerScope, session: DbSession) -> list[MemberRead]:
+    """Members and their roles. Auth: viewer+."""
+    return await service.list_members(session, scope)
+
+
+@router.post("/{org_id}/members", response_model=MemberRead, status_code=201, responses=_ORG)
+async def add_member(body: MemberAdd, scope: AdminScope, session: DbSession, origin: CurrentRequestInfo) -> MemberRead:
+    """Add an existing user by email, with a role no stronger than the caller's. Auth: admin+."""
+    return await service.add_member(session, scope, origin, email=body.email, role=body.role)
+
+
+@router.patch("/{org_id}/members/{user_id}", response_model=MemberRead, responses=_ORG)
+async def update_member(
+    user_id: uuid.UUID, body: MemberUpdate, scope: AdminScope, session: DbSession, origin: CurrentRequestInfo
+) -> MemberRead:
+    """Change a member's role. The last owner cannot be demoted (409). Auth: admin+."""
+    return await service.change_role(session, scope, origin, user_id=user_id, role=body.role)
+
+
+@router.delete("/{org_id}/members/{user_id}", status_code=204, responses=_ORG)
+async def remove_member(
+    user_id: uuid.UUID, scope: ViewerScope, session: DbSession, origin: CurrentRequestInfo
+) -> Response:
+    """Remove a member (admin+), or leave (anyone, for themselves). The last owner cannot leave (409)."""
+    await service.remove_member(session, scope, origin, user_id=user_id)
+    return Response(status_code=204)
+
+
+@router.post("/{org_id}/transfer-ownership", response_model=MemberRead, responses=_ORG)
+async def transfer_ownership(
+    body: OwnershipTransfer, scope: OwnerScope, session: DbSession, origin: CurrentRequestInfo
+) -> MemberRead:
+    """Make another member owner; the caller becomes admin. Auth: owner (a user)."""
+    return await service.transfer_ownership(session, scope, origin, user_id=body.user_id)

@@ -1,0 +1,36 @@
+"""Identity's long-lived collaborators, built once per app and injected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from keel.config import Settings
+from keel.core.pagination import CursorCodec
+from keel.core.security import PasswordHasher, TokenSigner
+from keel.identity.tokens.service import TokenIssuer
+
+
+@dataclass(frozen=True)
+class IdentityServices:
+    hasher: PasswordHasher
+    issuer: TokenIssuer
+    cursors: CursorCodec
+
+    @classmethod
+    def build(cls, settings: Settings, signer: TokenSigner) -> IdentityServices:
+        return cls(
+            hasher=PasswordHasher(settings.auth),
+            issuer=TokenIssuer(signer=signer, settings=settings.auth, derivation_key=settings.signing_key),
+            cursors=CursorCodec(settings.signing_key),
+        )
+
+
+async def identity_services(request: Request) -> IdentityServices:
+    services: IdentityServices = request.app.state.identity
+    return services
+
+
+Identity = Annotated[IdentityServices, Depends(identity_services)]

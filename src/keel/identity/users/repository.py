@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keel.identity.users.models import User
+
+
+async def by_email(session: AsyncSession, email_normalized: str) -> User | None:
+    statement = select(User).where(User.email_normalized == email_normalized, User.deleted_at.is_(None))
+    return (await session.scalars(statement)).first()
+
+
+async def active(session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False) -> User | None:
+    """An active user; ``lock`` holds the row against a concurrent account deletion."""
+    statement = select(User).where(User.id == user_id, User.deleted_at.is_(None))
+    if lock:
+        statement = statement.with_for_update(read=True)
+    return (await session.scalars(statement)).first()
+
+
+async def lock_for_deletion(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    statement = select(User).where(User.id == user_id, User.deleted_at.is_(None)).with_for_update()
+    return (await session.scalars(statement)).first()
+
+
+async def email_taken(session: AsyncSession, email_normalized: str) -> bool:
+    statement = select(User.id).where(User.email_normalized == email_normalized)
+    return (await session.scalar(statement)) is not None
+
+
+async def touch_activity(session: AsyncSession, user_id: uuid.UUID, at: datetime, stale_before: datetime) -> None:
+    """Record activity at most once per interval: a no-op while the stamp is fresh."""
+    await session.execute(
+        update(User)
+        .where(User.id == user_id, or_(User.last_active_at.is_(None), User.last_active_at < stale_before))
+        .values(last_active_at=at)
+    )

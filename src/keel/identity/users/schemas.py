@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from keel.core.auth import Role
+
+
+class UserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    name: str
+    created_at: datetime
+    last_active_at: datetime | None
+
+
+class MembershipSummary(BaseModel):
+    org_id: uuid.UUID
+    org_name: str
+    role: Role
+    personal: bool
+
+
+class MeRead(UserRead):
+    memberships: list[MembershipSummary]
+
+
+class MeUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    password: str | None = Field(default=None, max_length=256)
+    current_password: str | None = Field(default=None, max_length=256)
+
+
+class AccountExport(BaseModel):
+    """Everything keel holds about one user."""
+
+    user: UserRead
+    memberships: list[MembershipSummary]
+    sessions: list[dict[str, Any]]
+    api_keys_created: list[dict[str, Any]]
+    audit_events: list[dict[str, Any]]
