@@ -1,25 +1,26 @@
-"""The versioned public API: every domain router, mounted under /api/v1."""
+"""The versioned public API: every domain's routers, each under /api/v1."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from keel.core.transactions import TransactionalRoute
+from keel.core.transactions import API_PREFIX, TransactionalRoute
 from keel.identity.router import routers as identity_routers
 
-API_PREFIX = "/api/v1"
+__all__ = ["API_PREFIX", "api_routers"]
 
 
-def build_api_router() -> APIRouter:
-    """Every domain route shares the transaction boundary.
+def api_routers() -> list[APIRouter]:
+    """Every domain router, checked to run inside the transaction boundary.
 
     Rate limits: authenticated routes count per principal (in
     ``authenticate``); public auth routes count per client address.
     """
-    router = APIRouter(prefix=API_PREFIX, route_class=TransactionalRoute)
-    for domain_router in identity_routers:
-        loose = [getattr(r, "path", r) for r in domain_router.routes if not isinstance(r, TransactionalRoute)]
+    routers = [*identity_routers]
+    for router in routers:
+        loose = [getattr(r, "path", r) for r in router.routes if not isinstance(r, TransactionalRoute)]
         if loose:  # a route outside the boundary would never commit
             raise RuntimeError(f"routes not built with transactional_router: {loose}")
-        router.include_router(domain_router)
-    return router
+        if not all(getattr(r, "path", "").startswith(API_PREFIX) for r in router.routes):
+            raise RuntimeError("API routes must live under " + API_PREFIX)
+    return routers

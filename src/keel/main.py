@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from keel import __version__
-from keel.api import build_api_router
+from keel.api import api_routers
 from keel.config import Settings, configuration_problems, load_settings
 from keel.core import schema
 from keel.core.cache import Cache, MemoryCache, RedisCache
@@ -166,7 +166,8 @@ def create_app(
         app.include_router(metrics_router)
     if settings.docs_exposed:
         mount_docs(app)
-    app.include_router(build_api_router())
+    for api_router in api_routers():
+        app.include_router(api_router)
     for router in routers:
         app.include_router(router)
     return app

@@ -187,9 +187,7 @@ async def test_reusing_a_spent_refresh_token_revokes_the_family_and_is_audited(m
     assert (await refresh(client, successor)).status_code == 401
     async with app.state.database.session(write=False) as session:
         actions = (
-            await session.scalars(
-                select(AuditEvent.action).where(AuditEvent.actor_user_id == uuid.UUID(account.id))
-            )
+            await session.scalars(select(AuditEvent.action).where(AuditEvent.actor_user_id == uuid.UUID(account.id)))
         ).all()
     assert "auth.refresh_reuse_detected" in actions
 

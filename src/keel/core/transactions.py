@@ -18,6 +18,7 @@ from starlette.responses import Response
 from keel.core.db import Database
 from keel.core.errors import KeelError
 
+API_PREFIX = "/api/v1"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SESSION_SCOPE_KEY = "keel.db_session"
 
@@ -70,10 +71,12 @@ class TransactionalRoute(APIRoute):
         return handle_in_transaction
 
 
-def transactional_router(**options: Any) -> APIRouter:
-    """An APIRouter whose routes run in the request transaction.
+def transactional_router(prefix: str, **options: Any) -> APIRouter:
+    """A router for the public API: under /api/v1, routes in the request transaction.
 
-    FastAPI keeps each route's own class when routers are nested, so every
-    domain router must be built here (``keel.api`` checks it).
+    The full prefix is baked into each route (not added when including), so a
+    route's own path is its template in logs and metrics; and FastAPI keeps
+    each route's class when including, so every domain router is built here
+    (``keel.api`` checks it).
     """
-    return APIRouter(route_class=TransactionalRoute, **options)
+    return APIRouter(prefix=API_PREFIX + prefix, route_class=TransactionalRoute, **options)
