@@ -14,6 +14,7 @@ from keel import __version__
 from keel.api import api_routers
 from keel.config import Settings, configuration_problems, load_settings
 from keel.core import schema
+from keel.core.auth import authenticate
 from keel.core.cache import Cache, MemoryCache, RedisCache
 from keel.core.db import Database
 from keel.core.errors import install_error_handlers
@@ -25,6 +26,7 @@ from keel.core.middleware.request_limits import RequestLimitsMiddleware
 from keel.core.middleware.security_headers import SecurityHeadersMiddleware
 from keel.core.middleware.timeout import TimeoutMiddleware
 from keel.core.middleware.unhandled_errors import UnhandledErrorMiddleware
+from keel.core.openapi import declare_security
 from keel.core.ops import health_router, metrics_router, mount_docs
 from keel.core.ratelimit import RateLimiter
 from keel.core.security import TokenSigner
@@ -166,8 +168,10 @@ def create_app(
         app.include_router(metrics_router)
     if settings.docs_exposed:
         mount_docs(app)
-    for api_router in api_routers():
+    routers_of_api = api_routers()
+    for api_router in routers_of_api:
         app.include_router(api_router)
+    declare_security(app, (route for router in routers_of_api for route in router.routes), authenticate)
     for router in routers:
         app.include_router(router)
     return app

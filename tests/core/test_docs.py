@@ -32,3 +32,18 @@ async def test_openapi_is_valid_3_1(client: httpx.AsyncClient) -> None:
     validate(document)
     assert "/health/ready" in document["paths"]
     assert "/metrics" in document["paths"]
+
+
+async def test_authenticated_operations_declare_their_security(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    assert set(document["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+    paths = document["paths"]
+    assert paths["/api/v1/me"]["get"]["security"] == [{"bearer": []}, {"apiKey": []}]
+    assert "security" in paths["/api/v1/orgs/{org_id}/members"]["post"]
+    assert "security" not in paths["/api/v1/auth/login"]["post"]
+    assert "security" not in paths["/health/live"]["get"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            assert operation.get("description") or operation.get("summary"), f"{method} {path} undocumented"
+            if path.startswith("/api/v1/orgs/{org_id}"):
+                assert {"401", "403", "404"} <= set(operation["responses"]), f"{method} {path}"

@@ -15,7 +15,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from keel.api import api_routers
-from keel.core.auth import Role
+from keel.core.principal import Role
 from tests.fixtures.accounts import API, Account, add_member, create_api_key, create_org, register
 
 ROLES = [Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from keel.config import AuthSettings
-from keel.core.auth import Role
+from keel.core.principal import Role
 from keel.core.security import InvalidToken, TokenSigner
 from tests.fixtures.accounts import API, register
 

@@ -11,59 +11,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request, Response
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.errors import Forbidden, NotFound, Unauthorized
+from keel.core.principal import API_KEY_PREFIX, OrgScope, Principal, Role
 from keel.core.ratelimit import enforce_rate_limit
 from keel.core.security import InvalidToken, TokenSigner
 from keel.core.transactions import DbSession, is_write_request
-
-API_KEY_PREFIX = "keel_"
-
-
-class Role(StrEnum):
-    """Roles in an organization, strongest first."""
-
-    OWNER = "owner"
-    ADMIN = "admin"
-    MEMBER = "member"
-    VIEWER = "viewer"
-
-    @property
-    def rank(self) -> int:
-        return _RANKS[self]
-
-    def at_least(self, minimum: Role) -> bool:
-        return self.rank >= minimum.rank
-
-
-_RANKS = {Role.VIEWER: 1, Role.MEMBER: 2, Role.ADMIN: 3, Role.OWNER: 4}
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """An authenticated caller: a user, or an API key acting in one org."""
-
-    user_id: uuid.UUID | None = None
-    api_key_id: uuid.UUID | None = None
-    key_org_id: uuid.UUID | None = None
-    key_role: Role | None = None
-    token_jti: str | None = None
-
-    @property
-    def is_user(self) -> bool:
-        return self.user_id is not None and self.api_key_id is None
-
-    @property
-    def subject(self) -> str:
-        """A stable rate-limit and log key; never the credential itself."""
-        return f"key:{self.api_key_id}" if self.api_key_id else f"user:{self.user_id}"
 
 
 class PrincipalResolver(Protocol):
@@ -127,31 +84,6 @@ async def current_user(principal: CurrentPrincipal) -> Principal:
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
-
-ModelT = TypeVar("ModelT")
-
-
-@dataclass(frozen=True, slots=True)
-class OrgScope:
-    """The org a request acts in and the caller's role there.
-
-    Every tenant query goes through :meth:`scoped`, which adds the org filter
-    (and hides soft-deleted rows), so scoping is never left to memory.
-    """
-
-    org_id: uuid.UUID
-    role: Role
-    principal: Principal
-
-    def scoped(self, statement: Select[Any], model: Any, *, include_deleted: bool = False) -> Select[Any]:
-        statement = statement.where(model.org_id == self.org_id)
-        if not include_deleted and hasattr(model, "deleted_at"):
-            statement = statement.where(model.deleted_at.is_(None))
-        return statement
-
-    def require(self, minimum: Role) -> None:
-        if not self.role.at_least(minimum):
-            raise Forbidden(f"This needs the {minimum.value} role or stronger in the organization.")
 
 
 async def org_scope(org_id: uuid.UUID, request: Request, principal: CurrentPrincipal, session: DbSession) -> OrgScope:

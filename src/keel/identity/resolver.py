@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.auth import Principal, Role
 from keel.core.clock import now
 from keel.core.db import Database
+from keel.core.principal import Principal, Role
 from keel.core.security import hash_secret
 from keel.identity.api_keys import repository as api_keys
 from keel.identity.orgs import repository as orgs

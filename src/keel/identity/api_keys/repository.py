@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.auth import OrgScope
+from keel.core.principal import OrgScope
 from keel.identity.api_keys.models import ApiKey
 from keel.identity.orgs.models import Organization
 

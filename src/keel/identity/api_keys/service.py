@@ -6,9 +6,9 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.auth import API_KEY_PREFIX, OrgScope, Role
 from keel.core.clock import now
 from keel.core.errors import Forbidden, NotFound
+from keel.core.principal import API_KEY_PREFIX, OrgScope, Role
 from keel.core.request_info import RequestInfo
 from keel.core.security import hash_secret, new_secret
 from keel.identity.api_keys import repository

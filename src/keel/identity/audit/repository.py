@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.auth import OrgScope
 from keel.core.pagination import keyset
+from keel.core.principal import OrgScope
 from keel.identity.audit.models import AuditEvent
 
 

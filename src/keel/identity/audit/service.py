@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.auth import OrgScope, Principal
 from keel.core.pagination import CursorCodec, page_of
+from keel.core.principal import OrgScope, Principal
 from keel.core.request_info import RequestInfo
 from keel.identity.audit import repository
 from keel.identity.audit.models import AuditEvent

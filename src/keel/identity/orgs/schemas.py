@@ -5,7 +5,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from keel.core.auth import Role
+from keel.core.principal import Role
 
 
 class OrgCreate(BaseModel):

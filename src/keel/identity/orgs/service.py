@@ -11,10 +11,10 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.auth import OrgScope, Principal, Role
 from keel.core.clock import now
 from keel.core.errors import Conflict, Forbidden, NotFound
 from keel.core.outbox import emit
+from keel.core.principal import OrgScope, Principal, Role
 from keel.core.request_info import RequestInfo
 from keel.identity.audit.service import record
 from keel.identity.orgs import repository

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from keel.core.auth import Role
+from keel.core.principal import Role
 
 
 class UserRead(BaseModel):

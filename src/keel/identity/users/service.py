@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.auth import Principal, Role
 from keel.core.clock import now
 from keel.core.errors import Conflict, Forbidden, Unauthorized
 from keel.core.logging import get_logger
 from keel.core.outbox import emit
+from keel.core.principal import Principal, Role
 from keel.core.request_info import RequestInfo
 from keel.core.security import PasswordHasher
 from keel.identity.api_keys import repository as api_keys
