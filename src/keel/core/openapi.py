@@ -1,4 +1,4 @@
-"""OpenAPI additions FastAPI cannot infer: keel's bearer/API-key security.
+"""OpenAPI additions FastAPI cannot infer: security schemes and problem+json errors.
 
 ``authenticate`` reads credentials itself (cheaper than FastAPI's security
 classes on every request), so the schemes are declared here, on exactly the
@@ -13,6 +13,51 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
+
+_PROBLEM_DESCRIPTIONS = {
+    400: "Malformed request (for example a tampered cursor).",
+    401: "Missing, invalid, expired or revoked credential.",
+    403: "Authenticated, but the role in the organization is too weak.",
+    404: "Not found — also for resources of organizations you are not in.",
+    409: "Conflicts with the current state.",
+    412: "If-Match did not match the current version.",
+    413: "Request body too large.",
+    415: "Request body is not JSON.",
+    422: "Invalid input; `errors` lists each field.",
+    429: "Rate limited; see Retry-After.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for problem+json errors a route can return."""
+    return {
+        status: {
+            "description": _PROBLEM_DESCRIPTIONS[status],
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail", "request_id"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "request_id": {"type": ["string", "null"]},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"loc": {"type": "array", "items": {}}, "msg": {"type": "string"}},
+            },
+        },
+    },
+}
 
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "JWT access token or a `keel_` API key."},
@@ -38,7 +83,9 @@ def declare_security(app: FastAPI, routes: Iterable[BaseRoute], authenticate: Ca
         if app.openapi_schema:
             return app.openapi_schema
         schema = build()
-        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        components = schema.setdefault("components", {})
+        components["securitySchemes"] = SECURITY_SCHEMES
+        components.setdefault("schemas", {})["Problem"] = _PROBLEM_SCHEMA
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
                 if (path, method) in secured:

@@ -5,21 +5,18 @@ import uuid
 from fastapi import Response
 
 from keel.core.auth import AdminScope
+from keel.core.openapi import problem_responses
 from keel.core.request_info import CurrentRequestInfo
 from keel.core.transactions import DbSession, transactional_router
 from keel.identity.api_keys import service
 from keel.identity.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 
-router = transactional_router(prefix="/orgs/{org_id}/api-keys", tags=["api keys"])
-
-_ORG: dict[int | str, dict[str, str]] = {
-    401: {"description": "Missing, invalid or expired credential."},
-    403: {"description": "Needs admin, or the key's role exceeds yours."},
-    404: {"description": "No such organization or key."},
-}
+router = transactional_router(
+    prefix="/orgs/{org_id}/api-keys", tags=["api keys"], responses=problem_responses(401, 403, 404, 422, 429)
+)
 
 
-@router.post("", response_model=ApiKeyCreated, status_code=201, responses=_ORG)
+@router.post("", response_model=ApiKeyCreated, status_code=201)
 async def create_key(
     body: ApiKeyCreate, scope: AdminScope, session: DbSession, origin: CurrentRequestInfo
 ) -> ApiKeyCreated:
@@ -27,13 +24,13 @@ async def create_key(
     return await service.create_key(session, scope, origin, name=body.name, role=body.role)
 
 
-@router.get("", response_model=list[ApiKeyRead], responses=_ORG)
+@router.get("", response_model=list[ApiKeyRead])
 async def list_keys(scope: AdminScope, session: DbSession) -> list[ApiKeyRead]:
     """Active keys, without secrets. Auth: admin+."""
     return await service.list_keys(session, scope)
 
 
-@router.delete("/{key_id}", status_code=204, responses=_ORG)
+@router.delete("/{key_id}", status_code=204)
 async def revoke_key(key_id: uuid.UUID, scope: AdminScope, session: DbSession, origin: CurrentRequestInfo) -> Response:
     """Revoke a key; it stops working on the next request. Auth: admin+."""
     await service.revoke_key(session, scope, origin, key_id=key_id)

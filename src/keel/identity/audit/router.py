@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Query
 
 from keel.core.auth import AdminScope
+from keel.core.openapi import problem_responses
 from keel.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from keel.core.transactions import DbSession, transactional_router
 from keel.identity.audit import service
@@ -17,12 +18,7 @@ router = transactional_router(prefix="/orgs/{org_id}/audit-log", tags=["audit"])
 @router.get(
     "",
     response_model=Page[AuditEventRead],
-    responses={
-        400: {"description": "Malformed or tampered cursor."},
-        401: {"description": "Missing, invalid or expired credential."},
-        403: {"description": "Needs admin."},
-        404: {"description": "No such organization."},
-    },
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
 )
 async def audit_log(
     scope: AdminScope,

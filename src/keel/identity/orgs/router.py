@@ -5,6 +5,7 @@ import uuid
 from fastapi import Response
 
 from keel.core.auth import AdminScope, CurrentPrincipal, CurrentUser, OwnerScope, ViewerScope
+from keel.core.openapi import problem_responses
 from keel.core.request_info import CurrentRequestInfo
 from keel.core.transactions import DbSession, transactional_router
 from keel.identity.orgs import service
@@ -18,16 +19,12 @@ from keel.identity.orgs.schemas import (
     OwnershipTransfer,
 )
 
-router = transactional_router(prefix="/orgs", tags=["organizations"])
-
-_ORG: dict[int | str, dict[str, str]] = {
-    401: {"description": "Missing, invalid or expired credential."},
-    403: {"description": "Your role in the organization is too weak."},
-    404: {"description": "No such organization (or not yours)."},
-}
+router = transactional_router(
+    prefix="/orgs", tags=["organizations"], responses=problem_responses(401, 403, 404, 409, 422, 429)
+)
 
 
-@router.post("", response_model=OrgRead, status_code=201, responses=_ORG)
+@router.post("", response_model=OrgRead, status_code=201)
 async def create_org(
     body: OrgCreate, principal: CurrentUser, session: DbSession, origin: CurrentRequestInfo
 ) -> OrgRead:
@@ -35,44 +32,44 @@ async def create_org(
     return await service.create_org(session, principal, origin, name=body.name)
 
 
-@router.get("", response_model=list[OrgRead], responses=_ORG)
+@router.get("", response_model=list[OrgRead])
 async def list_orgs(principal: CurrentPrincipal, session: DbSession) -> list[OrgRead]:
     """The organizations the caller belongs to (an API key: its own). Auth: any."""
     return await service.list_orgs(session, principal)
 
 
-@router.get("/{org_id}", response_model=OrgRead, responses=_ORG)
+@router.get("/{org_id}", response_model=OrgRead)
 async def get_org(scope: ViewerScope, session: DbSession) -> OrgRead:
     """One organization. Auth: viewer+."""
     return await service.get_org(session, scope)
 
 
-@router.patch("/{org_id}", response_model=OrgRead, responses=_ORG)
+@router.patch("/{org_id}", response_model=OrgRead)
 async def update_org(body: OrgUpdate, scope: AdminScope, session: DbSession, origin: CurrentRequestInfo) -> OrgRead:
     """Rename an organization. Auth: admin+."""
     return await service.rename_org(session, scope, origin, name=body.name)
 
 
-@router.delete("/{org_id}", status_code=204, responses=_ORG)
+@router.delete("/{org_id}", status_code=204)
 async def delete_org(scope: OwnerScope, session: DbSession, origin: CurrentRequestInfo) -> Response:
     """Delete an organization. Auth: owner."""
     await service.delete_org(session, scope, origin)
     return Response(status_code=204)
 
 
-@router.get("/{org_id}/members", response_model=list[MemberRead], responses=_ORG)
+@router.get("/{org_id}/members", response_model=list[MemberRead])
 async def list_members(scope: ViewerScope, session: DbSession) -> list[MemberRead]:
     """Members and their roles. Auth: viewer+."""
     return await service.list_members(session, scope)
 
 
-@router.post("/{org_id}/members", response_model=MemberRead, status_code=201, responses=_ORG)
+@router.post("/{org_id}/members", response_model=MemberRead, status_code=201)
 async def add_member(body: MemberAdd, scope: AdminScope, session: DbSession, origin: CurrentRequestInfo) -> MemberRead:
     """Add an existing user by email, with a role no stronger than the caller's. Auth: admin+."""
     return await service.add_member(session, scope, origin, email=body.email, role=body.role)
 
 
-@router.patch("/{org_id}/members/{user_id}", response_model=MemberRead, responses=_ORG)
+@router.patch("/{org_id}/members/{user_id}", response_model=MemberRead)
 async def update_member(
     user_id: uuid.UUID, body: MemberUpdate, scope: AdminScope, session: DbSession, origin: CurrentRequestInfo
 ) -> MemberRead:
@@ -80,7 +77,7 @@ async def update_member(
     return await service.change_role(session, scope, origin, user_id=user_id, role=body.role)
 
 
-@router.delete("/{org_id}/members/{user_id}", status_code=204, responses=_ORG)
+@router.delete("/{org_id}/members/{user_id}", status_code=204)
 async def remove_member(
     user_id: uuid.UUID, scope: ViewerScope, session: DbSession, origin: CurrentRequestInfo
 ) -> Response:
@@ -89,7 +86,7 @@ async def remove_member(
     return Response(status_code=204)
 
 
-@router.post("/{org_id}/transfer-ownership", response_model=MemberRead, responses=_ORG)
+@router.post("/{org_id}/transfer-ownership", response_model=MemberRead)
 async def transfer_ownership(
     body: OwnershipTransfer, scope: OwnerScope, session: DbSession, origin: CurrentRequestInfo
 ) -> MemberRead:

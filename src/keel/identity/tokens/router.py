@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import Depends, Request, Response
 
 from keel.core.errors import KeelError
+from keel.core.openapi import problem_responses
 from keel.core.ratelimit import enforce_rate_limit, rate_limit
 from keel.core.request_info import CurrentRequestInfo
 from keel.core.transactions import DbSession, transactional_router
@@ -13,20 +14,19 @@ from keel.identity.users import service as users
 from keel.identity.users.policy import normalize_email
 from keel.identity.users.schemas import UserRead
 
-router = transactional_router(prefix="/auth", tags=["auth"], dependencies=[Depends(rate_limit("auth"))])
-
-_PROBLEMS: dict[int | str, dict[str, str]] = {
-    401: {"description": "Invalid credentials or token (problem+json)."},
-    422: {"description": "Invalid input (problem+json)."},
-    429: {"description": "Too many attempts (problem+json, Retry-After)."},
-}
+router = transactional_router(
+    prefix="/auth",
+    tags=["auth"],
+    dependencies=[Depends(rate_limit("auth"))],
+    responses=problem_responses(401, 422, 429),
+)
 
 
 @router.post(
     "/register",
     response_model=AuthResponse,
     status_code=201,
-    responses={409: {"description": "Email already registered."}, **_PROBLEMS},
+    responses=problem_responses(409),
 )
 async def register(
     body: RegisterRequest, session: DbSession, identity: Identity, origin: CurrentRequestInfo
@@ -39,7 +39,7 @@ async def register(
     return AuthResponse(**pair.model_dump(), user=UserRead.model_validate(user))
 
 
-@router.post("/login", response_model=AuthResponse, responses=_PROBLEMS)
+@router.post("/login", response_model=AuthResponse)
 async def login(
     body: LoginRequest,
     request: Request,
@@ -59,7 +59,7 @@ async def login(
     return AuthResponse(**pair.model_dump(), user=UserRead.model_validate(user))
 
 
-@router.post("/refresh", response_model=TokenPairRead, responses=_PROBLEMS)
+@router.post("/refresh", response_model=TokenPairRead)
 async def refresh(
     body: RefreshRequest, session: DbSession, identity: Identity, origin: CurrentRequestInfo
 ) -> TokenPairRead:
@@ -67,7 +67,7 @@ async def refresh(
     return await service.refresh(session, identity.issuer, origin, refresh_token=body.refresh_token)
 
 
-@router.post("/logout", status_code=204, responses=_PROBLEMS)
+@router.post("/logout", status_code=204)
 async def logout(body: RefreshRequest, session: DbSession) -> Response:
     """End the session the refresh token belongs to. No auth (the token is the proof)."""
     await service.logout(session, refresh_token=body.refresh_token)
