@@ -6,11 +6,10 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from keel.core.principal import Role
+from keel.core.schemas import InputModel
 
 
-class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ApiKeyCreate(InputModel):
     name: str = Field(min_length=1, max_length=100)
     role: Role = Role.MEMBER
 

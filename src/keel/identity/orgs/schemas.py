@@ -3,20 +3,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from keel.core.principal import Role
+from keel.core.schemas import InputModel
 
 
-class OrgCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OrgCreate(InputModel):
     name: str = Field(min_length=1, max_length=100)
 
 
-class OrgUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OrgUpdate(InputModel):
     name: str = Field(min_length=1, max_length=100)
 
 
@@ -28,16 +25,12 @@ class OrgRead(BaseModel):
     role: Role = Field(description="The caller's role in this organization.")
 
 
-class MemberAdd(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MemberAdd(InputModel):
     email: str = Field(max_length=320)
     role: Role = Role.MEMBER
 
 
-class MemberUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MemberUpdate(InputModel):
     role: Role
 
 
@@ -50,7 +43,5 @@ class MemberRead(BaseModel):
     last_active_at: datetime | None
 
 
-class OwnershipTransfer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OwnershipTransfer(InputModel):
     user_id: uuid.UUID

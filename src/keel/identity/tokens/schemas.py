@@ -2,29 +2,24 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from keel.core.schemas import InputModel
 from keel.identity.users.schemas import UserRead
 
 
-class RegisterRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RegisterRequest(InputModel):
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
     name: str = Field(min_length=1, max_length=100)
 
 
-class LoginRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LoginRequest(InputModel):
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
 
 
-class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RefreshRequest(InputModel):
     refresh_token: str = Field(min_length=1, max_length=200)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from keel.core.principal import Role
+from keel.core.schemas import InputModel
 
 
 class UserRead(BaseModel):
@@ -30,9 +31,7 @@ class MeRead(UserRead):
     memberships: list[MembershipSummary]
 
 
-class MeUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MeUpdate(InputModel):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     password: str | None = Field(default=None, max_length=256)
     current_password: str | None = Field(default=None, max_length=256)
