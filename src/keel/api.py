@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from keel.core.transactions import API_PREFIX, TransactionalRoute
 from keel.identity.router import routers as identity_routers
+from keel.work.router import routers as work_routers
 
 __all__ = ["API_PREFIX", "api_routers"]
 
@@ -16,7 +17,7 @@ def api_routers() -> list[APIRouter]:
     Rate limits: authenticated routes count per principal (in
     ``authenticate``); public auth routes count per client address.
     """
-    routers = [*identity_routers]
+    routers = [*identity_routers, *work_routers]
     for router in routers:
         loose = [getattr(r, "path", r) for r in router.routes if not isinstance(r, TransactionalRoute)]
         if loose:  # a route outside the boundary would never commit

@@ -152,6 +152,7 @@ def create_app(
     token_signer = TokenSigner(settings.signing_key, settings.auth)
     app.state.token_signer = token_signer
     app.state.identity = IdentityServices.build(settings, token_signer)
+    app.state.cursors = app.state.identity.cursors
     app.state.principal_resolver = IdentityResolver(
         database, activity_interval_s=settings.auth.activity_write_interval_s
     )

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from keel.core import outbox
+from keel.core import idempotency, outbox
 from keel.core.models import Base
 from keel.identity.api_keys import models as api_key_models
 from keel.identity.audit import models as audit_models
 from keel.identity.orgs import models as org_models
 from keel.identity.tokens import models as token_models
 from keel.identity.users import models as user_models
+from keel.work.projects import models as project_models
+from keel.work.tasks import models as task_models
 
 metadata = Base.metadata
 
-__all__ = ["api_key_models", "audit_models", "metadata", "org_models", "outbox", "token_models", "user_models"]
+__all__ = [
+    "api_key_models",
+    "audit_models",
+    "idempotency",
+    "metadata",
+    "org_models",
+    "outbox",
+    "project_models",
+    "task_models",
+    "token_models",
+    "user_models",
+]

@@ -15,9 +15,10 @@ import hmac
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, SecretStr
 from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
@@ -122,3 +123,13 @@ def _typed(key: InstrumentedAttribute[Any], value: Any) -> Any:
 def page_of(rows: Sequence[ItemT], limit: int) -> tuple[list[ItemT], bool]:
     """The rows to serve, and whether more follow."""
     return list(rows[:limit]), len(rows) > limit
+
+
+async def cursor_codec(request: Request) -> CursorCodec:
+    codec: CursorCodec = request.app.state.cursors
+    return codec
+
+
+Cursors = Annotated[CursorCodec, Depends(cursor_codec)]
+CursorParam = Annotated[str | None, Query(max_length=1024, description="next_cursor of the previous page.")]
+LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size (max {MAX_LIMIT}).")]

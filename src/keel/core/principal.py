@@ -9,13 +9,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select
 
 from keel.core.errors import Forbidden
 
 API_KEY_PREFIX = "keel_"
+StatementT = TypeVar("StatementT", bound=Select)  # type: ignore[type-arg]
 
 
 class Role(StrEnum):
@@ -69,7 +70,7 @@ class OrgScope:
     role: Role
     principal: Principal
 
-    def scoped(self, statement: Select[Any], model: Any, *, include_deleted: bool = False) -> Select[Any]:
+    def scoped(self, statement: StatementT, model: Any, *, include_deleted: bool = False) -> StatementT:
         statement = statement.where(model.org_id == self.org_id)
         if not include_deleted and hasattr(model, "deleted_at"):
             statement = statement.where(model.deleted_at.is_(None))

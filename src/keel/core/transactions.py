@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from keel.core.db import Database
-from keel.core.errors import KeelError
+from keel.core.errors import KeelError, ValidationFailed
 
 API_PREFIX = "/api/v1"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -79,4 +79,27 @@ def transactional_router(prefix: str, **options: Any) -> APIRouter:
     each route's class when including, so every domain router is built here
     (``keel.api`` checks it).
     """
-    return APIRouter(prefix=API_PREFIX + prefix, route_class=TransactionalRoute, **options)
+    dependencies = [Depends(forbid_unknown_query_params), *options.pop("dependencies", [])]
+    return APIRouter(prefix=API_PREFIX + prefix, route_class=TransactionalRoute, dependencies=dependencies, **options)
+
+
+def _query_names(dependant: Any) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def forbid_unknown_query_params(request: Request) -> None:
+    """A query parameter the route does not declare is a 422, not silently ignored
+    (a misspelt filter must not return the unfiltered list)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    unknown = sorted(set(request.query_params) - _query_names(dependant))
+    if unknown:
+        raise ValidationFailed(
+            "Unknown query parameters.",
+            extra={"errors": [{"loc": ["query", name], "msg": "not a parameter of this route"} for name in unknown]},
+        )

@@ -221,3 +221,8 @@ async def transfer_ownership(
     await emit(session, "member.updated", {"user_id": str(user_id), "role": "owner"}, org_id=scope.org_id)
     await session.flush()
     return await _member_read(session, scope, user_id)
+
+
+async def is_member(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """Whether ``user_id`` belongs to the (live) org: for other domains' checks."""
+    return await repository.role_of(session, user_id, org_id) is not None

@@ -39,3 +39,10 @@ async def touch_activity(session: AsyncSession, user_id: uuid.UUID, at: datetime
         .where(User.id == user_id, or_(User.last_active_at.is_(None), User.last_active_at < stale_before))
         .values(last_active_at=at)
     )
+
+
+async def names(session: AsyncSession, user_ids: set[uuid.UUID]) -> list[tuple[uuid.UUID, str]]:
+    if not user_ids:
+        return []
+    rows = await session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))
+    return [(row.id, row.name) for row in rows]

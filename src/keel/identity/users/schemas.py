@@ -45,3 +45,10 @@ class AccountExport(BaseModel):
     sessions: list[dict[str, Any]]
     api_keys_created: list[dict[str, Any]]
     audit_events: list[dict[str, Any]]
+
+
+class UserSummary(BaseModel):
+    """How other domains embed a user: enough to show, nothing private."""
+
+    id: uuid.UUID
+    name: str

@@ -1,0 +1,53 @@
+"""HTTP glue for safe writes: Idempotency-Key on POST, If-Match on PATCH/DELETE."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Header, Request
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from keel.core.idempotency import MAX_KEY_LENGTH, request_fingerprint, run_once
+from keel.core.principal import Principal
+from keel.core.versioning import parse_if_match
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=MAX_KEY_LENGTH,
+        description="Repeat a POST safely: the same key and body within 24 h return the first response.",
+    ),
+]
+IfMatchHeader = Annotated[
+    str | None, Header(alias="If-Match", description='Only act if the resource is still at this ETag ("v3").')
+]
+
+
+async def idempotent(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    key: str | None,
+    body: BaseModel,
+    action: Callable[[], Awaitable[BaseModel]],
+    *,
+    status_code: int = 201,
+) -> Response:
+    stored = await run_once(
+        session,
+        owner=principal.subject,
+        key=key,
+        fingerprint=request_fingerprint(request.method, request.url.path, body),
+        status_code=status_code,
+        action=action,
+    )
+    headers = {"Idempotent-Replayed": "true" if stored.replayed else "false"}
+    return Response(stored.body, status_code=stored.status_code, media_type="application/json", headers=headers)
+
+
+def expected_version(if_match: str | None) -> int | None:
+    return parse_if_match(if_match)

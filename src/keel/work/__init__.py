@@ -1,0 +1,1 @@
+"""Work: projects, tasks, reports, bookmarks, dashboard, search."""

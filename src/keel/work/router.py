@@ -1,0 +1,10 @@
+"""Work's routes, mounted by keel.api."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from keel.work.projects.router import router as projects_router
+from keel.work.tasks.router import router as tasks_router
+
+routers: list[APIRouter] = [projects_router, tasks_router]

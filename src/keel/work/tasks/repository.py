@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from keel.core.pagination import keyset
+from keel.core.principal import OrgScope
+from keel.work.tasks.models import Task
+
+# The sort orders a client may ask for; each pages by (column, id).
+SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
+    "created_at": Task.created_at,
+    "updated_at": Task.updated_at,
+    "priority": Task.priority,
+    "title": Task.title,
+}
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    status: Sequence[str] = ()
+    project_id: uuid.UUID | None = None
+    assignee_id: uuid.UUID | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    q: str | None = None
+
+    def apply(self, statement: Select[Any]) -> Select[Any]:
+        if self.status:
+            statement = statement.where(Task.status.in_(self.status))
+        if self.project_id is not None:
+            statement = statement.where(Task.project_id == self.project_id)
+        if self.assignee_id is not None:
+            statement = statement.where(Task.assignee_id == self.assignee_id)
+        if self.due_before is not None:
+            statement = statement.where(Task.due_at < self.due_before)
+        if self.due_after is not None:
+            statement = statement.where(Task.due_at >= self.due_after)
+        if self.q:
+            pattern = "%" + self.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            statement = statement.where(
+                or_(
+                    func.lower(Task.title).like(pattern, escape="\\"),
+                    func.lower(Task.description).like(pattern, escape="\\"),
+                )
+            )
+        return statement
+
+
+async def get(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID, *, deleted: bool = False) -> Task | None:
+    statement = scope.scoped(select(Task), Task, include_deleted=deleted).where(Task.id == task_id)
+    if deleted:
+        statement = statement.where(Task.deleted_at.is_not(None))
+    return (await session.scalars(statement)).first()
+
+
+async def page(
+    session: AsyncSession,
+    scope: OrgScope,
+    task_filter: TaskFilter,
+    *,
+    sort_field: str,
+    descending: bool,
+    after: Sequence[Any] | None,
+    limit: int,
+) -> Sequence[Task]:
+    statement = task_filter.apply(scope.scoped(select(Task), Task))
+    statement = keyset(statement, [SORT_COLUMNS[sort_field], Task.id], descending=descending, after=after, limit=limit)
+    return (await session.scalars(statement)).all()

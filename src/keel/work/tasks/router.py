@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import Query, Request, Response
+from pydantic import AwareDatetime
+
+from keel.core.auth import AdminScope, MemberScope, ViewerScope
+from keel.core.openapi import problem_responses
+from keel.core.pagination import DEFAULT_LIMIT, CursorParam, Cursors, LimitParam, Page
+from keel.core.transactions import DbSession, transactional_router
+from keel.core.versioning import etag
+from keel.core.writes import IdempotencyKeyHeader, IfMatchHeader, expected_version, idempotent
+from keel.work.tasks import service
+from keel.work.tasks.repository import TaskFilter
+from keel.work.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
+
+router = transactional_router(
+    prefix="/orgs/{org_id}/tasks",
+    tags=["tasks"],
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
+)
+
+TaskSort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "priority", "-priority", "title", "-title"]
+
+
+@router.get("", response_model=Page[TaskRead])
+async def list_tasks(
+    scope: ViewerScope,
+    session: DbSession,
+    cursors: Cursors,
+    status: Annotated[list[TaskStatus] | None, Query(max_length=4)] = None,
+    project_id: uuid.UUID | None = None,
+    assignee_id: uuid.UUID | None = None,
+    due_before: AwareDatetime | None = None,
+    due_after: AwareDatetime | None = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    sort: TaskSort = "-created_at",
+    cursor: CursorParam = None,
+    limit: LimitParam = DEFAULT_LIMIT,
+) -> Page[TaskRead]:
+    """Live tasks, filtered and sorted, with project and assignee embedded; cursor-paginated. Auth: viewer+."""
+    task_filter = TaskFilter(
+        status=[s.value for s in status or ()],
+        project_id=project_id,
+        assignee_id=assignee_id,
+        due_before=due_before,
+        due_after=due_after,
+        q=q,
+    )
+    items, next_cursor = await service.list_tasks(
+        session, scope, cursors, task_filter, sort=sort, cursor=cursor, limit=limit
+    )
+    return Page[TaskRead](items=items, next_cursor=next_cursor)
+
+
+@router.post("", response_model=TaskRead, status_code=201, responses=problem_responses(409))
+async def create_task(
+    body: TaskCreate, request: Request, scope: MemberScope, session: DbSession, key: IdempotencyKeyHeader = None
+) -> Response:
+    """Create a task; repeatable with Idempotency-Key. Auth: member+."""
+    return await idempotent(
+        request, session, scope.principal, key, body, lambda: service.create_task(session, scope, body)
+    )
+
+
+@router.get("/{task_id}", response_model=TaskRead)
+async def get_task(task_id: uuid.UUID, response: Response, scope: ViewerScope, session: DbSession) -> TaskRead:
+    """One task, with its ETag. Auth: viewer+."""
+    task = await service.get_task(session, scope, task_id)
+    response.headers["ETag"] = etag(task.version)
+    return task
+
+
+@router.patch("/{task_id}", response_model=TaskRead, responses=problem_responses(412))
+async def update_task(
+    task_id: uuid.UUID,
+    body: TaskUpdate,
+    response: Response,
+    scope: MemberScope,
+    session: DbSession,
+    if_match: IfMatchHeader = None,
+) -> TaskRead:
+    """Change a task; with If-Match, only if unchanged since read (else 412). Auth: member+."""
+    task = await service.update_task(session, scope, task_id, body, expected=expected_version(if_match))
+    response.headers["ETag"] = etag(task.version)
+    return task
+
+
+@router.delete("/{task_id}", status_code=204, responses=problem_responses(412))
+async def delete_task(
+    task_id: uuid.UUID, scope: MemberScope, session: DbSession, if_match: IfMatchHeader = None
+) -> Response:
+    """Soft-delete a task (admins can restore it). Auth: member+."""
+    await service.delete_task(session, scope, task_id, expected=expected_version(if_match))
+    return Response(status_code=204)
+
+
+@router.post("/{task_id}/restore", response_model=TaskRead)
+async def restore_task(task_id: uuid.UUID, scope: AdminScope, session: DbSession) -> TaskRead:
+    """Bring back a soft-deleted task. Auth: admin+."""
+    return await service.restore_task(session, scope, task_id)

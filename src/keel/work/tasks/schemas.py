@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+
+from keel.core.schemas import InputModel
+from keel.identity.users.schemas import UserSummary
+from keel.work.projects.schemas import ProjectSummary
+
+
+class TaskStatus(StrEnum):
+    TODO = "todo"
+    IN_PROGRESS = "in_progress"
+    BLOCKED = "blocked"
+    DONE = "done"
+
+
+Label = Annotated[str, StringConstraints(min_length=1, max_length=50, strip_whitespace=True)]
+Priority = Annotated[int, Field(ge=0, le=4, description="0 none, 1 low, 2 medium, 3 high, 4 urgent")]
+
+
+class TaskCreate(InputModel):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=20_000)
+    status: TaskStatus = TaskStatus.TODO
+    priority: Priority = 0
+    project_id: uuid.UUID | None = None
+    assignee_id: uuid.UUID | None = None
+    due_at: AwareDatetime | None = None
+    labels: list[Label] = Field(default_factory=list, max_length=20)
+
+
+class TaskUpdate(InputModel):
+    """Only the fields sent change; send null to clear project, assignee or due date."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=20_000)
+    status: TaskStatus | None = None
+    priority: Priority | None = None
+    project_id: uuid.UUID | None = None
+    assignee_id: uuid.UUID | None = None
+    due_at: AwareDatetime | None = None
+    labels: list[Label] | None = Field(default=None, max_length=20)
+
+    @model_validator(mode="after")
+    def _required_fields_are_not_cleared(self) -> TaskUpdate:
+        for name in ("title", "description", "status", "priority", "labels"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class TaskRead(BaseModel):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    title: str
+    description: str
+    status: TaskStatus
+    priority: int
+    project: ProjectSummary | None
+    assignee: UserSummary | None
+    due_at: datetime | None
+    labels: list[str]
+    created_by_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
