@@ -18,12 +18,17 @@ from tests.fixtures.databases import database_settings, fresh_database_url
 
 async def _tables(database: Database) -> set[str]:
     async with database.engine.connect() as connection:
-        return set(await connection.run_sync(lambda sync: inspect(sync).get_table_names())) - {"alembic_version"}
+        names = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
+        return {name for name in names - {"alembic_version"} if "_fts" not in name}
 
 
 async def _model_drift(database: Database) -> list[object]:
     async with database.engine.connect() as connection:
-        return await connection.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
+        return await connection.run_sync(
+            lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"include_object": schema.include_object}), metadata
+            )
+        )
 
 
 @pytest.mark.readiness("db.migrations_reversible")

@@ -190,11 +190,15 @@ async def test_filters(client: httpx.AsyncClient, org: dict[str, Any]) -> None:
     assert await ids(assignee_id=org["member"].id) == {b["id"]}
     assert await ids(due_before="2030-06-01T00:00:00Z") == {b["id"]}
     assert await ids(due_after="2030-06-01T00:00:00Z") == {c["id"]}
+    # q is full-text: whole words, any case, every word required, punctuation ignored.
     assert await ids(q="QUARTERLY") == {a["id"]}
-    # LIKE wildcards in q are literal characters.
+    assert await ids(q="report quarterly") == {a["id"]}
+    assert await ids(q="quarterly offsite") == set()
     assert await ids(q="100%") == {b["id"]}
-    assert await ids(q="P_an") == set()  # "_" would match "l" as a wildcard
-    assert await ids(q="Plan_") == {c["id"]}
+    assert await ids(q="plan") == {c["id"]}
+    assert await ids(q="P_an") == set()
+    assert await ids(q="%") == set()
+    assert await ids(q='"; DROP TABLE tasks; -- NEAR(') == set()
 
 
 @pytest.mark.readiness("pagination.signed_cursors")
@@ -321,3 +325,21 @@ async def test_soft_deleted_ids_are_404_everywhere(client: httpx.AsyncClient, or
     assert (await client.get(url, headers=h)).status_code == 404
     assert (await client.patch(url, json={"title": "x"}, headers=h)).status_code == 404
     assert (await client.delete(url, headers=h)).status_code == 404
+
+
+@pytest.mark.readiness("work.fulltext")
+async def test_search_index_follows_updates(client: httpx.AsyncClient, org: dict[str, Any]) -> None:
+    task = await new_task(client, org, title="Alpha migration", description="move the database")
+    h = org["member"].headers
+
+    async def found(q: str) -> bool:
+        items = (await client.get(org["tasks"], params={"q": q}, headers=h)).json()["items"]
+        return task["id"] in {t["id"] for t in items}
+
+    assert await found("alpha")
+    assert await found("database")
+    await client.patch(f"{org['tasks']}/{task['id']}", json={"title": "Beta rollout"}, headers=h)
+    assert await found("beta")
+    assert not await found("alpha")
+    await client.delete(f"{org['tasks']}/{task['id']}", headers=h)
+    assert not await found("beta")

@@ -9,7 +9,19 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from keel.core.fulltext import GENERATED_COLUMN
+
 SCRIPT_LOCATION = "keel:migrations"
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """What autogenerate compares: not the full-text machinery migrations add
+    beside the models (FTS5 tables, tsvector columns and their indexes)."""
+    if name is None:
+        return True
+    if type_ == "table" and "_fts" in name:
+        return False
+    return not (type_ in ("column", "index") and GENERATED_COLUMN in name)
 
 
 def alembic_config() -> Config:

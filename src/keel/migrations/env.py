@@ -7,6 +7,7 @@ from typing import Any, Literal
 from alembic import context
 
 from keel.core.models import UTCDateTime
+from keel.core.schema import include_object
 from keel.models_registry import metadata
 
 
@@ -27,6 +28,7 @@ context.configure(
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
     render_item=render_item,
+    include_object=include_object,
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from keel.core import fulltext
 from keel.core.pagination import keyset
 from keel.core.principal import OrgScope
 from keel.work.tasks.models import Task
@@ -32,7 +33,7 @@ class TaskFilter:
     due_after: datetime | None = None
     q: str | None = None
 
-    def apply(self, statement: Select[Any]) -> Select[Any]:
+    def apply(self, statement: Select[Any], dialect: str) -> Select[Any]:
         if self.status:
             statement = statement.where(Task.status.in_(self.status))
         if self.project_id is not None:
@@ -44,13 +45,7 @@ class TaskFilter:
         if self.due_after is not None:
             statement = statement.where(Task.due_at >= self.due_after)
         if self.q:
-            pattern = "%" + self.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            statement = statement.where(
-                or_(
-                    func.lower(Task.title).like(pattern, escape="\\"),
-                    func.lower(Task.description).like(pattern, escape="\\"),
-                )
-            )
+            statement = statement.where(fulltext.matches(dialect, Task.__tablename__, self.q))
         return statement
 
 
@@ -71,6 +66,6 @@ async def page(
     after: Sequence[Any] | None,
     limit: int,
 ) -> Sequence[Task]:
-    statement = task_filter.apply(scope.scoped(select(Task), Task))
+    statement = task_filter.apply(scope.scoped(select(Task), Task), session.get_bind().dialect.name)
     statement = keyset(statement, [SORT_COLUMNS[sort_field], Task.id], descending=descending, after=after, limit=limit)
     return (await session.scalars(statement)).all()

@@ -1,0 +1,113 @@
+"""Full-text search behind one interface: SQLite FTS5 on the embedded default,
+a generated ``tsvector`` with a GIN index on PostgreSQL.
+
+Both match whole words, case-insensitively, every word required. Migrations
+create the index with :func:`create_index_sql`; repositories filter with
+:func:`matches` and rank with :func:`rank`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Identifiers in this module's SQL are checked by _check against a plain
+# pattern and never come from requests; values are always bound parameters.
+# ruff: noqa: S608
+from sqlalchemy import ColumnElement, false, func, literal_column, select, text
+from sqlalchemy.sql.elements import ColumnElement as Column
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Objects the search indexes add beside the models (autogenerate ignores them).
+GENERATED_COLUMN = "search_vector"
+
+
+def _check(*names: str) -> None:
+    for name in names:
+        if not _IDENTIFIER.fullmatch(name):
+            raise ValueError(f"not a plain identifier: {name!r}")
+
+
+def words(query: str) -> list[str]:
+    return _WORD.findall(query)[:32]
+
+
+def create_index_sql(dialect: str, table: str, columns: list[str]) -> list[str]:
+    _check(table, *columns)
+    if dialect == "postgresql":
+        document = " || ' ' || ".join(f"coalesce({c}, '')" for c in columns)
+        return [
+            f"ALTER TABLE {table} ADD COLUMN {GENERATED_COLUMN} tsvector "
+            f"GENERATED ALWAYS AS (to_tsvector('simple', {document})) STORED",
+            f"CREATE INDEX ix_{table}_{GENERATED_COLUMN} ON {table} USING gin ({GENERATED_COLUMN})",
+        ]
+    fts, cols = f"{table}_fts", ", ".join(columns)
+    new, old = ", ".join(f"new.{c}" for c in columns), ", ".join(f"old.{c}" for c in columns)
+    # External-content FTS5 keyed by the table's rowid, kept in step by triggers.
+    # VACUUM may renumber rowids of tables without an INTEGER PRIMARY KEY, so
+    # anything that vacuums must run rebuild_index_sql afterwards.
+    return [
+        f"CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='{table}', content_rowid='rowid')",
+        f"CREATE TRIGGER {fts}_insert AFTER INSERT ON {table} BEGIN "
+        f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.rowid, {new}); END",
+        f"CREATE TRIGGER {fts}_delete AFTER DELETE ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.rowid, {old}); END",
+        f"CREATE TRIGGER {fts}_update AFTER UPDATE ON {table} BEGIN "
+        f"INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.rowid, {old}); "
+        f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.rowid, {new}); END",
+        *rebuild_index_sql(dialect, table),
+    ]
+
+
+def rebuild_index_sql(dialect: str, table: str) -> list[str]:
+    _check(table)
+    return [] if dialect == "postgresql" else [f"INSERT INTO {table}_fts({table}_fts) VALUES ('rebuild')"]
+
+
+def drop_index_sql(dialect: str, table: str) -> list[str]:
+    _check(table)
+    if dialect == "postgresql":
+        return [f"DROP INDEX ix_{table}_{GENERATED_COLUMN}", f"ALTER TABLE {table} DROP COLUMN {GENERATED_COLUMN}"]
+    fts = f"{table}_fts"
+    return [*(f"DROP TRIGGER {fts}_{event}" for event in ("insert", "delete", "update")), f"DROP TABLE {fts}"]
+
+
+def _sqlite_query(query: str) -> str:
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words(query))
+
+
+def matches(dialect: str, table: str, query: str) -> ColumnElement[bool]:
+    """A WHERE clause: rows of ``table`` containing every word of ``query``."""
+    _check(table)
+    if not words(query):
+        return false()
+    if dialect == "postgresql":
+        tsvector: Any = literal_column(f"{table}.{GENERATED_COLUMN}")
+        matched: ColumnElement[bool] = tsvector.op("@@")(func.plainto_tsquery("simple", " ".join(words(query))))
+        return matched
+    fts = f"{table}_fts"
+    hits: Any = (
+        select(literal_column("rowid"))
+        .select_from(text(fts))
+        .where(text(f"{fts} MATCH :fts_query").bindparams(fts_query=_sqlite_query(query)))
+    )
+    return literal_column(f"{table}.rowid").in_(hits)
+
+
+def rank(dialect: str, table: str, query: str) -> Column[Any]:
+    """Relevance of each matching row, higher is better (for ordering search results)."""
+    _check(table)
+    if dialect == "postgresql":
+        vector: Any = literal_column(f"{table}.{GENERATED_COLUMN}")
+        return func.ts_rank(vector, func.plainto_tsquery("simple", " ".join(words(query))))
+    fts = f"{table}_fts"
+    # bm25() is lower-is-better and only valid inside the FTS query itself.
+    score = (
+        select(-func.bm25(literal_column(fts)))
+        .select_from(text(fts))
+        .where(text(f"{fts} MATCH :fts_rank_query").bindparams(fts_rank_query=_sqlite_query(query)))
+        .where(literal_column(f"{fts}.rowid") == literal_column(f"{table}.rowid"))
+        .scalar_subquery()
+    )
+    return score
