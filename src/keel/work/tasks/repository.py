@@ -56,6 +56,21 @@ async def get(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID, *, del
     return (await session.scalars(statement)).first()
 
 
+def list_statement(
+    scope: OrgScope,
+    task_filter: TaskFilter,
+    *,
+    dialect: str,
+    sort_field: str,
+    descending: bool,
+    after: Sequence[Any] | None,
+    limit: int,
+) -> Select[Any]:
+    """The task list query (kept separate so tests can EXPLAIN exactly it)."""
+    statement = task_filter.apply(scope.scoped(select(Task), Task), dialect)
+    return keyset(statement, [SORT_COLUMNS[sort_field], Task.id], descending=descending, after=after, limit=limit)
+
+
 async def page(
     session: AsyncSession,
     scope: OrgScope,
@@ -66,6 +81,13 @@ async def page(
     after: Sequence[Any] | None,
     limit: int,
 ) -> Sequence[Task]:
-    statement = task_filter.apply(scope.scoped(select(Task), Task), session.get_bind().dialect.name)
-    statement = keyset(statement, [SORT_COLUMNS[sort_field], Task.id], descending=descending, after=after, limit=limit)
+    statement = list_statement(
+        scope,
+        task_filter,
+        dialect=session.get_bind().dialect.name,
+        sort_field=sort_field,
+        descending=descending,
+        after=after,
+        limit=limit,
+    )
     return (await session.scalars(statement)).all()
