@@ -75,3 +75,38 @@ def test_worker_says_it_is_not_there_yet(tmp_path: Path) -> None:
     result = run_keel("worker", env={}, cwd=tmp_path)
     assert result.returncode == 3
     assert "no background workers" in result.stderr
+
+
+def test_seed_creates_a_demo_org_and_refuses_production(tmp_path: Path) -> None:
+    import sqlite3
+
+    database = tmp_path / "seed.db"
+    env = {
+        "KEEL_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "KEEL_ARGON2_TIME_COST": "1",
+        "KEEL_ARGON2_MEMORY_KIB": "1024",
+    }
+    assert run_keel("migrate", env=env, cwd=tmp_path).returncode == 0
+    result = run_keel("seed", "--tasks", "1200", "--members", "3", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "with 1200 tasks" in result.stdout
+    assert result.stdout.count("@example.com") == 3
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT count(*) FROM tasks").fetchone() == (1200,)
+        assert connection.execute("SELECT count(*) FROM memberships").fetchone() == (3 + 3,)  # + personal orgs
+        assert connection.execute("SELECT count(*) FROM tasks_fts WHERE tasks_fts MATCH 'the'").fetchone()[0] > 0
+    refused = run_keel(
+        "seed",
+        env={
+            **env,
+            "KEEL_ENV": "production",
+            "KEEL_SECRET_KEY": "p" * 40,
+            "KEEL_EXPOSE_DOCS": "false",
+            "KEEL_EXPOSE_METRICS": "false",
+            "KEEL_ARGON2_TIME_COST": "3",
+            "KEEL_ARGON2_MEMORY_KIB": "65536",
+        },
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 2
+    assert "refusing to seed" in refused.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated, Any
 
 import typer
@@ -11,6 +12,7 @@ import uvicorn
 from keel.config import Environment, Settings, configuration_problems, load_settings
 from keel.core import schema
 from keel.core.db import Database
+from keel.seed import seed_demo
 
 app = typer.Typer(help="keel: a production-ready, multi-tenant backend service.", no_args_is_help=True)
 
@@ -85,6 +87,23 @@ def check_config() -> None:
     """Validate the configuration for its environment; exit 2 on any problem."""
     settings = _settings_or_exit()
     typer.echo(f"keel: configuration OK for {settings.env.value}")
+
+
+@app.command()
+def seed(
+    tasks: Annotated[int, typer.Option(min=0, max=10_000_000, help="How many tasks to create.")] = 1_000,
+    members: Annotated[int, typer.Option(min=1, max=100, help="How many demo users.")] = 5,
+) -> None:
+    """Create a demo organization with members, projects and TASKS tasks (not in production)."""
+    settings = _settings_or_exit()
+    if settings.env is Environment.PRODUCTION:
+        typer.echo("keel: refusing to seed demo data in production", err=True)
+        raise typer.Exit(code=2)
+    started = time.perf_counter()
+    seeded = asyncio.run(seed_demo(settings, tasks=tasks, members=members))
+    typer.echo(f"keel: seeded org {seeded.org_id} with {seeded.tasks} tasks in {time.perf_counter() - started:.1f} s")
+    for email, password in seeded.accounts:
+        typer.echo(f"  {email}  {password}")
 
 
 @app.command()
