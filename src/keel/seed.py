@@ -14,12 +14,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 
 from keel.config import Settings
 from keel.core.clock import now
 from keel.core.db import Database
-from keel.core.models import new_id
+from keel.core.models import Base, new_id
 from keel.core.principal import OrgScope, Principal, Role
 from keel.core.request_info import RequestInfo
 from keel.core.security import PasswordHasher
@@ -46,6 +46,12 @@ _NOUNS = [
 ]
 _LABELS = ["backend", "frontend", "ops", "bug", "feature", "chore", "urgent", "customer"]
 _STATUSES = ["todo", "in_progress", "blocked", "done"]
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 @dataclass
@@ -93,7 +99,7 @@ async def seed_demo(
                 }
                 for n in range(projects)
             ]
-            await session.execute(insert(Project.__table__)  # type: ignore[arg-type], project_rows)
+            await session.execute(insert(_table(Project)), project_rows)
             await session.commit()
 
         start = moment - timedelta(days=365)
@@ -121,7 +127,7 @@ async def seed_demo(
                     }
                 )
             async with database.session(write=True) as session:
-                await session.execute(insert(Task.__table__)  # type: ignore[arg-type], rows)
+                await session.execute(insert(_table(Task)), rows)
                 await session.commit()
         return SeededOrg(org_id=str(org.id), accounts=accounts, tasks=tasks)
     finally:
