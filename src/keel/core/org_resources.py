@@ -1,0 +1,120 @@
+"""The life cycle every org-owned resource shares, written once.
+
+Create (member+), read (viewer+), list newest-first with signed cursors,
+update with optional If-Match, soft delete, restore (admin+), and an outbox
+event for every change. A domain module configures one :class:`OrgResources`
+per model and adds only what is particular to it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keel.core.errors import NotFound
+from keel.core.outbox import emit
+from keel.core.pagination import CursorCodec, keyset, page_of
+from keel.core.principal import OrgScope, Role
+from keel.core.versioning import check_version, flush_versioned, restore, soft_delete
+
+ModelT = TypeVar("ModelT")
+ReadT = TypeVar("ReadT", bound=BaseModel)
+NEWEST_FIRST = "-created_at"
+
+
+class OrgResources(Generic[ModelT, ReadT]):
+    def __init__(
+        self,
+        model: type[ModelT],
+        read: Callable[[ModelT], ReadT],
+        *,
+        event_prefix: str,
+        noun: str,
+        event_fields: Sequence[str] = (),
+    ) -> None:
+        self.model = model
+        self.read = read
+        self.event_prefix = event_prefix
+        self.noun = noun
+        self.event_fields = event_fields
+
+    # -- queries ---------------------------------------------------------
+    async def find(
+        self, session: AsyncSession, scope: OrgScope, row_id: uuid.UUID, *, deleted: bool = False
+    ) -> ModelT | None:
+        model: Any = self.model
+        statement = scope.scoped(select(model), model, include_deleted=deleted).where(model.id == row_id)
+        if deleted:
+            statement = statement.where(model.deleted_at.is_not(None))
+        found: ModelT | None = (await session.scalars(statement)).first()
+        return found
+
+    async def load(self, session: AsyncSession, scope: OrgScope, row_id: uuid.UUID) -> ModelT:
+        row = await self.find(session, scope, row_id)
+        if row is None:
+            raise NotFound(f"{self.noun} not found.")
+        return row
+
+    async def page(
+        self, session: AsyncSession, scope: OrgScope, codec: CursorCodec, *, cursor: str | None, limit: int
+    ) -> tuple[list[ReadT], str | None]:
+        model: Any = self.model
+        after = codec.decode(cursor, NEWEST_FIRST) if cursor else None
+        statement = keyset(
+            scope.scoped(select(model), model), [model.created_at, model.id], descending=True, after=after, limit=limit
+        )
+        rows, more = page_of((await session.scalars(statement)).all(), limit)
+        next_cursor = codec.encode(NEWEST_FIRST, [rows[-1].created_at, rows[-1].id]) if more else None
+        return [self.read(row) for row in rows], next_cursor
+
+    # -- changes ---------------------------------------------------------
+    async def event(self, session: AsyncSession, scope: OrgScope, kind: str, row: Any) -> None:
+        payload = {"id": str(row.id), "version": row.version, **{f: getattr(row, f) for f in self.event_fields}}
+        await emit(session, f"{self.event_prefix}.{kind}", payload, org_id=scope.org_id)
+
+    async def create(self, session: AsyncSession, scope: OrgScope, values: dict[str, Any]) -> ReadT:
+        scope.require(Role.MEMBER)
+        factory: Any = self.model
+        row = factory(org_id=scope.org_id, created_by_id=scope.principal.user_id, **values)
+        session.add(row)
+        await flush_versioned(session)
+        await self.event(session, scope, "created", row)
+        return self.read(row)
+
+    async def update(
+        self,
+        session: AsyncSession,
+        scope: OrgScope,
+        row_id: uuid.UUID,
+        changes: dict[str, Any],
+        *,
+        expected: int | None,
+    ) -> ReadT:
+        scope.require(Role.MEMBER)
+        row: Any = await self.load(session, scope, row_id)
+        check_version(row.version, expected)
+        for name, value in changes.items():
+            setattr(row, name, value)
+        await flush_versioned(session)
+        await self.event(session, scope, "updated", row)
+        return self.read(row)
+
+    async def delete(self, session: AsyncSession, scope: OrgScope, row_id: uuid.UUID, *, expected: int | None) -> None:
+        scope.require(Role.MEMBER)
+        row = await self.load(session, scope, row_id)
+        await soft_delete(session, row, expected)
+        await self.event(session, scope, "deleted", row)
+
+    async def restore(self, session: AsyncSession, scope: OrgScope, row_id: uuid.UUID) -> ReadT:
+        scope.require(Role.ADMIN)
+        row = await self.find(session, scope, row_id, deleted=True)
+        if row is None:
+            raise NotFound(f"No deleted {self.noun.lower()} with that id.")
+        await restore(session, row)
+        await self.event(session, scope, "restored", row)
+        return self.read(row)
