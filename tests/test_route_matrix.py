@@ -67,7 +67,14 @@ async def _org_with_team(client: httpx.AsyncClient, people: dict[str, Account]) 
     h = people["owner"].headers
     project = (await client.post(f"{API}/orgs/{org_id}/projects", json={"name": "p"}, headers=h)).json()
     task = (await client.post(f"{API}/orgs/{org_id}/tasks", json={"title": "t"}, headers=h)).json()
-    return org_id, {**key, "project_id": project["id"], "task_id": task["id"]}
+    report = (await client.post(f"{API}/orgs/{org_id}/reports", json={"title": "r"}, headers=h)).json()
+    bookmark = (
+        await client.post(
+            f"{API}/orgs/{org_id}/bookmarks", json={"title": "b", "url": "https://example.com"}, headers=h
+        )
+    ).json()
+    ids = {"project_id": project["id"], "task_id": task["id"], "report_id": report["id"], "bookmark_id": bookmark["id"]}
+    return org_id, {**key, **ids}
 
 
 def _url(path: str, org_id: str, ids: dict[str, Any], user_id: str) -> str:

@@ -9,7 +9,9 @@ from keel.identity.audit import models as audit_models
 from keel.identity.orgs import models as org_models
 from keel.identity.tokens import models as token_models
 from keel.identity.users import models as user_models
+from keel.work.bookmarks import models as bookmark_models
 from keel.work.projects import models as project_models
+from keel.work.reports import models as report_models
 from keel.work.tasks import models as task_models
 
 metadata = Base.metadata
@@ -17,11 +19,13 @@ metadata = Base.metadata
 __all__ = [
     "api_key_models",
     "audit_models",
+    "bookmark_models",
     "idempotency",
     "metadata",
     "org_models",
     "outbox",
     "project_models",
+    "report_models",
     "task_models",
     "token_models",
     "user_models",

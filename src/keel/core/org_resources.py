@@ -14,13 +14,14 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.errors import NotFound
+from keel.core.errors import Conflict, NotFound
 from keel.core.outbox import emit
 from keel.core.pagination import CursorCodec, keyset, page_of
 from keel.core.principal import OrgScope, Role
-from keel.core.versioning import check_version, flush_versioned, restore, soft_delete
+from keel.core.versioning import check_version, flush_versioned, soft_delete
 
 ModelT = TypeVar("ModelT")
 ReadT = TypeVar("ReadT", bound=BaseModel)
@@ -73,6 +74,12 @@ class OrgResources(Generic[ModelT, ReadT]):
         return [self.read(row) for row in rows], next_cursor
 
     # -- changes ---------------------------------------------------------
+    async def _flush(self, session: AsyncSession) -> None:
+        try:
+            await flush_versioned(session)
+        except IntegrityError:  # a unique rule of the model (e.g. one bookmark per URL)
+            raise Conflict(f"A {self.noun.lower()} with these values already exists.") from None
+
     async def event(self, session: AsyncSession, scope: OrgScope, kind: str, row: Any) -> None:
         payload = {"id": str(row.id), "version": row.version, **{f: getattr(row, f) for f in self.event_fields}}
         await emit(session, f"{self.event_prefix}.{kind}", payload, org_id=scope.org_id)
@@ -82,7 +89,7 @@ class OrgResources(Generic[ModelT, ReadT]):
         factory: Any = self.model
         row = factory(org_id=scope.org_id, created_by_id=scope.principal.user_id, **values)
         session.add(row)
-        await flush_versioned(session)
+        await self._flush(session)
         await self.event(session, scope, "created", row)
         return self.read(row)
 
@@ -100,7 +107,7 @@ class OrgResources(Generic[ModelT, ReadT]):
         check_version(row.version, expected)
         for name, value in changes.items():
             setattr(row, name, value)
-        await flush_versioned(session)
+        await self._flush(session)
         await self.event(session, scope, "updated", row)
         return self.read(row)
 
@@ -115,6 +122,7 @@ class OrgResources(Generic[ModelT, ReadT]):
         row = await self.find(session, scope, row_id, deleted=True)
         if row is None:
             raise NotFound(f"No deleted {self.noun.lower()} with that id.")
-        await restore(session, row)
+        row.deleted_at = None  # type: ignore[attr-defined]
+        await self._flush(session)  # a live twin may now violate a unique rule
         await self.event(session, scope, "restored", row)
         return self.read(row)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, StringConstraints, UrlConstraints, model_validator
+
+from keel.core.schemas import InputModel
+
+WebUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["http", "https"], max_length=2048, host_required=True)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=50, strip_whitespace=True)]
+
+
+class BookmarkCreate(InputModel):
+    url: WebUrl
+    title: str = Field(min_length=1, max_length=200)
+    notes: str = Field(default="", max_length=10_000)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+
+
+class BookmarkUpdate(InputModel):
+    url: WebUrl | None = None
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    notes: str | None = Field(default=None, max_length=10_000)
+    tags: list[Tag] | None = Field(default=None, max_length=20)
+
+    @model_validator(mode="after")
+    def _not_cleared(self) -> BookmarkUpdate:
+        for name in ("url", "title", "notes", "tags"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class BookmarkRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    org_id: uuid.UUID
+    url: str
+    title: str
+    notes: str
+    tags: list[str]
+    created_by_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    version: int

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from keel.core.schemas import InputModel
+
+
+class ReportStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+class ReportCreate(InputModel):
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(default="", max_length=100_000, description="Markdown.")
+    period_start: date | None = None
+    period_end: date | None = None
+    status: ReportStatus = ReportStatus.DRAFT
+
+    @model_validator(mode="after")
+    def _period_in_order(self) -> ReportCreate:
+        if self.period_start and self.period_end and self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        return self
+
+
+class ReportUpdate(InputModel):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    body: str | None = Field(default=None, max_length=100_000)
+    period_start: date | None = None
+    period_end: date | None = None
+    status: ReportStatus | None = None
+
+    @model_validator(mode="after")
+    def _not_cleared(self) -> ReportUpdate:
+        for name in ("title", "body", "status"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        if self.period_start and self.period_end and self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        return self
+
+
+class ReportRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    org_id: uuid.UUID
+    title: str
+    body: str
+    period_start: date | None
+    period_end: date | None
+    status: ReportStatus
+    created_by_id: uuid.UUID | None = Field(description="The author.")
+    created_at: datetime
+    updated_at: datetime
+    version: int
