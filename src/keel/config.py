@@ -155,6 +155,8 @@ class AuthSettings(BaseSettings):
     argon2_parallelism: int = Field(default=4, ge=1)
     max_concurrent_hashes: int = Field(default=4, ge=1)
     activity_write_interval_s: int = Field(default=60, ge=1)
+    # The dashboard's "recently active" members: seen within this many seconds.
+    active_member_cutoff_s: int = Field(default=15 * 60, ge=60)
 
     @field_validator("previous_secret_keys", mode="before")
     @classmethod

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,3 +64,15 @@ async def owner_ids(session: AsyncSession, org_id: uuid.UUID) -> list[uuid.UUID]
         select(Membership.user_id).where(Membership.org_id == org_id, Membership.role == "owner").with_for_update()
     )
     return list((await session.scalars(statement)).all())
+
+
+async def active_members(
+    session: AsyncSession, org_id: uuid.UUID, since: datetime
+) -> Sequence[tuple[uuid.UUID, str, datetime]]:
+    statement = (
+        select(User.id, User.name, User.last_active_at)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.org_id == org_id, User.last_active_at >= since, User.deleted_at.is_(None))
+        .order_by(User.last_active_at.desc(), User.id)
+    )
+    return [(row.id, row.name, row.last_active_at) for row in await session.execute(statement)]

@@ -8,6 +8,7 @@ than their own, admins cannot touch owners, and an org always keeps an owner.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -226,3 +227,10 @@ async def transfer_ownership(
 async def is_member(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> bool:
     """Whether ``user_id`` belongs to the (live) org: for other domains' checks."""
     return await repository.role_of(session, user_id, org_id) is not None
+
+
+async def recently_active_members(
+    session: AsyncSession, org_id: uuid.UUID, since: datetime
+) -> list[tuple[uuid.UUID, str, datetime]]:
+    """Members seen since ``since``, most recent first (the cutoff is applied in SQL)."""
+    return list(await repository.active_members(session, org_id, since))

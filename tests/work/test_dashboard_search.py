@@ -1,0 +1,87 @@
+"""Dashboard figures computed in SQL, and ranked search across the org."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import update
+
+from keel.core.clock import now
+from keel.identity.users.models import User
+from tests.fixtures.accounts import API, add_member, create_org, register
+
+
+async def test_dashboard_counts_overdue_and_active_members(client: httpx.AsyncClient, app) -> None:  # type: ignore[no-untyped-def]
+    owner, idle = await register(client, name="Owner"), await register(client, name="Idle")
+    org_id = await create_org(client, owner)
+    await add_member(client, org_id, owner, idle, "viewer")
+    async with app.state.database.session(write=True) as session:
+        await session.execute(
+            update(User).where(User.id == uuid.UUID(idle.id)).values(last_active_at=now() - timedelta(hours=2))
+        )
+        await session.commit()
+    tasks, h = f"{API}/orgs/{org_id}/tasks", owner.headers
+    for body in (
+        {"title": "a"},
+        {"title": "b", "status": "blocked", "due_at": "2000-01-01T00:00:00Z"},
+        {"title": "c", "status": "done", "due_at": "2000-01-01T00:00:00Z"},
+        {"title": "d", "due_at": "2999-01-01T00:00:00Z"},
+        {"title": "e", "status": "in_progress", "due_at": "2001-01-01T00:00:00Z"},
+    ):
+        assert (await client.post(tasks, json=body, headers=h)).status_code == 201
+    gone = (await client.post(tasks, json={"title": "gone", "due_at": "2000-01-01T00:00:00Z"}, headers=h)).json()
+    await client.delete(f"{tasks}/{gone['id']}", headers=h)
+
+    response = await client.get(f"{API}/orgs/{org_id}/dashboard", headers=h)
+    assert response.status_code == 200
+    board = response.json()
+    assert board["tasks_by_status"] == {"todo": 2, "in_progress": 1, "blocked": 1, "done": 1}
+    assert board["open_tasks"] == 4
+    assert board["overdue_tasks"] == 2  # done and deleted tasks are not overdue
+    assert [m["name"] for m in board["active_members"]] == ["Owner"]
+    assert board["active_within_s"] == 900
+    bad = await client.get(f"{API}/orgs/{org_id}/dashboard", params={"active_within_s": 1}, headers=h)
+    assert bad.status_code == 422
+
+
+async def test_search_finds_every_kind_ranked_and_paged(client: httpx.AsyncClient) -> None:
+    owner = await register(client)
+    org = f"{API}/orgs/{owner.personal_org_id}"
+    h = owner.headers
+    await client.post(
+        f"{org}/tasks", json={"title": "Rocket launch checklist", "description": "rocket rocket"}, headers=h
+    )
+    await client.post(f"{org}/projects", json={"name": "Rocket", "description": "the launch"}, headers=h)
+    await client.post(f"{org}/reports", json={"title": "Launch review", "body": "rocket went up"}, headers=h)
+    await client.post(f"{org}/bookmarks", json={"title": "Rocket docs", "url": "https://rocket.example"}, headers=h)
+    await client.post(f"{org}/tasks", json={"title": "Unrelated"}, headers=h)
+    outsider = await register(client)
+    await client.post(
+        f"{API}/orgs/{outsider.personal_org_id}/tasks", json={"title": "Rocket secret"}, headers=outsider.headers
+    )
+
+    response = await client.get(f"{org}/search", params={"q": "rocket"}, headers=h)
+    assert response.status_code == 200
+    hits = response.json()["items"]
+    assert {hit["kind"] for hit in hits} == {"task", "project", "report", "bookmark"}
+    assert "Rocket secret" not in {hit["title"] for hit in hits}
+    ranks = [hit["rank"] for hit in hits]
+    assert ranks == sorted(ranks, reverse=True)
+
+    seen, cursor = [], None
+    while True:
+        params = {"q": "rocket", "limit": 1, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(f"{org}/search", params=params, headers=h)).json()
+        seen.extend((hit["kind"], hit["id"]) for hit in page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted((hit["kind"], hit["id"]) for hit in hits)
+    first = (await client.get(f"{org}/search", params={"q": "rocket", "limit": 1}, headers=h)).json()
+    # A cursor belongs to its query.
+    other_query = await client.get(f"{org}/search", params={"q": "launch", "cursor": first["next_cursor"]}, headers=h)
+    assert other_query.status_code == 400
+    assert (await client.get(f"{org}/search", headers=h)).status_code == 422
+    assert (await client.get(f"{org}/search", params={"q": "***"}, headers=h)).json()["items"] == []
