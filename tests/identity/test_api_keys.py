@@ -24,7 +24,7 @@ async def test_key_is_shown_once_and_works_until_revoked(client: httpx.AsyncClie
 
     listed = await client.get(f"{API}/orgs/{org_id}/api-keys", headers=owner.headers)
     assert secret not in listed.text
-    assert [k["id"] for k in listed.json()] == [created["id"]]
+    assert [k["id"] for k in listed.json()["items"]] == [created["id"]]
     async with app.state.database.session(write=False) as session:
         stored = await session.scalar(select(ApiKey).where(ApiKey.id == uuid.UUID(created["id"])))
         assert stored is not None
@@ -52,7 +52,7 @@ async def test_last_used_at_is_recorded(client: httpx.AsyncClient) -> None:
     created = await create_api_key(client, org_id, owner)
     assert created["last_used_at"] is None
     await client.get(f"{API}/orgs/{org_id}", headers={"x-api-key": created["secret"]})
-    [listed] = (await client.get(f"{API}/orgs/{org_id}/api-keys", headers=owner.headers)).json()
+    [listed] = (await client.get(f"{API}/orgs/{org_id}/api-keys", headers=owner.headers)).json()["items"]
     assert listed["last_used_at"] is not None
 
 

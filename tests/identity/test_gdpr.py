@@ -47,7 +47,7 @@ async def test_deleting_an_account_revokes_everything_and_anonymizes(client: htt
     assert (await client.get(f"{API}/orgs/{team}", headers={"x-api-key": key["secret"]})).status_code == 401
     login = await client.post(f"{API}/auth/login", json={"email": account.email, "password": PASSWORD})
     assert login.status_code == 401
-    members = (await client.get(f"{API}/orgs/{team}/members", headers=team_owner.headers)).json()
+    members = (await client.get(f"{API}/orgs/{team}/members", headers=team_owner.headers)).json()["items"]
     assert account.id not in {m["user_id"] for m in members}
     # The personal org went with its only member.
     assert (await client.get(f"{API}/orgs/{account.personal_org_id}", headers=team_owner.headers)).status_code == 404

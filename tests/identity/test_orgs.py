@@ -20,19 +20,19 @@ async def team(client: httpx.AsyncClient) -> dict[str, Account | str]:
 async def test_org_lifecycle(client: httpx.AsyncClient) -> None:
     owner = await register(client)
     org_id = await create_org(client, owner, "Lifecycle")
-    listed = (await client.get(f"{API}/orgs", headers=owner.headers)).json()
+    listed = (await client.get(f"{API}/orgs", headers=owner.headers)).json()["items"]
     assert {o["id"] for o in listed} >= {org_id, owner.personal_org_id}
     renamed = await client.patch(f"{API}/orgs/{org_id}", json={"name": "Renamed"}, headers=owner.headers)
     assert renamed.json()["name"] == "Renamed"
     assert (await client.delete(f"{API}/orgs/{org_id}", headers=owner.headers)).status_code == 204
     assert (await client.get(f"{API}/orgs/{org_id}", headers=owner.headers)).status_code == 404
-    assert org_id not in {o["id"] for o in (await client.get(f"{API}/orgs", headers=owner.headers)).json()}
+    assert org_id not in {o["id"] for o in (await client.get(f"{API}/orgs", headers=owner.headers)).json()["items"]}
 
 
 async def test_members_are_listed_with_roles(client: httpx.AsyncClient, team) -> None:  # type: ignore[no-untyped-def]
     response = await client.get(f"{API}/orgs/{team['org']}/members", headers=team["viewer"].headers)
     assert response.status_code == 200
-    roles = {m["email"]: m["role"] for m in response.json()}
+    roles = {m["email"]: m["role"] for m in response.json()["items"]}
     assert roles == {team[r].email: r for r in ("owner", "admin", "member", "viewer")}
 
 
@@ -83,7 +83,8 @@ async def test_ownership_transfer(client: httpx.AsyncClient, team) -> None:  # t
     assert response.status_code == 200
     assert response.json()["role"] == "owner"
     roles = {
-        m["user_id"]: m["role"] for m in (await client.get(f"{API}/orgs/{org}/members", headers=owner.headers)).json()
+        m["user_id"]: m["role"]
+        for m in (await client.get(f"{API}/orgs/{org}/members", headers=owner.headers)).json()["items"]
     }
     assert roles[admin.id] == "owner"
     assert roles[owner.id] == "admin"

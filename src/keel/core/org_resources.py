@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.errors import Conflict, NotFound
 from keel.core.outbox import emit
-from keel.core.pagination import CursorCodec, keyset, page_of
+from keel.core.pagination import CursorCodec, keyset, paged
 from keel.core.principal import OrgScope, Role
 from keel.core.versioning import check_version, flush_versioned, soft_delete
 
@@ -65,12 +65,18 @@ class OrgResources(Generic[ModelT, ReadT]):
         self, session: AsyncSession, scope: OrgScope, codec: CursorCodec, *, cursor: str | None, limit: int
     ) -> tuple[list[ReadT], str | None]:
         model: Any = self.model
-        after = codec.decode(cursor, NEWEST_FIRST) if cursor else None
-        statement = keyset(
-            scope.scoped(select(model), model), [model.created_at, model.id], descending=True, after=after, limit=limit
-        )
-        rows, more = page_of((await session.scalars(statement)).all(), limit)
-        next_cursor = codec.encode(NEWEST_FIRST, [rows[-1].created_at, rows[-1].id]) if more else None
+
+        async def fetch(after: list[Any] | None) -> Sequence[Any]:
+            statement = keyset(
+                scope.scoped(select(model), model),
+                [model.created_at, model.id],
+                descending=True,
+                after=after,
+                limit=limit,
+            )
+            return (await session.scalars(statement)).all()
+
+        rows, next_cursor = await paged(codec, NEWEST_FIRST, cursor, limit, fetch, lambda row: [row.created_at, row.id])
         return [self.read(row) for row in rows], next_cursor
 
     # -- changes ---------------------------------------------------------

@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import hmac
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -26,6 +26,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 from keel.core.errors import BadRequest
 
 ItemT = TypeVar("ItemT")
+RowT = TypeVar("RowT")
+StatementT = TypeVar("StatementT", bound=Select)  # type: ignore[type-arg]
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 _SIGNATURE_BYTES = 16
@@ -84,13 +86,13 @@ class CursorCodec:
 
 
 def keyset(
-    statement: Select[Any],
+    statement: StatementT,
     keys: Sequence[InstrumentedAttribute[Any]],
     *,
     descending: bool,
     after: Sequence[Any] | None,
     limit: int,
-) -> Select[Any]:
+) -> StatementT:
     """Order by ``keys`` (the last must be unique) and start after ``after``.
 
     Fetches ``limit + 1`` rows so the caller knows whether a next page exists.
@@ -118,6 +120,20 @@ def _typed(key: InstrumentedAttribute[Any], value: Any) -> Any:
     if not isinstance(value, python_type):
         raise BadRequest("The cursor is invalid.")
     return value
+
+
+async def paged(
+    codec: CursorCodec,
+    sort: str,
+    cursor: str | None,
+    limit: int,
+    fetch: Callable[[list[Any] | None], Awaitable[Sequence[RowT]]],
+    key: Callable[[RowT], list[Any]],
+) -> tuple[list[RowT], str | None]:
+    """One page: decode the cursor, fetch ``limit + 1`` rows after it, encode the next."""
+    after = codec.decode(cursor, sort) if cursor else None
+    rows, more = page_of(await fetch(after), limit)
+    return rows, codec.encode(sort, key(rows[-1])) if more else None
 
 
 def page_of(rows: Sequence[ItemT], limit: int) -> tuple[list[ItemT], bool]:

@@ -3,10 +3,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keel.core.pagination import keyset
 from keel.core.principal import OrgScope
 from keel.identity.api_keys.models import ApiKey
 from keel.identity.orgs.models import Organization
@@ -21,9 +23,10 @@ async def active_by_hash(session: AsyncSession, key_hash: str) -> ApiKey | None:
     return (await session.scalars(statement)).first()
 
 
-async def in_org(session: AsyncSession, scope: OrgScope) -> Sequence[ApiKey]:
+async def page(session: AsyncSession, scope: OrgScope, *, after: Sequence[Any] | None, limit: int) -> Sequence[ApiKey]:
     statement = scope.scoped(select(ApiKey), ApiKey).where(ApiKey.revoked_at.is_(None))
-    return (await session.scalars(statement.order_by(ApiKey.created_at, ApiKey.id))).all()
+    statement = keyset(statement, [ApiKey.created_at, ApiKey.id], descending=False, after=after, limit=limit)
+    return (await session.scalars(statement)).all()
 
 
 async def one_in_org(session: AsyncSession, scope: OrgScope, key_id: uuid.UUID) -> ApiKey | None:

@@ -6,6 +6,7 @@ from fastapi import Response
 
 from keel.core.auth import AdminScope
 from keel.core.openapi import problem_responses
+from keel.core.pagination import DEFAULT_LIMIT, CursorParam, Cursors, LimitParam, Page
 from keel.core.request_info import CurrentRequestInfo
 from keel.core.transactions import DbSession, transactional_router
 from keel.identity.api_keys import service
@@ -24,10 +25,17 @@ async def create_key(
     return await service.create_key(session, scope, origin, name=body.name, role=body.role)
 
 
-@router.get("", response_model=list[ApiKeyRead])
-async def list_keys(scope: AdminScope, session: DbSession) -> list[ApiKeyRead]:
-    """Active keys, without secrets. Auth: admin+."""
-    return await service.list_keys(session, scope)
+@router.get("", response_model=Page[ApiKeyRead])
+async def list_keys(
+    scope: AdminScope,
+    session: DbSession,
+    cursors: Cursors,
+    cursor: CursorParam = None,
+    limit: LimitParam = DEFAULT_LIMIT,
+) -> Page[ApiKeyRead]:
+    """Active keys, without secrets, oldest first. Auth: admin+."""
+    items, next_cursor = await service.list_keys(session, scope, cursors, cursor=cursor, limit=limit)
+    return Page[ApiKeyRead](items=items, next_cursor=next_cursor)
 
 
 @router.delete("/{key_id}", status_code=204)

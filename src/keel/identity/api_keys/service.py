@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.clock import now
 from keel.core.errors import Forbidden, NotFound
+from keel.core.pagination import CursorCodec, paged
 from keel.core.principal import API_KEY_PREFIX, OrgScope, Role
 from keel.core.request_info import RequestInfo
 from keel.core.security import hash_secret, new_secret
@@ -50,9 +51,19 @@ async def create_key(
     return ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), secret=secret)
 
 
-async def list_keys(session: AsyncSession, scope: OrgScope) -> list[ApiKeyRead]:
+async def list_keys(
+    session: AsyncSession, scope: OrgScope, codec: CursorCodec, *, cursor: str | None, limit: int
+) -> tuple[list[ApiKeyRead], str | None]:
     scope.require(Role.ADMIN)
-    return [ApiKeyRead.model_validate(key) for key in await repository.in_org(session, scope)]
+    keys, next_cursor = await paged(
+        codec,
+        "created_at",
+        cursor,
+        limit,
+        lambda after: repository.page(session, scope, after=after, limit=limit),
+        lambda key: [key.created_at, key.id],
+    )
+    return [ApiKeyRead.model_validate(key) for key in keys], next_cursor
 
 
 async def revoke_key(session: AsyncSession, scope: OrgScope, origin: RequestInfo, *, key_id: uuid.UUID) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.pagination import CursorCodec, page_of
+from keel.core.pagination import CursorCodec, paged
 from keel.core.principal import OrgScope, Principal
 from keel.core.request_info import RequestInfo
 from keel.identity.audit import repository
@@ -49,10 +49,14 @@ def record(
 async def list_events(
     session: AsyncSession, scope: OrgScope, codec: CursorCodec, *, cursor: str | None, limit: int
 ) -> tuple[list[AuditEvent], str | None]:
-    after = codec.decode(cursor, AUDIT_SORT) if cursor else None
-    events, more = page_of(await repository.page(session, scope, after=after, limit=limit), limit)
-    next_cursor = codec.encode(AUDIT_SORT, [events[-1].created_at, events[-1].id]) if more else None
-    return events, next_cursor
+    return await paged(
+        codec,
+        AUDIT_SORT,
+        cursor,
+        limit,
+        lambda after: repository.page(session, scope, after=after, limit=limit),
+        lambda event: [event.created_at, event.id],
+    )
 
 
 async def events_by(session: AsyncSession, user_id: uuid.UUID) -> list[AuditEvent]:

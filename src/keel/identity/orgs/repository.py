@@ -3,10 +3,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keel.core.pagination import keyset
 from keel.identity.orgs.models import Membership, Organization
 from keel.identity.users.models import User
 
@@ -35,14 +37,38 @@ async def org(session: AsyncSession, org_id: uuid.UUID) -> Organization | None:
     return (await session.scalars(statement)).first()
 
 
-async def members(session: AsyncSession, org_id: uuid.UUID) -> Sequence[tuple[Membership, User]]:
+async def members_page(
+    session: AsyncSession, org_id: uuid.UUID, *, after: Sequence[Any] | None, limit: int
+) -> Sequence[tuple[Membership, User]]:
+    statement = select(Membership, User).join(User, User.id == Membership.user_id).where(Membership.org_id == org_id)
+    statement = keyset(
+        statement, [Membership.created_at, Membership.user_id], descending=False, after=after, limit=limit
+    )
+    return [(m, u) for m, u in (await session.execute(statement)).all()]
+
+
+async def member(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Membership, User] | None:
     statement = (
         select(Membership, User)
         .join(User, User.id == Membership.user_id)
-        .where(Membership.org_id == org_id)
-        .order_by(Membership.created_at, Membership.user_id)
+        .where(Membership.org_id == org_id, Membership.user_id == user_id)
     )
-    return [(m, u) for m, u in (await session.execute(statement)).all()]
+    row = (await session.execute(statement)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def orgs_page(
+    session: AsyncSession, user_id: uuid.UUID, *, after: Sequence[Any] | None, limit: int
+) -> Sequence[tuple[Membership, Organization]]:
+    statement = (
+        select(Membership, Organization)
+        .join(Organization, Organization.id == Membership.org_id)
+        .where(Membership.user_id == user_id, Organization.deleted_at.is_(None))
+    )
+    statement = keyset(
+        statement, [Organization.created_at, Organization.id], descending=False, after=after, limit=limit
+    )
+    return [(m, o) for m, o in (await session.execute(statement)).all()]
 
 
 async def membership(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:

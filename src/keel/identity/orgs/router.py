@@ -6,6 +6,7 @@ from fastapi import Response
 
 from keel.core.auth import AdminScope, CurrentPrincipal, CurrentUser, OwnerScope, ViewerScope
 from keel.core.openapi import problem_responses
+from keel.core.pagination import DEFAULT_LIMIT, CursorParam, Cursors, LimitParam, Page
 from keel.core.request_info import CurrentRequestInfo
 from keel.core.transactions import DbSession, transactional_router
 from keel.identity.orgs import service
@@ -32,10 +33,17 @@ async def create_org(
     return await service.create_org(session, principal, origin, name=body.name)
 
 
-@router.get("", response_model=list[OrgRead])
-async def list_orgs(principal: CurrentPrincipal, session: DbSession) -> list[OrgRead]:
-    """The organizations the caller belongs to (an API key: its own). Auth: any."""
-    return await service.list_orgs(session, principal)
+@router.get("", response_model=Page[OrgRead])
+async def list_orgs(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    cursors: Cursors,
+    cursor: CursorParam = None,
+    limit: LimitParam = DEFAULT_LIMIT,
+) -> Page[OrgRead]:
+    """The organizations the caller belongs to (an API key: its own), oldest first. Auth: any."""
+    items, next_cursor = await service.list_orgs(session, principal, cursors, cursor=cursor, limit=limit)
+    return Page[OrgRead](items=items, next_cursor=next_cursor)
 
 
 @router.get("/{org_id}", response_model=OrgRead)
@@ -57,10 +65,17 @@ async def delete_org(scope: OwnerScope, session: DbSession, origin: CurrentReque
     return Response(status_code=204)
 
 
-@router.get("/{org_id}/members", response_model=list[MemberRead])
-async def list_members(scope: ViewerScope, session: DbSession) -> list[MemberRead]:
-    """Members and their roles. Auth: viewer+."""
-    return await service.list_members(session, scope)
+@router.get("/{org_id}/members", response_model=Page[MemberRead])
+async def list_members(
+    scope: ViewerScope,
+    session: DbSession,
+    cursors: Cursors,
+    cursor: CursorParam = None,
+    limit: LimitParam = DEFAULT_LIMIT,
+) -> Page[MemberRead]:
+    """Members and their roles, in joining order. Auth: viewer+."""
+    items, next_cursor = await service.list_members(session, scope, cursors, cursor=cursor, limit=limit)
+    return Page[MemberRead](items=items, next_cursor=next_cursor)
 
 
 @router.post("/{org_id}/members", response_model=MemberRead, status_code=201)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keel.core.clock import now
 from keel.core.errors import Conflict, Forbidden, NotFound
 from keel.core.outbox import emit
+from keel.core.pagination import CursorCodec, paged
 from keel.core.principal import OrgScope, Principal, Role
 from keel.core.request_info import RequestInfo
 from keel.identity.audit.service import record
@@ -22,6 +23,7 @@ from keel.identity.orgs import repository
 from keel.identity.orgs.models import Membership, Organization
 from keel.identity.orgs.schemas import MemberRead, OrgRead
 from keel.identity.users import repository as users
+from keel.identity.users.models import User
 from keel.identity.users.policy import normalize_email
 
 
@@ -43,13 +45,24 @@ async def create_org(
     return _org_read(org, Role.OWNER)
 
 
-async def list_orgs(session: AsyncSession, principal: Principal) -> list[OrgRead]:
+async def list_orgs(
+    session: AsyncSession, principal: Principal, codec: CursorCodec, *, cursor: str | None, limit: int
+) -> tuple[list[OrgRead], str | None]:
     if principal.user_id is None:  # an API key sees the one org it belongs to
-        if principal.key_org_id is None or principal.key_role is None:
-            return []
+        if principal.key_org_id is None or principal.key_role is None or cursor:
+            return [], None
         org = await repository.org(session, principal.key_org_id)
-        return [_org_read(org, principal.key_role)] if org else []
-    return [_org_read(org, Role(m.role)) for m, org in await repository.memberships_of(session, principal.user_id)]
+        return ([_org_read(org, principal.key_role)] if org else []), None
+    user_id = principal.user_id
+    rows, next_cursor = await paged(
+        codec,
+        "created_at",
+        cursor,
+        limit,
+        lambda after: repository.orgs_page(session, user_id, after=after, limit=limit),
+        lambda row: [row[1].created_at, row[1].id],
+    )
+    return [_org_read(org, Role(m.role)) for m, org in rows], next_cursor
 
 
 async def get_org(session: AsyncSession, scope: OrgScope) -> OrgRead:
@@ -80,18 +93,29 @@ async def delete_org(session: AsyncSession, scope: OrgScope, origin: RequestInfo
     await session.flush()
 
 
-async def list_members(session: AsyncSession, scope: OrgScope) -> list[MemberRead]:
-    return [
-        MemberRead(
-            user_id=user.id,
-            email=user.email,
-            name=user.name,
-            role=Role(membership.role),
-            joined_at=membership.created_at,
-            last_active_at=user.last_active_at,
-        )
-        for membership, user in await repository.members(session, scope.org_id)
-    ]
+def _member(membership: Membership, user: User) -> MemberRead:
+    return MemberRead(
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        role=Role(membership.role),
+        joined_at=membership.created_at,
+        last_active_at=user.last_active_at,
+    )
+
+
+async def list_members(
+    session: AsyncSession, scope: OrgScope, codec: CursorCodec, *, cursor: str | None, limit: int
+) -> tuple[list[MemberRead], str | None]:
+    rows, next_cursor = await paged(
+        codec,
+        "joined_at",
+        cursor,
+        limit,
+        lambda after: repository.members_page(session, scope.org_id, after=after, limit=limit),
+        lambda row: [row[0].created_at, row[0].user_id],
+    )
+    return [_member(membership, user) for membership, user in rows], next_cursor
 
 
 def _check_grant(scope: OrgScope, role: Role) -> None:
@@ -101,10 +125,10 @@ def _check_grant(scope: OrgScope, role: Role) -> None:
 
 
 async def _member_read(session: AsyncSession, scope: OrgScope, user_id: uuid.UUID) -> MemberRead:
-    for member in await list_members(session, scope):
-        if member.user_id == user_id:
-            return member
-    raise NotFound("Member not found.")
+    found = await repository.member(session, scope.org_id, user_id)
+    if found is None:
+        raise NotFound("Member not found.")
+    return _member(*found)
 
 
 async def add_member(
