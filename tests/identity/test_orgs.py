@@ -139,3 +139,23 @@ async def test_invalid_org_id_is_422_not_500(client: httpx.AsyncClient) -> None:
     owner = await register(client)
     response = await client.get(f"{API}/orgs/not-a-uuid", headers=owner.headers)
     assert response.status_code == 422
+
+
+async def test_member_and_org_lists_page_with_cursors(client: httpx.AsyncClient, team) -> None:  # type: ignore[no-untyped-def]
+    owner = team["owner"]
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(f"{API}/orgs/{team['org']}/members", params=params, headers=owner.headers)).json()
+        seen.extend(m["user_id"] for m in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [team[r].id for r in ("owner", "admin", "member", "viewer")]
+    first = (await client.get(f"{API}/orgs", params={"limit": 1}, headers=owner.headers)).json()
+    assert first["items"][0]["id"] == owner.personal_org_id
+    second = (
+        await client.get(f"{API}/orgs", params={"limit": 1, "cursor": first["next_cursor"]}, headers=owner.headers)
+    ).json()
+    assert second["items"][0]["id"] == team["org"]
+    assert second["next_cursor"] is None
