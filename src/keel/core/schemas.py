@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 
 def _contains_nul(value: Any) -> bool:
@@ -32,3 +32,17 @@ class InputModel(BaseModel):
         if _contains_nul(value):
             raise ValueError("must not contain NUL characters")
         return value
+
+
+class PatchModel(InputModel):
+    """PATCH bodies: only the fields sent change. Fields named in ``non_null``
+    may be left out but not sent as null (null clears only nullable fields)."""
+
+    non_null: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _refuse_clearing_required_fields(self) -> Self:
+        for name in self.non_null:
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self

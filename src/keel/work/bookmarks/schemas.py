@@ -4,9 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AnyUrl, BaseModel, ConfigDict, Field, StringConstraints, UrlConstraints, model_validator
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, StringConstraints, UrlConstraints
 
-from keel.core.schemas import InputModel
+from keel.core.schemas import InputModel, PatchModel
 
 WebUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["http", "https"], max_length=2048, host_required=True)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=50, strip_whitespace=True)]
@@ -19,18 +19,13 @@ class BookmarkCreate(InputModel):
     tags: list[Tag] = Field(default_factory=list, max_length=20)
 
 
-class BookmarkUpdate(InputModel):
+class BookmarkUpdate(PatchModel):
+    non_null = ("url", "title", "notes", "tags")
+
     url: WebUrl | None = None
     title: str | None = Field(default=None, min_length=1, max_length=200)
     notes: str | None = Field(default=None, max_length=10_000)
     tags: list[Tag] | None = Field(default=None, max_length=20)
-
-    @model_validator(mode="after")
-    def _not_cleared(self) -> BookmarkUpdate:
-        for name in ("url", "title", "notes", "tags"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
 
 
 class BookmarkRead(BaseModel):

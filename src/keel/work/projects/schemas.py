@@ -3,9 +3,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from keel.core.schemas import InputModel
+from keel.core.schemas import InputModel, PatchModel
 
 
 class ProjectCreate(InputModel):
@@ -13,16 +13,11 @@ class ProjectCreate(InputModel):
     description: str = Field(default="", max_length=10_000)
 
 
-class ProjectUpdate(InputModel):
+class ProjectUpdate(PatchModel):
+    non_null = ("name", "description")
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
-
-    @model_validator(mode="after")
-    def _fields_are_not_cleared(self) -> ProjectUpdate:
-        for name in ("name", "description"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
 
 
 class ProjectSummary(BaseModel):

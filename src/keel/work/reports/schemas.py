@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from keel.core.schemas import InputModel
+from keel.core.schemas import InputModel, PatchModel
 
 
 class ReportStatus(StrEnum):
@@ -28,7 +28,9 @@ class ReportCreate(InputModel):
         return self
 
 
-class ReportUpdate(InputModel):
+class ReportUpdate(PatchModel):
+    non_null = ("title", "body", "status")
+
     title: str | None = Field(default=None, min_length=1, max_length=200)
     body: str | None = Field(default=None, max_length=100_000)
     period_start: date | None = None
@@ -36,10 +38,7 @@ class ReportUpdate(InputModel):
     status: ReportStatus | None = None
 
     @model_validator(mode="after")
-    def _not_cleared(self) -> ReportUpdate:
-        for name in ("title", "body", "status"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
+    def _period_in_order(self) -> ReportUpdate:
         if self.period_start and self.period_end and self.period_end < self.period_start:
             raise ValueError("period_end is before period_start")
         return self

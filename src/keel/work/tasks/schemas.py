@@ -5,9 +5,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
-from keel.core.schemas import InputModel
+from keel.core.schemas import InputModel, PatchModel
 from keel.identity.users.schemas import UserSummary
 from keel.work.projects.schemas import ProjectSummary
 
@@ -34,7 +34,9 @@ class TaskCreate(InputModel):
     labels: list[Label] = Field(default_factory=list, max_length=20)
 
 
-class TaskUpdate(InputModel):
+class TaskUpdate(PatchModel):
+    non_null = ("title", "description", "status", "priority", "labels")
+
     """Only the fields sent change; send null to clear project, assignee or due date."""
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
@@ -45,13 +47,6 @@ class TaskUpdate(InputModel):
     assignee_id: uuid.UUID | None = None
     due_at: AwareDatetime | None = None
     labels: list[Label] | None = Field(default=None, max_length=20)
-
-    @model_validator(mode="after")
-    def _required_fields_are_not_cleared(self) -> TaskUpdate:
-        for name in ("title", "description", "status", "priority", "labels"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
 
 
 class TaskRead(BaseModel):
