@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 SCALED_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 SCALED_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test test-scaled lint format audit check clean
+.PHONY: run test test-scaled lint format audit bench check clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -35,17 +35,22 @@ test-scaled:
 	KEEL_TEST_DATABASE_URL=$(SCALED_DATABASE_URL) KEEL_TEST_REDIS_URL=$(SCALED_REDIS_URL) $(MAKE) test
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
 
 audit: $(VENV)/.installed-dev
 	$(BIN)/python .ci/audit.py
+
+## Load benchmark against same-run baselines; writes docs/benchmarks.md.
+bench: $(VENV)/.installed-dev
+	command -v wrk >/dev/null || apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 check: lint test test-scaled audit
 

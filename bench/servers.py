@@ -1,0 +1,90 @@
+"""Servers under test, each its own process on 127.0.0.1, with RSS and CPU readings."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, name: str, command: Sequence[str], env: dict[str, str], cwd: Path, ready_path: str) -> None:
+        self.name = name
+        self.port = free_port()
+        self.log = open(cwd / f"{name}.log", "wb")  # noqa: SIM115
+        full_env = {**os.environ, **env, "KEEL_PORT": str(self.port)}
+        self.process = subprocess.Popen(
+            [part.replace("{port}", str(self.port)) for part in command],
+            env=full_env,
+            cwd=cwd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait(ready_path)
+
+    def _wait(self, path: str) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early; see {self.log.name}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=1).status_code < 500:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise TimeoutError(f"{self.name} did not become ready")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def uvicorn(app: str, *, factory: bool = False) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--workers",
+        "1",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    return [*command, "--factory"] if factory else command
