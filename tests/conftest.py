@@ -3,7 +3,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -120,8 +119,3 @@ def log_lines(caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
         return "\n".join(record.getMessage() for record in caplog.records if record.name != "httpx")
 
     return text
-
-
-@pytest.fixture
-def tmp_dir(tmp_path: Path) -> Path:
-    return tmp_path
