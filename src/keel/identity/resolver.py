@@ -26,10 +26,10 @@ class IdentityResolver:
 
     async def user_principal(self, session: AsyncSession, user_id: uuid.UUID, *, write: bool) -> Principal | None:
         # Writers share-lock the user row: an account deletion waits for them.
-        user = await users.active(session, user_id, lock=write)
-        if user is None:
+        active, last_active_at = await users.last_seen(session, user_id, lock=write)
+        if not active:
             return None
-        await self._stamp(session if write else None, user_id, user.last_active_at, users.touch_activity)
+        await self._stamp(session if write else None, user_id, last_active_at, users.touch_activity)
         return Principal(user_id=user_id)
 
     async def api_key_principal(self, session: AsyncSession, api_key: str, *, write: bool) -> Principal | None:

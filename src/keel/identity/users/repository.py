@@ -14,12 +14,21 @@ async def by_email(session: AsyncSession, email_normalized: str) -> User | None:
     return (await session.scalars(statement)).first()
 
 
-async def active(session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False) -> User | None:
-    """An active user; ``lock`` holds the row against a concurrent account deletion."""
+async def active(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     statement = select(User).where(User.id == user_id, User.deleted_at.is_(None))
+    return (await session.scalars(statement)).first()
+
+
+async def last_seen(session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False) -> tuple[bool, datetime | None]:
+    """(is the user active, when last seen): a column read on every request.
+
+    ``lock`` share-locks the row, so an account deletion waits for the request.
+    """
+    statement = select(User.last_active_at).where(User.id == user_id, User.deleted_at.is_(None))
     if lock:
         statement = statement.with_for_update(read=True)
-    return (await session.scalars(statement)).first()
+    row = (await session.execute(statement)).first()
+    return (row is not None, row[0] if row is not None else None)
 
 
 async def lock_for_deletion(session: AsyncSession, user_id: uuid.UUID) -> User | None:
