@@ -83,6 +83,9 @@ def transactional_router(prefix: str, **options: Any) -> APIRouter:
     return APIRouter(prefix=API_PREFIX + prefix, route_class=TransactionalRoute, dependencies=dependencies, **options)
 
 
+_KNOWN_QUERY_ATTRIBUTE = "_keel_known_query_names"
+
+
 def _query_names(dependant: Any) -> set[str]:
     names = {param.alias for param in dependant.query_params}
     for sub in dependant.dependencies:
@@ -93,11 +96,17 @@ def _query_names(dependant: Any) -> set[str]:
 async def forbid_unknown_query_params(request: Request) -> None:
     """A query parameter the route does not declare is a 422, not silently ignored
     (a misspelt filter must not return the unfiltered list)."""
+    if not request.query_params:
+        return
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
-    if dependant is None or not request.query_params:
+    if dependant is None:
         return
-    unknown = sorted(set(request.query_params) - _query_names(dependant))
+    known: frozenset[str] | None = getattr(route, _KNOWN_QUERY_ATTRIBUTE, None)
+    if known is None:  # a route's parameters never change: work them out once
+        known = frozenset(_query_names(dependant))
+        setattr(route, _KNOWN_QUERY_ATTRIBUTE, known)
+    unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise ValidationFailed(
             "Unknown query parameters.",
