@@ -1,5 +1,5 @@
 """Projects: the shared org-resource life cycle (routes generated from it),
-plus what task lists need: existence checks and name summaries."""
+plus the existence check task writes need."""
 
 from __future__ import annotations
 
@@ -9,18 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.org_resources import OrgResources
 from keel.core.principal import OrgScope
-from keel.work.projects import repository
 from keel.work.projects.models import Project
 from keel.work.projects.schemas import ProjectRead
 
 resources = OrgResources(
     Project, ProjectRead.model_validate, event_prefix="project", noun="Project", event_fields=("name",)
 )
-
-
-async def summaries(session: AsyncSession, scope: OrgScope, project_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """Live project names by id, one query: for embedding in task lists."""
-    return await repository.names(session, scope, project_ids)
 
 
 async def exists(session: AsyncSession, scope: OrgScope, project_id: uuid.UUID) -> bool:

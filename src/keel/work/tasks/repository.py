@@ -6,14 +6,35 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Row, Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from keel.core import fulltext
 from keel.core.pagination import keyset
 from keel.core.principal import OrgScope
+from keel.work.projects.models import Project
 from keel.work.tasks.models import Task
+
+# What a task read returns: plain columns (no ORM objects on the hot read
+# path) and its live project's name from the same statement.
+_READ_COLUMNS: tuple[Any, ...] = (
+    Task.id,
+    Task.org_id,
+    Task.title,
+    Task.description,
+    Task.status,
+    Task.priority,
+    Task.project_id,
+    Task.assignee_id,
+    Task.due_at,
+    Task.labels,
+    Task.created_by_id,
+    Task.created_at,
+    Task.updated_at,
+    Task.version,
+    Project.name.label("project_name"),
+)
 
 # The sort orders a client may ask for; each pages by (column, id).
 SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
@@ -56,6 +77,16 @@ async def get(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID, *, del
     return (await session.scalars(statement)).first()
 
 
+def _readable(scope: OrgScope) -> Select[Any]:
+    project = and_(Project.id == Task.project_id, Project.org_id == Task.org_id, Project.deleted_at.is_(None))
+    return scope.scoped(select(*_READ_COLUMNS), Task).outerjoin(Project, project)
+
+
+async def read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> Row[Any] | None:
+    row: Row[Any] | None = (await session.execute(_readable(scope).where(Task.id == task_id))).first()
+    return row
+
+
 def list_statement(
     scope: OrgScope,
     task_filter: TaskFilter,
@@ -67,7 +98,7 @@ def list_statement(
     limit: int,
 ) -> Select[Any]:
     """The task list query (kept separate so tests can EXPLAIN exactly it)."""
-    statement = task_filter.apply(scope.scoped(select(Task), Task), dialect)
+    statement = task_filter.apply(_readable(scope), dialect)
     return keyset(statement, [SORT_COLUMNS[sort_field], Task.id], descending=descending, after=after, limit=limit)
 
 
@@ -80,7 +111,7 @@ async def page(
     descending: bool,
     after: Sequence[Any] | None,
     limit: int,
-) -> Sequence[Task]:
+) -> Sequence[Row[Any]]:
     statement = list_statement(
         scope,
         task_filter,
@@ -90,4 +121,5 @@ async def page(
         after=after,
         limit=limit,
     )
-    return (await session.scalars(statement)).all()
+    rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
+    return rows

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.errors import NotFound, ValidationFailed
@@ -38,9 +40,9 @@ async def _check_references(
         raise _invalid("assignee_id", "The assignee is not a member of this organization.")
 
 
-async def _read(session: AsyncSession, scope: OrgScope, tasks: Sequence[Task]) -> list[TaskRead]:
-    """TaskReads with embedded summaries: two extra queries for any number of tasks."""
-    project_names = await projects.summaries(session, scope, {t.project_id for t in tasks if t.project_id})
+async def _read(session: AsyncSession, tasks: Sequence[Row[Any]]) -> list[TaskRead]:
+    """TaskReads from read rows (project name joined in): one more query, for
+    the assignees, whatever the number of tasks."""
     assignees = await users.summaries(session, {t.assignee_id for t in tasks if t.assignee_id})
     return [
         TaskRead(
@@ -51,9 +53,7 @@ async def _read(session: AsyncSession, scope: OrgScope, tasks: Sequence[Task]) -
             status=TaskStatus(task.status),
             priority=task.priority,
             project=(
-                ProjectSummary(id=task.project_id, name=project_names[task.project_id])
-                if task.project_id in project_names
-                else None
+                ProjectSummary(id=task.project_id, name=task.project_name) if task.project_name is not None else None
             ),
             assignee=assignees.get(task.assignee_id) if task.assignee_id else None,
             due_at=task.due_at,
@@ -65,6 +65,13 @@ async def _read(session: AsyncSession, scope: OrgScope, tasks: Sequence[Task]) -
         )
         for task in tasks
     ]
+
+
+async def _read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskRead:
+    row = await repository.read_one(session, scope, task_id)
+    if row is None:
+        raise NotFound("Task not found.")
+    return (await _read(session, [row]))[0]
 
 
 async def _event(session: AsyncSession, scope: OrgScope, kind: str, task: Task) -> None:
@@ -86,11 +93,11 @@ async def create_task(session: AsyncSession, scope: OrgScope, data: TaskCreate) 
     session.add(task)
     await session.flush()
     await _event(session, scope, "created", task)
-    return (await _read(session, scope, [task]))[0]
+    return await _read_one(session, scope, task.id)
 
 
 async def get_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskRead:
-    return (await _read(session, scope, [await _get(session, scope, task_id)]))[0]
+    return await _read_one(session, scope, task_id)
 
 
 async def list_tasks(
@@ -113,7 +120,7 @@ async def list_tasks(
         limit,
     )
     next_cursor = codec.encode(sort, [getattr(rows[-1], field), rows[-1].id]) if more else None
-    return await _read(session, scope, rows), next_cursor
+    return await _read(session, rows), next_cursor
 
 
 async def update_task(
@@ -128,7 +135,7 @@ async def update_task(
         setattr(task, name, value)
     await flush_versioned(session)
     await _event(session, scope, "updated", task)
-    return (await _read(session, scope, [task]))[0]
+    return await _read_one(session, scope, task.id)
 
 
 async def delete_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID, *, expected: int | None) -> None:
@@ -145,4 +152,4 @@ async def restore_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUI
         raise NotFound("No deleted task with that id.")
     await restore(session, task)
     await _event(session, scope, "restored", task)
-    return (await _read(session, scope, [task]))[0]
+    return await _read_one(session, scope, task.id)
