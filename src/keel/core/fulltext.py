@@ -9,6 +9,7 @@ create the index with :func:`create_index_sql`; repositories filter with
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 # Identifiers in this module's SQL are checked by _check against a plain
@@ -111,3 +112,19 @@ def rank(dialect: str, table: str, query: str) -> Column[Any]:
         .scalar_subquery()
     )
     return score
+
+
+def add_indexes(op: Any, searchable: dict[str, list[str]]) -> None:
+    """For migrations: full-text indexes on ``{table: [columns]}``, for the
+    database the migration runs on (``op`` is alembic's)."""
+    dialect = op.get_bind().dialect.name
+    for table, columns in searchable.items():
+        for statement in create_index_sql(dialect, table, columns):
+            op.execute(statement)
+
+
+def remove_indexes(op: Any, tables: Iterable[str]) -> None:
+    dialect = op.get_bind().dialect.name
+    for table in tables:
+        for statement in drop_index_sql(dialect, table):
+            op.execute(statement)

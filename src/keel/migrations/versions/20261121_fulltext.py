@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from keel.core.fulltext import create_index_sql, drop_index_sql
+from keel.core import fulltext
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -20,14 +20,8 @@ SEARCHABLE = {"tasks": ["title", "description"], "projects": ["name", "descripti
 
 
 def upgrade() -> None:
-    dialect = op.get_bind().dialect.name
-    for table, columns in SEARCHABLE.items():
-        for statement in create_index_sql(dialect, table, columns):
-            op.execute(statement)
+    fulltext.add_indexes(op, SEARCHABLE)
 
 
 def downgrade() -> None:
-    dialect = op.get_bind().dialect.name
-    for table in SEARCHABLE:
-        for statement in drop_index_sql(dialect, table):
-            op.execute(statement)
+    fulltext.remove_indexes(op, SEARCHABLE)

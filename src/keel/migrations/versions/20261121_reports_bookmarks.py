@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from keel.core.fulltext import create_index_sql, drop_index_sql
+from keel.core import fulltext
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -78,17 +78,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("reports", schema=None) as batch_op:
         batch_op.create_index("ix_reports_org_live_created", ["org_id", "deleted_at", "created_at", "id"], unique=False)
-    dialect = op.get_bind().dialect.name
-    for table, columns in SEARCHABLE.items():
-        for statement in create_index_sql(dialect, table, columns):
-            op.execute(statement)
+    fulltext.add_indexes(op, SEARCHABLE)
 
 
 def downgrade() -> None:
-    dialect = op.get_bind().dialect.name
-    for table in SEARCHABLE:
-        for statement in drop_index_sql(dialect, table):
-            op.execute(statement)
+    fulltext.remove_indexes(op, SEARCHABLE)
     with op.batch_alter_table("reports", schema=None) as batch_op:
         batch_op.drop_index("ix_reports_org_live_created")
 
