@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +23,7 @@ from keel.core.principal import OrgScope, Role
 from keel.core.versioning import check_version, flush_versioned, soft_delete
 
 ModelT = TypeVar("ModelT")
-ReadT = TypeVar("ReadT", bound=BaseModel)
+ReadT = TypeVar("ReadT")
 NEWEST_FIRST = "-created_at"
 
 

@@ -54,8 +54,3 @@ async def soft_delete(session: AsyncSession, row: Any, expected: int | None) -> 
     check_version(row.version, expected)
     row.deleted_at = now()
     await flush_versioned(session)
-
-
-async def restore(session: AsyncSession, row: Any) -> None:
-    row.deleted_at = None
-    await flush_versioned(session)

@@ -70,13 +70,6 @@ class TaskFilter:
         return statement
 
 
-async def get(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID, *, deleted: bool = False) -> Task | None:
-    statement = scope.scoped(select(Task), Task, include_deleted=deleted).where(Task.id == task_id)
-    if deleted:
-        statement = statement.where(Task.deleted_at.is_not(None))
-    return (await session.scalars(statement)).first()
-
-
 def _readable(scope: OrgScope) -> Select[Any]:
     project = and_(Project.id == Task.project_id, Project.org_id == Task.org_id, Project.deleted_at.is_(None))
     return scope.scoped(select(*_READ_COLUMNS), Task).outerjoin(Project, project)

@@ -11,10 +11,9 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.errors import NotFound, ValidationFailed
-from keel.core.outbox import emit
-from keel.core.pagination import CursorCodec, page_of
+from keel.core.org_resources import OrgResources
+from keel.core.pagination import CursorCodec, paged
 from keel.core.principal import OrgScope, Role
-from keel.core.versioning import check_version, flush_versioned, restore, soft_delete
 from keel.identity.orgs import service as orgs
 from keel.identity.users import service as users
 from keel.work.projects import service as projects
@@ -74,25 +73,16 @@ async def _read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) 
     return (await _read(session, [row]))[0]
 
 
-async def _event(session: AsyncSession, scope: OrgScope, kind: str, task: Task) -> None:
-    payload = {"id": str(task.id), "title": task.title, "status": task.status, "version": task.version}
-    await emit(session, f"task.{kind}", payload, org_id=scope.org_id)
-
-
-async def _get(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> Task:
-    task = await repository.get(session, scope, task_id)
-    if task is None:
-        raise NotFound("Task not found.")
-    return task
+# The shared life cycle, handing back the Task row; reads then go through _read_one.
+resources: OrgResources[Task, Task] = OrgResources(
+    Task, lambda task: task, event_prefix="task", noun="Task", event_fields=("title", "status")
+)
 
 
 async def create_task(session: AsyncSession, scope: OrgScope, data: TaskCreate) -> TaskRead:
     scope.require(Role.MEMBER)
     await _check_references(session, scope, project_id=data.project_id, assignee_id=data.assignee_id)
-    task = Task(org_id=scope.org_id, created_by_id=scope.principal.user_id, **data.model_dump())
-    session.add(task)
-    await session.flush()
-    await _event(session, scope, "created", task)
+    task = await resources.create(session, scope, data.model_dump())
     return await _read_one(session, scope, task.id)
 
 
@@ -112,14 +102,16 @@ async def list_tasks(
 ) -> tuple[list[TaskRead], str | None]:
     descending = sort.startswith("-")
     field = sort.removeprefix("-")
-    after = codec.decode(cursor, sort) if cursor else None
-    rows, more = page_of(
-        await repository.page(
+    rows, next_cursor = await paged(
+        codec,
+        sort,
+        cursor,
+        limit,
+        lambda after: repository.page(
             session, scope, task_filter, sort_field=field, descending=descending, after=after, limit=limit
         ),
-        limit,
+        lambda row: [getattr(row, field), row.id],
     )
-    next_cursor = codec.encode(sort, [getattr(rows[-1], field), rows[-1].id]) if more else None
     return await _read(session, rows), next_cursor
 
 
@@ -127,29 +119,16 @@ async def update_task(
     session: AsyncSession, scope: OrgScope, task_id: uuid.UUID, changes: TaskUpdate, *, expected: int | None
 ) -> TaskRead:
     scope.require(Role.MEMBER)
-    task = await _get(session, scope, task_id)
-    check_version(task.version, expected)
     values = changes.model_dump(exclude_unset=True)
     await _check_references(session, scope, project_id=values.get("project_id"), assignee_id=values.get("assignee_id"))
-    for name, value in values.items():
-        setattr(task, name, value)
-    await flush_versioned(session)
-    await _event(session, scope, "updated", task)
+    task = await resources.update(session, scope, task_id, values, expected=expected)
     return await _read_one(session, scope, task.id)
 
 
 async def delete_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID, *, expected: int | None) -> None:
-    scope.require(Role.MEMBER)
-    task = await _get(session, scope, task_id)
-    await soft_delete(session, task, expected)
-    await _event(session, scope, "deleted", task)
+    await resources.delete(session, scope, task_id, expected=expected)
 
 
 async def restore_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskRead:
-    scope.require(Role.ADMIN)
-    task = await repository.get(session, scope, task_id, deleted=True)
-    if task is None:
-        raise NotFound("No deleted task with that id.")
-    await restore(session, task)
-    await _event(session, scope, "restored", task)
+    task = await resources.restore(session, scope, task_id)
     return await _read_one(session, scope, task.id)
