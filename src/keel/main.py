@@ -28,6 +28,7 @@ from keel.core.middleware.timeout import TimeoutMiddleware
 from keel.core.middleware.unhandled_errors import UnhandledErrorMiddleware
 from keel.core.openapi import declare_security
 from keel.core.ops import health_router, metrics_router, mount_docs
+from keel.core.pagination import CursorCodec
 from keel.core.ratelimit import RateLimiter
 from keel.core.security import TokenSigner
 from keel.core.tracing import telemetry_config
@@ -152,7 +153,7 @@ def create_app(
     token_signer = TokenSigner(settings.signing_key, settings.auth)
     app.state.token_signer = token_signer
     app.state.identity = IdentityServices.build(settings, token_signer)
-    app.state.cursors = app.state.identity.cursors
+    app.state.cursors = CursorCodec(settings.signing_key)
     app.state.principal_resolver = IdentityResolver(
         database, activity_interval_s=settings.auth.activity_write_interval_s
     )

@@ -7,6 +7,7 @@ their number is bounded by the route table, not by the traffic.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from prometheus_client import (
     CollectorRegistry,
@@ -24,11 +25,14 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+@dataclass(frozen=True, slots=True)
 class PoolStats:
     """What the DB pool collector reads; supplied by the database adapter."""
 
-    def __init__(self, size: int, checked_out: int, overflow: int, checked_in: int) -> None:
-        self.size, self.checked_out, self.overflow, self.checked_in = size, checked_out, overflow, checked_in
+    size: int
+    checked_out: int
+    overflow: int
+    checked_in: int
 
 
 class _PoolCollector(Collector):

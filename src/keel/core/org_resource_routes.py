@@ -19,8 +19,8 @@ from keel.core.org_resources import OrgResources
 from keel.core.pagination import DEFAULT_LIMIT, CursorParam, Cursors, LimitParam, Page
 from keel.core.principal import OrgScope
 from keel.core.transactions import DbSession
-from keel.core.versioning import etag
-from keel.core.writes import IdempotencyKeyHeader, IfMatchHeader, expected_version, idempotent
+from keel.core.versioning import etag, parse_if_match
+from keel.core.writes import IdempotencyKeyHeader, IfMatchHeader, idempotent
 
 Values = Callable[[BaseModel], dict[str, Any]]
 
@@ -81,14 +81,14 @@ def add_org_resource_routes(
         if_match: IfMatchHeader = None,
     ) -> Any:
         values = await check(session, scope, update_values(body))
-        item = await resources.update(session, scope, item_id, values, expected=expected_version(if_match))
+        item = await resources.update(session, scope, item_id, values, expected=parse_if_match(if_match))
         response.headers["ETag"] = etag(item.version)
         return item
 
     async def delete_item(
         item_id: uuid.UUID, scope: MemberScope, session: DbSession, if_match: IfMatchHeader = None
     ) -> Response:
-        await resources.delete(session, scope, item_id, expected=expected_version(if_match))
+        await resources.delete(session, scope, item_id, expected=parse_if_match(if_match))
         return Response(status_code=204)
 
     async def restore_item(item_id: uuid.UUID, scope: AdminScope, session: DbSession) -> Any:

@@ -12,7 +12,6 @@ from starlette.responses import Response
 
 from keel.core.idempotency import MAX_KEY_LENGTH, request_fingerprint, run_once
 from keel.core.principal import Principal
-from keel.core.versioning import parse_if_match
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -47,7 +46,3 @@ async def idempotent(
     )
     headers = {"Idempotent-Replayed": "true" if stored.replayed else "false"}
     return Response(stored.body, status_code=stored.status_code, media_type="application/json", headers=headers)
-
-
-def expected_version(if_match: str | None) -> int | None:
-    return parse_if_match(if_match)

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from keel.config import Settings
-from keel.core.pagination import CursorCodec
 from keel.core.security import PasswordHasher, TokenSigner
 from keel.identity.tokens.service import TokenIssuer
 
@@ -17,14 +16,12 @@ from keel.identity.tokens.service import TokenIssuer
 class IdentityServices:
     hasher: PasswordHasher
     issuer: TokenIssuer
-    cursors: CursorCodec
 
     @classmethod
     def build(cls, settings: Settings, signer: TokenSigner) -> IdentityServices:
         return cls(
             hasher=PasswordHasher(settings.auth),
             issuer=TokenIssuer(signer=signer, settings=settings.auth, derivation_key=settings.signing_key),
-            cursors=CursorCodec(settings.signing_key),
         )
 
 

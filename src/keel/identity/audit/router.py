@@ -6,11 +6,10 @@ from fastapi import Query
 
 from keel.core.auth import AdminScope
 from keel.core.openapi import problem_responses
-from keel.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from keel.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursors, Page
 from keel.core.transactions import DbSession, transactional_router
 from keel.identity.audit import service
 from keel.identity.audit.schemas import AuditEventRead
-from keel.identity.services import Identity
 
 router = transactional_router(prefix="/orgs/{org_id}/audit-log", tags=["audit"])
 
@@ -23,10 +22,10 @@ router = transactional_router(prefix="/orgs/{org_id}/audit-log", tags=["audit"])
 async def audit_log(
     scope: AdminScope,
     session: DbSession,
-    identity: Identity,
+    cursors: Cursors,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[AuditEventRead]:
     """Who did what, when, from where — newest first, cursor-paginated. Auth: admin+."""
-    events, next_cursor = await service.list_events(session, scope, identity.cursors, cursor=cursor, limit=limit)
+    events, next_cursor = await service.list_events(session, scope, cursors, cursor=cursor, limit=limit)
     return Page[AuditEventRead](items=[AuditEventRead.model_validate(e) for e in events], next_cursor=next_cursor)

@@ -14,6 +14,11 @@ class ReportStatus(StrEnum):
     PUBLISHED = "published"
 
 
+def _check_period(start: date | None, end: date | None) -> None:
+    if start and end and end < start:
+        raise ValueError("period_end is before period_start")
+
+
 class ReportCreate(InputModel):
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(default="", max_length=100_000, description="Markdown.")
@@ -23,8 +28,7 @@ class ReportCreate(InputModel):
 
     @model_validator(mode="after")
     def _period_in_order(self) -> ReportCreate:
-        if self.period_start and self.period_end and self.period_end < self.period_start:
-            raise ValueError("period_end is before period_start")
+        _check_period(self.period_start, self.period_end)
         return self
 
 
@@ -39,8 +43,7 @@ class ReportUpdate(PatchModel):
 
     @model_validator(mode="after")
     def _period_in_order(self) -> ReportUpdate:
-        if self.period_start and self.period_end and self.period_end < self.period_start:
-            raise ValueError("period_end is before period_start")
+        _check_period(self.period_start, self.period_end)
         return self
 
 

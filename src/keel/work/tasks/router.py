@@ -10,8 +10,8 @@ from keel.core.auth import AdminScope, MemberScope, ViewerScope
 from keel.core.openapi import problem_responses
 from keel.core.pagination import DEFAULT_LIMIT, CursorParam, Cursors, LimitParam, Page
 from keel.core.transactions import DbSession, transactional_router
-from keel.core.versioning import etag
-from keel.core.writes import IdempotencyKeyHeader, IfMatchHeader, expected_version, idempotent
+from keel.core.versioning import etag, parse_if_match
+from keel.core.writes import IdempotencyKeyHeader, IfMatchHeader, idempotent
 from keel.work.tasks import service
 from keel.work.tasks.repository import TaskFilter
 from keel.work.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
@@ -83,7 +83,7 @@ async def update_task(
     if_match: IfMatchHeader = None,
 ) -> TaskRead:
     """Change a task; with If-Match, only if unchanged since read (else 412). Auth: member+."""
-    task = await service.update_task(session, scope, task_id, body, expected=expected_version(if_match))
+    task = await service.update_task(session, scope, task_id, body, expected=parse_if_match(if_match))
     response.headers["ETag"] = etag(task.version)
     return task
 
@@ -93,7 +93,7 @@ async def delete_task(
     task_id: uuid.UUID, scope: MemberScope, session: DbSession, if_match: IfMatchHeader = None
 ) -> Response:
     """Soft-delete a task (admins can restore it). Auth: member+."""
-    await service.delete_task(session, scope, task_id, expected=expected_version(if_match))
+    await service.delete_task(session, scope, task_id, expected=parse_if_match(if_match))
     return Response(status_code=204)
 
 
