@@ -49,7 +49,7 @@ def keel_env(database: Path, secret: str) -> dict[str, str]:
     return {
         "KEEL_ENV": "test",
         "KEEL_SECRET_KEY": secret,
-        "KEEL_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "KEEL_DATABASE_URL": f"sqlite:///{database}",
         "KEEL_RATE_LIMITS": "off",
         "KEEL_LOG_FORMAT": "json",
         "KEEL_LOG_LEVEL": "INFO",

@@ -111,11 +111,15 @@ async def client(app: FastAPI, make_client: Callable[..., Any]) -> httpx.AsyncCl
 
 
 @pytest.fixture
-def log_lines(caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
-    """Everything keel (and the libraries it drives) logged so far; not the test client."""
+def log_lines(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> Callable[[], str]:
+    """Everything logged so far, as rendered: keel's own events (written to
+    stderr) and the libraries' stdlib records; not the test client's."""
     caplog.set_level(logging.INFO)
+    written: list[str] = []
 
     def text() -> str:
-        return "\n".join(record.getMessage() for record in caplog.records if record.name != "httpx")
+        written.append(capsys.readouterr().err)
+        libraries = (record.getMessage() for record in caplog.records if record.name != "httpx")
+        return "\n".join([*written, *libraries])
 
     return text

@@ -63,7 +63,7 @@ def test_invalid_value_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     database = tmp_path / "data" / "keel.db"
-    env = {"KEEL_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    env = {"KEEL_DATABASE_URL": f"sqlite:///{database}"}
     result = run_keel("migrate", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert database.exists()
@@ -82,7 +82,7 @@ def test_seed_creates_a_demo_org_and_refuses_production(tmp_path: Path) -> None:
 
     database = tmp_path / "seed.db"
     env = {
-        "KEEL_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "KEEL_DATABASE_URL": f"sqlite:///{database}",
         "KEEL_ARGON2_TIME_COST": "1",
         "KEEL_ARGON2_MEMORY_KIB": "1024",
     }

@@ -41,7 +41,7 @@ def test_development_defaults_start() -> None:
     assert settings.env is Environment.DEVELOPMENT
     assert configuration_problems(settings) == []
     assert settings.signing_key.get_secret_value() == DEVELOPMENT_SECRET_KEY
-    assert settings.database.database_url.get_secret_value() == "sqlite+aiosqlite:///./keel.db"
+    assert settings.database.database_url.get_secret_value() == "sqlite:///./keel.db"
     assert settings.docs_exposed
     assert settings.metrics_exposed
 

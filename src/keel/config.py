@@ -30,7 +30,7 @@ KNOWN_DEFAULT_SECRETS = frozenset(
     }
 )
 MIN_SECRET_KEY_BYTES = 32
-DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./keel.db"
+DEFAULT_SQLITE_URL = "sqlite:///./keel.db"
 
 
 class Environment(StrEnum):

@@ -23,9 +23,6 @@ from keel.core.logging import configure_logging, get_logger
 from keel.core.metrics import Metrics
 from keel.core.middleware.request_context import RequestContextMiddleware
 from keel.core.middleware.request_limits import RequestLimitsMiddleware
-from keel.core.middleware.security_headers import SecurityHeadersMiddleware
-from keel.core.middleware.timeout import TimeoutMiddleware
-from keel.core.middleware.unhandled_errors import UnhandledErrorMiddleware
 from keel.core.openapi import declare_security
 from keel.core.ops import health_router, metrics_router, mount_docs
 from keel.core.pagination import CursorCodec
@@ -48,29 +45,38 @@ class ConfigurationError(RuntimeError):
 
 def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
     """Outermost first. The request-context layer wraps everything so every
-    response, even a 500 or a 413 from the guards, carries the request id."""
+    response, even a 500 or a 413 from the limits, carries the request id and
+    the security headers. CORS is a layer only when origins are configured."""
     http = settings.http
+    cors = Middleware(
+        CORSMiddleware,
+        allow_origins=http.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-API-Key", "X-Request-ID"],
+        expose_headers=[
+            "X-Request-ID",
+            "ETag",
+            "Retry-After",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+        ],
+        max_age=600,
+    )
     return [
-        Middleware(RequestContextMiddleware, metrics=metrics, trusted_proxies=frozenset(http.trusted_proxies)),
-        Middleware(SecurityHeadersMiddleware, hsts_max_age_s=http.hsts_max_age_s),
-        Middleware(UnhandledErrorMiddleware),
         Middleware(
-            CORSMiddleware,
-            allow_origins=http.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-API-Key", "X-Request-ID"],
-            expose_headers=[
-                "X-Request-ID",
-                "ETag",
-                "Retry-After",
-                "RateLimit-Limit",
-                "RateLimit-Remaining",
-                "RateLimit-Reset",
-            ],
-            max_age=600,
+            RequestContextMiddleware,
+            metrics=metrics,
+            trusted_proxies=frozenset(http.trusted_proxies),
+            hsts_max_age_s=http.hsts_max_age_s,
         ),
-        Middleware(RequestLimitsMiddleware, max_body_bytes=http.max_body_bytes, max_header_bytes=http.max_header_bytes),
-        Middleware(TimeoutMiddleware, timeout_s=http.request_timeout_s),
+        *([cors] if http.cors_origins else []),
+        Middleware(
+            RequestLimitsMiddleware,
+            max_body_bytes=http.max_body_bytes,
+            max_header_bytes=http.max_header_bytes,
+            timeout_s=http.request_timeout_s,
+        ),
     ]
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from keel.core.db import Database
 from keel.core.outbox import OutboxEvent, emit
@@ -46,6 +49,55 @@ async def test_concurrent_read_modify_write_transactions_lose_nothing(database: 
     await asyncio.gather(*(write_once() for _ in range(writers)))
     async with database.session(write=False) as session:
         assert await session.scalar(select(func.count()).where(OutboxEvent.event_type == event_type)) == writers
+
+
+@pytest.mark.sqlite
+@pytest.mark.readiness("db.sqlite_foreign_writer")
+async def test_writer_waits_out_another_process_lock_without_blocking_the_loop(
+    database: Database, database_url: str
+) -> None:
+    """SQLite runs on the loop's thread: a write lock held elsewhere (another
+    process) is waited out with asyncio sleeps, so reads keep being served."""
+    other = sqlite3.connect(make_url(database_url).database or "", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    event_type = f"test.waiting.{uuid.uuid4().hex[:8]}"
+
+    async def write() -> None:
+        async with database.session(write=True) as session:
+            await emit(session, event_type, {})
+            await session.commit()
+
+    writer = asyncio.create_task(write())
+    for _ in range(5):  # the loop keeps serving reads while the writer waits
+        async with database.session(write=False) as session:
+            assert await session.scalar(select(func.count()).where(OutboxEvent.event_type == event_type)) == 0
+        await asyncio.sleep(0.02)
+    assert not writer.done()
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(writer, timeout=5)
+    async with database.session(write=False) as session:
+        assert await session.scalar(select(func.count()).where(OutboxEvent.event_type == event_type)) == 1
+
+
+@pytest.mark.sqlite
+@pytest.mark.readiness("db.sqlite_foreign_writer")
+async def test_writer_gives_up_after_busy_timeout_and_frees_the_queue(database_url: str) -> None:
+    database = Database(database_settings(database_url, db_sqlite_busy_timeout_ms=200))
+    other = sqlite3.connect(make_url(database_url).database or "", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(OperationalError, match="locked"):
+            async with database.session(write=True) as session:
+                await emit(session, "test.never", {})
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    # The in-process write queue was released: the next writer gets through.
+    async with database.session(write=True) as session:
+        await emit(session, "test.after_timeout", {})
+        await session.commit()
+    await database.dispose()
 
 
 @pytest.mark.postgres

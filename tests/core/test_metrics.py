@@ -14,6 +14,8 @@ async def test_metrics_label_by_route_template(client: httpx.AsyncClient) -> Non
     for item in (1, 2, 3):
         assert (await client.get(f"/test/items/{item}")).status_code == 200
     await client.get("/unknown/path/xyz")
+    for invented in ("BREW", "PROPFIND-X1", "PROPFIND-X2"):
+        await client.request(invented, "/test/items/1")
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -22,6 +24,9 @@ async def test_metrics_label_by_route_template(client: httpx.AsyncClient) -> Non
     assert 'route="<unmatched>",status_class="4xx"' in text
     assert "/test/items/1" not in text
     assert "/unknown/path/xyz" not in text
+    # Clients choose methods; invented ones share one series instead of adding their own.
+    assert 'method="OTHER"' in text
+    assert "BREW" not in text and "PROPFIND" not in text
     assert "keel_http_request_duration_seconds_bucket" in text
     assert "keel_db_pool_size" in text
     assert "keel_db_pool_checked_out" in text

@@ -16,17 +16,13 @@ from sqlalchemy.pool import QueuePool
 
 from keel.config import DatabaseSettings
 from keel.core.metrics import PoolStats
-
-# Execution option marking a connection that will write: on SQLite it begins
-# with BEGIN IMMEDIATE, taking the write lock up front instead of failing with
-# "database is locked" when a deferred reader tries to upgrade.
-_WRITE_OPTION = "keel_write"
+from keel.core.sqlite_driver import DRIVER_NAME, WRITE_OPTION, install_write_queue
 
 
-def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection: Any, _: Any) -> None:
-        # Let SQLAlchemy's begin hook below emit BEGIN instead of the driver.
+        # Let the write queue's begin hook emit BEGIN instead of the driver.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
@@ -38,24 +34,21 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_ms: int) -> None:
             cursor.execute(pragma)
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    install_write_queue(engine, busy_timeout_ms)
 
 
 def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
-        url,
+        # Whatever driver the URL names, SQLite runs inline (see core.sqlite_driver).
+        url.set(drivername=DRIVER_NAME),
         echo=settings.db_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
-        connect_args={"timeout": settings.db_sqlite_busy_timeout_ms / 1000},
     )
-    _install_sqlite_hooks(engine, settings.db_sqlite_busy_timeout_ms)
+    _configure_sqlite(engine, settings.db_sqlite_busy_timeout_ms)
     return engine
 
 
@@ -85,7 +78,7 @@ class Database:
         session_options: dict[str, Any] = {"expire_on_commit": False, "autoflush": False}
         self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, **session_options)
         self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self.engine.execution_options(**{_WRITE_OPTION: True}), **session_options
+            self.engine.execution_options(**{WRITE_OPTION: True}), **session_options
         )
 
     def session(self, *, write: bool) -> AsyncSession:

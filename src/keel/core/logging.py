@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
+import orjson
 import structlog
 from structlog.types import EventDict, Processor
+from structlog.typing import FilteringBoundLogger
 
 from keel.config import Settings
 
@@ -43,8 +46,35 @@ def _add_trace_ids(_: Any, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
+class _StderrLogger:
+    """structlog's last step: one line to the *current* ``sys.stderr``.
+
+    keel's own events skip the stdlib logging machinery (a handler, a record
+    and a formatter per line cost several times the JSON rendering); looking
+    ``sys.stderr`` up per line keeps redirection by a supervisor or a test working.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name  # for structlog's add_logger_name
+
+    def msg(self, message: str) -> None:
+        sys.stderr.write(message + "\n")
+
+    debug = info = warning = error = critical = exception = fatal = log = msg
+
+
+def _stderr_logger(name: str = "keel", *_: Any) -> _StderrLogger:
+    return _StderrLogger(name)
+
+
+def _json_dumps(event_dict: EventDict, **_: Any) -> str:
+    return orjson.dumps(event_dict, default=str).decode()
+
+
 def configure_logging(settings: Settings) -> None:
-    """Route structlog and stdlib logging through one renderer.
+    """Render structlog and stdlib logging (uvicorn, SQLAlchemy) alike.
 
     JSON in staging/production (or when asked), readable console output in
     development. Safe to call more than once (each app factory call does).
@@ -52,23 +82,24 @@ def configure_logging(settings: Settings) -> None:
     level = logging.getLevelName(settings.observability.log_level)
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
+        structlog.processors.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _add_trace_ids,
-        _redact_secrets,
+        _utc_timestamp,
     ]
+    if settings.observability.otel_enabled:
+        shared.append(_add_trace_ids)
+    shared.append(_redact_secrets)
     renderer: Processor
     if settings.json_logs:
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer(serializer=_json_dumps)
         shared.append(structlog.processors.format_exc_info)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
 
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, renderer],
+        logger_factory=_stderr_logger,
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
@@ -90,9 +121,39 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(name).propagate = True
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    """A structlog logger; bind key-value context instead of formatting strings."""
-    return structlog.stdlib.get_logger(name)
+def _utc_timestamp(_: Any, __: str, event_dict: EventDict) -> EventDict:
+    event_dict["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return event_dict
+
+
+def per_request_logger(name: str) -> FilteringBoundLogger:
+    """A logger for one line per request (the access log), on a shorter chain.
+
+    Its caller passes every field, the request id included, so the chain skips
+    the context-variable merge and the secret redaction (its fields are known
+    and safe) and renders with the configured renderer. Call it after
+    ``configure_logging``.
+    """
+    config = structlog.get_config()
+    tracing = [_add_trace_ids] if _add_trace_ids in config["processors"] else []
+    processors = [
+        structlog.processors.add_log_level,
+        structlog.stdlib.add_logger_name,
+        _utc_timestamp,
+        *tracing,
+        config["processors"][-1],  # the renderer
+    ]
+    logger = structlog.wrap_logger(_StderrLogger(name), processors=processors, wrapper_class=config["wrapper_class"])
+    return cast(FilteringBoundLogger, logger.bind())
+
+
+def get_logger(name: str) -> FilteringBoundLogger:
+    """A structlog logger; bind key-value context instead of formatting strings.
+
+    Module-level loggers follow reconfiguration; a hot path may call
+    ``.bind()`` once after ``configure_logging`` for a concrete, faster one.
+    """
+    return cast(FilteringBoundLogger, structlog.get_logger(name))
 
 
 def bind_request_id(request_id: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -52,6 +53,9 @@ class _PoolCollector(Collector):
             yield GaugeMetricFamily(name, doc, value=value)
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class Metrics:
     """The app's registry and the instruments keel records into."""
 
@@ -66,6 +70,7 @@ class Metrics:
             ("method", "route", "status_class"),
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.latency = Histogram(
             "keel_http_request_duration_seconds",
             "Time from request start to the end of the response.",
@@ -78,9 +83,15 @@ class Metrics:
         self.registry.register(_PoolCollector(read_stats))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        labels = (method, route, f"{status // 100}xx")
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        if method not in _METHODS:  # clients choose the method: keep the series bounded
+            method = "OTHER"
+        labels = (method, route, status // 100)
+        children = self._children.get(labels)
+        if children is None:  # labels() validates and locks: look each series up once
+            named = (method, route, f"{status // 100}xx")
+            children = self._children[labels] = (self.requests.labels(*named), self.latency.labels(*named))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

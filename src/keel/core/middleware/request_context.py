@@ -1,25 +1,30 @@
-"""Request id, access log and HTTP metrics: the outermost layer of a request.
+"""The outermost layer of every request: its id, its response headers, its
+last-resort error answer, and the one access-log line and metrics sample.
 
-One layer records all three, so the status and duration are measured once.
+One layer does all of these because each is a few microseconds of work and a
+layer of its own (a coroutine frame and a ``send`` wrapper per request) costs
+about as much again; the rules themselves live in their own modules.
 """
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keel.core.clock import monotonic
-from keel.core.errors import REQUEST_ID_SCOPE_KEY
-from keel.core.logging import bind_request_id, clear_request_context, get_logger
+from keel.core.errors import REQUEST_ID_SCOPE_KEY, InternalError, send_problem
+from keel.core.logging import bind_request_id, clear_request_context, get_logger, per_request_logger
 from keel.core.metrics import Metrics
+from keel.core.middleware.security_headers import security_headers
 from keel.core.network import client_ip
 from keel.core.routing import route_template
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
-_log = get_logger("keel.access")
+
+_errors_log = get_logger("keel.errors")
 
 
 def incoming_request_id(scope: Scope) -> str | None:
@@ -31,48 +36,76 @@ def incoming_request_id(scope: Scope) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Assign the request id, echo it, bind it to logs; log and count the request.
+    """Assign the request id, echo it, bind it to logs; add the security
+    headers; answer an unexpected exception with a generic 500 (the traceback
+    goes only to the log); log and count the request.
 
     The access log holds method, route template, status, duration and client:
     never bodies, query strings, tokens or passwords.
     """
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, trusted_proxies: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        trusted_proxies: frozenset[str] = frozenset(),
+        hsts_max_age_s: int = 0,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.trusted_proxies = trusted_proxies
+        self.response_headers = security_headers(hsts_max_age_s)
+        # Built here: the app factory has configured logging by now.
+        self.access_log = per_request_logger("keel.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                bind_request_id(self._request_id(scope))
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                clear_request_context()
             return
-        request_id = incoming_request_id(scope) or uuid.uuid4().hex
-        scope[REQUEST_ID_SCOPE_KEY] = request_id
-        bind_request_id(request_id)
-        status = 500
-        started = monotonic()
-        encoded_id = request_id.encode("ascii")
 
-        async def send_with_request_id(message: Message) -> None:
+        request_id = self._request_id(scope)
+        bind_request_id(request_id)
+        added_headers = [(REQUEST_ID_HEADER, request_id.encode("ascii")), *self.response_headers]
+        status = 0
+        started = monotonic()
+
+        async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, encoded_id)]
+                message["headers"] = [*message.get("headers", ()), *added_headers]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_request_id)
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            _errors_log.exception("http.unhandled_error", method=scope["method"], route=route_template(scope))
+            if status:
+                raise  # too late for a problem body; the server closes the connection
+            await send_problem(send_with_headers, InternalError("An unexpected error occurred."), scope)
         finally:
-            if scope["type"] == "http":
-                seconds = monotonic() - started
-                route = route_template(scope)
-                self.metrics.observe(scope["method"], route, status, seconds)
-                _log.info(
-                    "http.request",
-                    method=scope["method"],
-                    route=route,
-                    status=status,
-                    duration_ms=round(seconds * 1000, 2),
-                    client=client_ip(scope, self.trusted_proxies),
-                )
+            seconds = monotonic() - started
+            route = route_template(scope)
+            self.metrics.observe(scope["method"], route, status or 500, seconds)
+            self.access_log.info(
+                "http.request",
+                method=scope["method"],
+                route=route,
+                status=status or 500,
+                duration_ms=round(seconds * 1000, 2),
+                client=client_ip(scope, self.trusted_proxies),
+                request_id=scope[REQUEST_ID_SCOPE_KEY],
+            )
             clear_request_context()
+
+    @staticmethod
+    def _request_id(scope: Scope) -> str:
+        request_id = incoming_request_id(scope) or os.urandom(16).hex()
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
+        return request_id

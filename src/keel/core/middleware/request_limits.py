@@ -1,19 +1,32 @@
-"""Request shape limits, enforced before a handler pays for the request.
+"""Request limits, enforced before a handler pays for the request, and its deadline.
 
 Headers over the limit get 431; a body over the limit gets 413, judged by
 Content-Length up front and by counting the stream (chunked bodies have no
-Content-Length); a body on a write must be JSON or it gets 415.
+Content-Length); a body on a write must be JSON or it gets 415. A handler
+that runs too long is cancelled and answered 504 (its transaction rolls back).
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from keel.core.errors import HeadersTooLarge, KeelError, PayloadTooLarge, UnsupportedMediaType, send_problem
+from keel.core.errors import (
+    GatewayTimeout,
+    HeadersTooLarge,
+    KeelError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    send_problem,
+)
+from keel.core.logging import get_logger
 from keel.core.middleware.tracked_send import TrackedSend
+from keel.core.routing import route_template
 
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_log = get_logger("keel.timeout")
 
 
 class _BodyTooLarge(HTTPException):
@@ -36,10 +49,11 @@ def _is_json(content_type: bytes) -> bool:
 
 
 class RequestLimitsMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int, timeout_s: float) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
+        self.timeout_s = timeout_s
 
     def _rejection(self, scope: Scope) -> KeelError | None:
         header_bytes = sum(len(name) + len(value) for name, value in scope["headers"])
@@ -78,10 +92,18 @@ class RequestLimitsMiddleware:
                     raise _BodyTooLarge
             return message
 
+        deadline = asyncio.timeout(self.timeout_s)
         try:
-            await self.app(scope, limited_receive, tracked)
+            async with deadline:
+                await self.app(scope, limited_receive, tracked)
         except _BodyTooLarge:
             if tracked.response_started:
                 raise
             error = PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes.")
             await send_problem(send, error, scope)
+        except TimeoutError:
+            if not deadline.expired() or tracked.response_started:
+                raise
+            _log.warning("http.timeout", route=route_template(scope), timeout_s=self.timeout_s)
+            late = GatewayTimeout(f"The request did not complete within {self.timeout_s:g} s.")
+            await send_problem(send, late, scope)
