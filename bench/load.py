@@ -6,10 +6,38 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-_LUA = r"""
+# Counts answers by kind (wrk itself only counts non-2xx/3xx) in each thread's
+# Lua state, sums them over the threads at the end, and prints one JSON line.
+_COUNTING = r"""
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+shed, rate_limited, server_errors, client_errors = 0, 0, 0, 0
+response = function(status, headers, body)
+  if status == 503 then shed = shed + 1
+  elseif status == 429 then rate_limited = rate_limited + 1
+  elseif status >= 500 then server_errors = server_errors + 1
+  elseif status >= 400 then client_errors = client_errors + 1 end
+end
+done = function(summary, latency, requests)
+  local totals = {shed = 0, rate_limited = 0, server_errors = 0, client_errors = 0}
+  for _, thread in ipairs(threads) do
+    for name, _ in pairs(totals) do totals[name] = totals[name] + thread:get(name) end
+  end
+  local e = summary.errors
+  io.write("BENCH-JSON " .. string.format(
+    '{"requests": %d, "duration_us": %d, "socket_errors": %d, "shed": %d, "rate_limited": %d, ' ..
+    '"server_errors": %d, "client_errors": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d}',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, totals.shed,
+    totals.rate_limited, totals.server_errors, totals.client_errors,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99)) .. "\n")
+end
+"""
+
+_SINGLE = r"""
 wrk.method = "%(method)s"
 wrk.path = "%(path)s"
 wrk.headers["Authorization"] = "%(authorization)s"
@@ -22,26 +50,46 @@ request = function()
   end
   return wrk.format()
 end
-local failures = 0
-response = function(status, headers, body)
-  if status >= 400 then failures = failures + 1 end
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write("BENCH-JSON " .. string.format(
-    '{"requests": %%d, "duration_us": %%d, "socket_errors": %%d, "status_errors": %%d, ' ..
-    '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d}',
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99)) .. "\n")
+"""
+
+# 80% reads (task get and list alternately) / 20% task creates, each request
+# from a random one of the seeded users, in that user's org.
+_MIXED = r"""
+local users = {%(users)s}
+local counter = 0
+init = function(args) math.randomseed(os.time() + math.floor(os.clock() * 1e6)) end
+request = function()
+  local user = users[math.random(#users)]
+  local headers = {["Authorization"] = "Bearer " .. user[1], ["Content-Type"] = "application/json"}
+  local tasks = "/api/v1/orgs/" .. user[2] .. "/tasks"
+  local dice = math.random(100)
+  if dice <= 20 then
+    counter = counter + 1
+    return wrk.format("POST", tasks, headers, '{"title": "mixed task ' .. counter .. '"}')
+  elseif dice <= 60 then
+    return wrk.format("GET", tasks .. "/" .. user[3], headers)
+  end
+  return wrk.format("GET", tasks .. "?limit=50", headers)
 end
 """
+
+
+@dataclass(frozen=True)
+class MixedUser:
+    token: str
+    org_id: str
+    task_id: str
 
 
 @dataclass(frozen=True)
 class LoadResult:
     requests: int
     seconds: float
-    errors: int
+    socket_errors: int
+    shed: int
+    rate_limited: int
+    server_errors: int
+    client_errors: int
     p50_ms: float
     p90_ms: float
     p99_ms: float
@@ -50,15 +98,32 @@ class LoadResult:
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
+    @property
+    def errors(self) -> int:
+        """Everything that is not a success, deliberate 503s included."""
+        return self.socket_errors + self.shed + self.rate_limited + self.server_errors + self.client_errors
+
 
 def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
 def run_wrk(
-    port: int, path: str, *, method: str = "GET", token: str = "", connections: int = 16, seconds: int = 8
+    port: int,
+    path: str = "/",
+    *,
+    method: str = "GET",
+    token: str = "",
+    connections: int = 16,
+    seconds: int = 8,
+    mixed: Sequence[MixedUser] = (),
 ) -> LoadResult:
-    script = _LUA % {"method": method, "path": path, "authorization": f"Bearer {token}" if token else ""}
+    if mixed:
+        users = ", ".join(f'{{"{u.token}", "{u.org_id}", "{u.task_id}"}}' for u in mixed)
+        script = _MIXED % {"users": users} + _COUNTING
+    else:
+        authorization = f"Bearer {token}" if token else ""
+        script = _SINGLE % {"method": method, "path": path, "authorization": authorization} + _COUNTING
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
@@ -72,14 +137,14 @@ def run_wrk(
                 "-d",
                 f"{seconds}s",
                 "--timeout",
-                "5s",
+                "10s",
                 "-s",
                 handle.name,
                 f"http://127.0.0.1:{port}",
             ],
             capture_output=True,
             text=True,
-            timeout=seconds + 30,
+            timeout=seconds + 60,
             check=True,
         )
     finally:
@@ -89,7 +154,11 @@ def run_wrk(
     return LoadResult(
         requests=data["requests"],
         seconds=data["duration_us"] / 1e6,
-        errors=data["socket_errors"] + data["status_errors"],
+        socket_errors=data["socket_errors"],
+        shed=data["shed"],
+        rate_limited=data["rate_limited"],
+        server_errors=data["server_errors"],
+        client_errors=data["client_errors"],
         p50_ms=data["p50_us"] / 1000,
         p90_ms=data["p90_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,

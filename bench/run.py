@@ -1,16 +1,19 @@
 """keel's load benchmark: every scenario against a baseline measured in the same run.
 
-    python -m bench.run [--seconds 8] [--tasks 20000]      (make bench)
+    python -m bench.run [--backends sqlite,postgres] [--seconds 8] [--quick]      (make bench)
 
-Seeds an embedded-default (SQLite) database with `keel seed`, starts each
-server under test as its own process on 127.0.0.1, drives it with wrk for a
-bounded time, stops everything, and writes docs/benchmarks.md. Only ratios
-within one run are comparable: these machines are noisy.
+For each backend (the embedded default, SQLite; and PostgreSQL + Redis) it
+creates and seeds its own database with `keel seed`, starts each server under
+test as its own process on 127.0.0.1, drives it with wrk for a bounded time,
+stops everything it started (and drops the PostgreSQL database it created),
+and writes docs/benchmarks.md. Only ratios within one run are comparable:
+these machines are noisy.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import re
@@ -18,16 +21,23 @@ import secrets
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 
-from bench.load import LoadResult, run_wrk, wrk_available
+from bench.load import LoadResult, MixedUser, run_wrk, wrk_available
 from bench.report import Row, write_report
 from bench.servers import Server, uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+MIXED_ORGS, MIXED_USERS_PER_ORG = 10, 10
+UNLIMITED = "100000000/minute"  # rate limiting runs (on Redis) but never refuses
 
 
 @dataclass
@@ -37,23 +47,55 @@ class Measured:
     cpu_s: float
 
 
-def measure(
-    server: Server, path: str, *, token: str = "", method: str = "GET", connections: int, seconds: int
-) -> Measured:
+@dataclass
+class Plan:
+    seconds: int
+    connections: int
+    write_connections: int
+    overload_connections: int
+    overload_seconds: int
+    deep_tasks: dict[str, int]
+
+
+@dataclass
+class Seeded:
+    org_id: str
+    email: str
+    password: str
+    mixed_accounts: list[tuple[str, str, str]] = field(default_factory=list)  # (org_id, email, password)
+
+
+def measure(server: Server, path: str = "/", **load: object) -> Measured:
     cpu_before = server.cpu_seconds()
-    result = run_wrk(server.port, path, method=method, token=token, connections=connections, seconds=seconds)
+    result = run_wrk(server.port, path, **load)  # type: ignore[arg-type]
     return Measured(result, server.rss_mb(), server.cpu_seconds() - cpu_before)
 
 
-def keel_env(database: Path, secret: str) -> dict[str, str]:
-    return {
+def keel_env(database_url: str, secret: str, *, redis: bool) -> dict[str, str]:
+    env = {
         "KEEL_ENV": "test",
         "KEEL_SECRET_KEY": secret,
-        "KEEL_DATABASE_URL": f"sqlite:///{database}",
-        "KEEL_RATE_LIMITS": "off",
+        "KEEL_DATABASE_URL": database_url,
         "KEEL_LOG_FORMAT": "json",
         "KEEL_LOG_LEVEL": "INFO",
+        # Logins are set-up, not measured: cheap hashing keeps 100 of them quick.
+        "KEEL_ARGON2_TIME_COST": "1",
+        "KEEL_ARGON2_MEMORY_KIB": "1024",
+        "KEEL_ARGON2_PARALLELISM": "1",
+        "KEEL_DB_POOL_SIZE": "10",
+        "KEEL_DB_MAX_OVERFLOW": "5",
     }
+    if redis:
+        env |= {
+            "KEEL_REDIS_URL": REDIS_URL,
+            "KEEL_REDIS_KEY_PREFIX": f"keel-bench-{secrets.token_hex(4)}:",
+            "KEEL_RATE_LIMIT_DEFAULT": UNLIMITED,
+            "KEEL_RATE_LIMIT_AUTH": UNLIMITED,
+            "KEEL_RATE_LIMIT_LOGIN_ACCOUNT": UNLIMITED,
+        }
+    else:
+        env["KEEL_RATE_LIMITS"] = "off"
+    return env
 
 
 def keel(*args: str, env: dict[str, str], cwd: Path) -> str:
@@ -64,103 +106,289 @@ def keel(*args: str, env: dict[str, str], cwd: Path) -> str:
         capture_output=True,
         text=True,
         check=True,
-        timeout=600,
+        timeout=3600,
     )
     return completed.stdout
 
 
+def seed(env: dict[str, str], cwd: Path, *, tasks: int, mixed: bool) -> Seeded:
+    keel("migrate", env=env, cwd=cwd)
+
+    def one(task_count: int, members: int) -> tuple[str, list[tuple[str, str]]]:
+        out = keel("seed", "--tasks", str(task_count), "--members", str(members), env=env, cwd=cwd)
+        org_id = re.search(r"seeded org (\S+)", out).group(1)  # type: ignore[union-attr]
+        return org_id, re.findall(r"^\s+(\S+@example\.com)\s+(\S+)$", out, re.M)
+
+    org_id, accounts = one(tasks, 5)
+    seeded = Seeded(org_id, *accounts[0])
+    if mixed:
+        for _ in range(MIXED_ORGS):
+            mixed_org, mixed_accounts = one(200, MIXED_USERS_PER_ORG)
+            seeded.mixed_accounts += [(mixed_org, email, password) for email, password in mixed_accounts]
+    return seeded
+
+
+def login(base: str, email: str, password: str) -> str:
+    response = httpx.post(f"{base}/api/v1/auth/login", json={"email": email, "password": password}, timeout=30)
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def page_cursor(base: str, token: str, tasks_path: str, page: int) -> str:
+    """The cursor of page ``page`` (1-based), found by following next_cursor."""
+    headers = {"authorization": f"Bearer {token}"}
+    cursor = ""
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        for _ in range(page - 1):
+            params = {"limit": 50, **({"cursor": cursor} if cursor else {})}
+            cursor = client.get(tasks_path, params=params).raise_for_status().json()["next_cursor"]
+    return cursor
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A database of the run's own on the local PostgreSQL, dropped afterwards."""
+    name = f"keel_bench_{secrets.token_hex(4)}"
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def framework_baselines(plan: Plan, workdir: Path) -> dict[str, Measured]:
+    measured = {}
+    for name, app in (
+        ("a raw ASGI", "bench.baselines.raw_asgi:app"),
+        ("a2 bare FastAPI", "bench.baselines.bare_fastapi:app"),
+    ):
+        with Server(name.split()[0], uvicorn(app), {"PYTHONPATH": str(ROOT)}, workdir, "/health/live") as server:
+            measured[name] = measure(server, "/health/live", connections=plan.connections, seconds=plan.seconds)
+    return measured
+
+
+def run_backend(backend: str, plan: Plan, workdir: Path, framework: dict[str, Measured]) -> list[Row]:
+    workdir = workdir / backend
+    workdir.mkdir()
+    secret = secrets.token_urlsafe(48)
+    with _database(backend, workdir) as (database_url, driver_env, driver_app):
+        env = keel_env(database_url, secret, redis=backend == "postgres")
+        started = time.monotonic()
+        seeded = seed(env, workdir, tasks=plan.deep_tasks[backend], mixed=True)
+        print(f"bench: {backend} seeded in {time.monotonic() - started:.0f} s", file=sys.stderr)
+        keel_command = [sys.executable, "-m", "keel.cli", "serve"]
+        tasks_path = f"/api/v1/orgs/{seeded.org_id}/tasks"
+        s, c, wc = plan.seconds, plan.connections, plan.write_connections
+        runs: dict[str, Measured] = {}
+        with Server(f"keel-{backend}", keel_command, env, workdir, "/health/live") as server:
+            token = login(server.base_url, seeded.email, seeded.password)
+            auth = {"authorization": f"Bearer {token}"}
+            first_page = httpx.get(f"{server.base_url}{tasks_path}?limit=50", headers=auth, timeout=30).json()
+            task_path = f"{tasks_path}/{first_page['items'][0]['id']}"
+            mixed_users = []
+            for org_id, email, password in seeded.mixed_accounts:
+                user_token = login(server.base_url, email, password)
+                listed = httpx.get(
+                    f"{server.base_url}/api/v1/orgs/{org_id}/tasks?limit=1",
+                    headers={"authorization": f"Bearer {user_token}"},
+                    timeout=30,
+                ).json()
+                mixed_users.append(MixedUser(user_token, org_id, listed["items"][0]["id"]))
+            deep_cursor = page_cursor(server.base_url, token, tasks_path, 1000)
+
+            runs["health"] = measure(server, "/health/live", connections=c, seconds=s)
+            runs["task_get"] = measure(server, task_path, token=token, connections=c, seconds=s)
+            runs["task_list"] = measure(server, f"{tasks_path}?limit=50", token=token, connections=c, seconds=s)
+            runs["task_create"] = measure(server, tasks_path, token=token, method="POST", connections=wc, seconds=s)
+            runs["mixed"] = measure(server, mixed=mixed_users, connections=c, seconds=s)
+            runs["deep_page 1"] = measure(server, f"{tasks_path}?limit=50", token=token, connections=c, seconds=s)
+            runs["deep_page 1000"] = measure(
+                server, f"{tasks_path}?limit=50&cursor={deep_cursor}", token=token, connections=c, seconds=s
+            )
+            runs["overload"] = measure(
+                server,
+                f"{tasks_path}?limit=50",
+                token=token,
+                connections=plan.overload_connections,
+                seconds=plan.overload_seconds,
+            )
+            runs["after overload"] = measure(server, f"{tasks_path}?limit=50", token=token, connections=c, seconds=s)
+        bare_command = uvicorn("bench.keel_bare:app", factory=True)
+        bare_env = {**env, "PYTHONPATH": str(ROOT), "KEEL_RATE_LIMITS": "off"}
+        with Server(f"keel-bare-{backend}", bare_command, bare_env, workdir, "/health/live") as server:
+            runs["task_list, middleware off"] = measure(
+                server, f"{tasks_path}?limit=50", token=token, connections=c, seconds=s
+            )
+        baseline_env = {"PYTHONPATH": str(ROOT), "BENCH_SECRET": secret, **driver_env}
+        with Server(f"b-{backend}", uvicorn(driver_app), baseline_env, workdir, "/docs") as driver:
+            b_get = measure(driver, task_path, token=token, connections=c, seconds=s)
+            b_list = measure(driver, f"{tasks_path}?limit=50", token=token, connections=c, seconds=s)
+            b_insert = measure(driver, tasks_path, token=token, method="POST", connections=wc, seconds=s)
+    return _rows(backend, runs, framework, b_get, b_list, b_insert, plan)
+
+
+@contextmanager
+def _database(backend: str, workdir: Path) -> Iterator[tuple[str, dict[str, str], str]]:
+    """(keel's database URL, the driver baseline's environment, its app)."""
+    if backend == "sqlite":
+        database = workdir / "keel.db"
+        yield f"sqlite:///{database}", {"BENCH_DB": str(database)}, "bench.baselines.driver_sqlite:app"
+        return
+    with postgres_database() as dsn:
+        keel_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+        yield keel_url, {"BENCH_DSN": dsn}, "bench.baselines.driver_postgres:app"
+
+
+def _row(
+    name: str,
+    m: Measured,
+    against: str = "",
+    ratio: float | None = None,
+    target: float | None = None,
+    checks: list[tuple[str, bool]] | None = None,
+) -> Row:
+    return Row(name, against, m.result, m.rss_mb, m.cpu_s, ratio, target, checks or [])
+
+
+def _ratio(keel_run: Measured, baseline: Measured) -> float:
+    return keel_run.result.rps / baseline.result.rps if baseline.result.rps else 0.0
+
+
+def _rows(
+    backend: str,
+    runs: dict[str, Measured],
+    framework: dict[str, Measured],
+    b_get: Measured,
+    b_list: Measured,
+    b_insert: Measured,
+    plan: Plan,
+) -> list[Row]:
+    pg = backend == "postgres"
+    label = "PostgreSQL + Redis" if pg else "SQLite"
+
+    def no_failures(m: Measured) -> tuple[str, bool]:
+        r = m.result
+        return "no errors", r.errors == 0
+
+    def p99_within(m: Measured, limit_ms: float) -> tuple[str, bool]:
+        return f"p99 ≤ {limit_ms:g} ms", m.result.p99_ms <= limit_ms
+
+    rows = [
+        _row(f"b get ({label})", b_get, "baseline"),
+        _row(f"b list ({label})", b_list, "baseline"),
+        _row(f"b insert ({label})", b_insert, "baseline"),
+        _row(
+            "keel health", runs["health"], "a2 bare FastAPI", _ratio(runs["health"], framework["a2 bare FastAPI"]), 0.70
+        ),
+    ]
+    for scenario, baseline, name in (("task_get", b_get, "b get"), ("task_list", b_list, "b list")):
+        checks = [no_failures(runs[scenario])] + ([p99_within(runs[scenario], 25)] if pg else [])
+        rows.append(_row(f"keel {scenario}", runs[scenario], name, _ratio(runs[scenario], baseline), 0.50, checks))
+    rows.append(
+        _row(
+            "keel task_create",
+            runs["task_create"],
+            "b insert",
+            _ratio(runs["task_create"], b_insert),
+            0.40,
+            [no_failures(runs["task_create"])],
+        )
+    )
+    mixed = runs["mixed"].result
+    rows.append(
+        _row(
+            "keel mixed",
+            runs["mixed"],
+            checks=[
+                ("no 5xx", mixed.server_errors + mixed.shed == 0),
+                ("no 429", mixed.rate_limited == 0),
+                ("no socket errors", mixed.socket_errors == 0),
+                p99_within(runs["mixed"], 50),
+            ],
+        )
+    )
+    rows.append(_row("keel deep_page 1", runs["deep_page 1"]))
+    rows.append(
+        _row(
+            f"keel deep_page 1000 ({plan.deep_tasks[backend]:,} tasks)",
+            runs["deep_page 1000"],
+            "deep_page 1",
+            _ratio(runs["deep_page 1000"], runs["deep_page 1"]),
+            0.80,
+        )
+    )
+    overload = runs["overload"].result
+    after = runs["after overload"].result
+    rows.append(
+        _row(
+            f"keel overload ({plan.overload_connections} conns, {plan.overload_seconds} s)",
+            runs["overload"],
+            checks=[
+                ("no 5xx but 503", overload.server_errors == 0),
+                ("no socket errors", overload.socket_errors == 0),
+                (f"{overload.shed:,} shed with 503", True),
+            ],
+        )
+    )
+    rows.append(
+        _row(
+            "keel task_list after overload",
+            runs["after overload"],
+            "task_list",
+            _ratio(runs["after overload"], runs["task_list"]),
+            None,
+            [("p50 within 2x of before", after.p50_ms <= 2 * runs["task_list"].result.p50_ms)],
+        )
+    )
+    rows.append(_row("keel task_list, middleware off", runs["task_list, middleware off"]))
+    rows.append(
+        _row(
+            "keel task_list, middleware on",
+            runs["task_list"],
+            "middleware off",
+            _ratio(runs["task_list"], runs["task_list, middleware off"]),
+            0.85,
+        )
+    )
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     parser.add_argument("--seconds", type=int, default=8, help="load duration per measurement")
-    parser.add_argument("--tasks", type=int, default=20_000, help="tasks to seed")
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--write-connections", type=int, default=64)
+    parser.add_argument("--quick", action="store_true", help="3 s runs and smaller data: checks the harness only")
     parser.add_argument("--report", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     if not wrk_available():
         print("bench: wrk is missing (Debian package 'wrk'); `make bench` installs it", file=sys.stderr)
         return 2
-
+    plan = Plan(
+        seconds=3 if args.quick else args.seconds,
+        connections=16,
+        write_connections=64,
+        overload_connections=256,
+        overload_seconds=5 if args.quick else 30,
+        deep_tasks={"sqlite": 60_000, "postgres": 60_000} if args.quick else {"sqlite": 100_000, "postgres": 1_000_000},
+    )
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     workdir = ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S")
     workdir.mkdir(parents=True)
-    database, secret = workdir / "keel.db", secrets.token_urlsafe(48)
-    env = keel_env(database, secret)
-    keel("migrate", env=env, cwd=workdir)
-    seeded = keel("seed", "--tasks", str(args.tasks), env=env, cwd=workdir)
-    org_id = re.search(r"seeded org (\S+)", seeded).group(1)  # type: ignore[union-attr]
-    email, password = re.search(r"^\s+(\S+@example\.com)\s+(\S+)$", seeded, re.M).groups()  # type: ignore[union-attr]
 
-    rows: list[Row] = []
-    c, wc, s = args.connections, args.write_connections, args.seconds
-    tasks_path = f"/api/v1/orgs/{org_id}/tasks"
-
-    server = Server("keel", [sys.executable, "-m", "keel.cli", "serve"], env, workdir, "/health/live")
-    try:
-        base = f"http://127.0.0.1:{server.port}"
-        token = httpx.post(f"{base}/api/v1/auth/login", json={"email": email, "password": password}).json()[
-            "access_token"
-        ]
-        listed = httpx.get(f"{base}{tasks_path}?limit=50", headers={"authorization": f"Bearer {token}"}).json()
-        task_path = f"{tasks_path}/{listed['items'][0]['id']}"
-        keel_runs = {
-            "health": measure(server, "/health/live", connections=c, seconds=s),
-            "task_get": measure(server, task_path, token=token, connections=c, seconds=s),
-            "task_list": measure(server, f"{tasks_path}?limit=50", token=token, connections=c, seconds=s),
-            "task_create": measure(server, tasks_path, token=token, method="POST", connections=wc, seconds=s),
-        }
-    finally:
-        server.stop()
-
-    baselines: dict[str, Measured] = {}
-    for name, app in (
-        ("a raw ASGI", "bench.baselines.raw_asgi:app"),
-        ("a2 bare FastAPI", "bench.baselines.bare_fastapi:app"),
-    ):
-        baseline = Server(name.split()[0], uvicorn(app), {"PYTHONPATH": str(ROOT)}, workdir, "/health/live")
-        try:
-            baselines[name] = measure(baseline, "/health/live", connections=c, seconds=s)
-        finally:
-            baseline.stop()
-    driver_env = {"PYTHONPATH": str(ROOT), "BENCH_DB": str(database), "BENCH_SECRET": secret}
-    driver = Server("b", uvicorn("bench.baselines.driver_sqlite:app"), driver_env, workdir, "/docs")
-    try:
-        baselines["b get"] = measure(driver, task_path, token=token, connections=c, seconds=s)
-        baselines["b list"] = measure(driver, f"{tasks_path}?limit=50", token=token, connections=c, seconds=s)
-        baselines["b insert"] = measure(driver, tasks_path, token=token, method="POST", connections=wc, seconds=s)
-    finally:
-        driver.stop()
-
-    for name, measured in baselines.items():
-        rows.append(Row(name, "baseline", measured.result, measured.rss_mb, measured.cpu_s, None, None))
-    pairs = {"health": "a2 bare FastAPI", "task_get": "b get", "task_list": "b list", "task_create": "b insert"}
-    targets = {"health": 0.70, "task_get": 0.50, "task_list": 0.50, "task_create": 0.40}
-    for scenario, measured in keel_runs.items():
-        baseline = baselines[pairs[scenario]].result
-        ratio = measured.result.rps / baseline.rps if baseline.rps else 0.0
-        rows.append(
-            Row(
-                f"keel {scenario}",
-                pairs[scenario],
-                measured.result,
-                measured.rss_mb,
-                measured.cpu_s,
-                ratio,
-                targets[scenario],
-            )
-        )
-    cores = os.cpu_count()
-    machine = f"{platform.machine()}, {cores} cores, Python {platform.python_version()}, {platform.platform()}"
+    framework = framework_baselines(plan, workdir)
+    rows = [_row(name, m, "baseline") for name, m in framework.items()]
+    sections = {backend: run_backend(backend, plan, workdir, framework) for backend in backends}
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}"
     command = "make bench  (python -m bench.run " + " ".join(sys.argv[1:]) + ")"
-    write_report(
-        args.report,
-        rows,
-        machine=machine,
-        command=command,
-        tasks=args.tasks,
-        connections=c,
-        write_connections=wc,
-        seconds=s,
-    )
+    write_report(args.report, rows, sections, machine=machine, command=command, plan=plan)
     print(args.report.read_text())
     return 0
 

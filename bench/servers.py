@@ -25,6 +25,7 @@ class Server:
     def __init__(self, name: str, command: Sequence[str], env: dict[str, str], cwd: Path, ready_path: str) -> None:
         self.name = name
         self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = open(cwd / f"{name}.log", "wb")  # noqa: SIM115
         full_env = {**os.environ, **env, "KEEL_PORT": str(self.port)}
         self.process = subprocess.Popen(
@@ -42,7 +43,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited early; see {self.log.name}")
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=1).status_code < 500:
+                if httpx.get(f"{self.base_url}{path}", timeout=1).status_code < 500:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
@@ -66,6 +67,12 @@ class Server:
             self.process.kill()
         self.log.close()
 
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
 
 def uvicorn(app: str, *, factory: bool = False) -> list[str]:
     command = [
@@ -84,6 +91,8 @@ def uvicorn(app: str, *, factory: bool = False) -> list[str]:
         "--http",
         "httptools",
         "--no-access-log",
+        "--no-proxy-headers",
+        "--no-server-header",
         "--log-level",
         "warning",
     ]

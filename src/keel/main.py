@@ -76,6 +76,7 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
             max_body_bytes=http.max_body_bytes,
             max_header_bytes=http.max_header_bytes,
             timeout_s=http.request_timeout_s,
+            max_in_flight=http.max_in_flight,
         ),
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from keel.config import HttpSettings
 from keel.main import create_app
 from tests.fixtures import routes
+from tests.fixtures.databases import database_settings
 
 PROBLEM = "application/problem+json"
 
@@ -151,3 +153,30 @@ async def test_slow_handler_hits_timeout_504(make_settings, make_client) -> None
     assert "0.2 s" in str(body["detail"])
     fast = await client.get("/test/slow", params={"seconds": 0})
     assert fast.status_code == 200
+
+
+@pytest.mark.readiness("http.load_shedding")
+async def test_requests_beyond_capacity_are_shed_at_once_with_retry_after(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
+    client = await make_client(create_app(make_settings(http=HttpSettings(max_in_flight=2)), routers=[routes.router]))
+    slow = [asyncio.create_task(client.get("/test/slow", params={"seconds": 1})) for _ in range(2)]
+    await asyncio.sleep(0.2)
+    shed = await client.get("/test/items/1")
+    body = assert_problem(shed, 503)
+    assert shed.headers["retry-after"] == "1"
+    assert "capacity" in str(body["detail"])
+    assert (await client.get("/health/live")).status_code == 200  # probes are never shed
+    assert [response.status_code for response in await asyncio.gather(*slow)] == [200, 200]
+    assert (await client.get("/test/items/1")).status_code == 200
+
+
+@pytest.mark.readiness("db.pool_exhaustion")
+async def test_an_exhausted_pool_is_a_quick_503_not_a_hang(make_settings, make_client, database_url) -> None:  # type: ignore[no-untyped-def]
+    database = database_settings(database_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=0.2)
+    client = await make_client(create_app(make_settings(database=database), routers=[routes.router]))
+    holder = asyncio.create_task(client.get("/test/held", params={"seconds": 1}))
+    await asyncio.sleep(0.2)
+    busy = await client.get("/test/events/pool-check")
+    assert_problem(busy, 503)
+    assert busy.headers["retry-after"] == "1"
+    assert (await holder).status_code == 200
+    assert (await client.get("/test/events/pool-check")).status_code == 200

@@ -6,6 +6,7 @@ import base64
 import json
 import time
 import uuid
+from datetime import timedelta
 
 import httpx
 import jwt
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from keel.config import AuthSettings
+from keel.core import security
 from keel.core.principal import Role
 from keel.core.security import InvalidToken, TokenSigner
 from tests.fixtures.accounts import API, register
@@ -146,3 +148,15 @@ def test_role_order_is_a_total_order(a: Role, b: Role, c: Role) -> None:
         assert a.at_least(c)
     assert Role.OWNER.at_least(a)
     assert a.at_least(Role.VIEWER)
+
+
+@pytest.mark.readiness("auth.verified_token_cache")
+def test_a_verified_token_is_remembered_only_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    token_signer = signer(jwt_leeway_s=0)
+    issued = token_signer.issue("user-1")
+    assert token_signer.verify(issued.token)["sub"] == "user-1"
+    assert token_signer.verify(issued.token)["sub"] == "user-1"  # answered from memory
+    later = issued.expires_at + timedelta(seconds=1)
+    monkeypatch.setattr(security, "now", lambda: later)
+    with pytest.raises(InvalidToken):
+        token_signer.verify(issued.token)

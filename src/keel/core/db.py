@@ -6,17 +6,27 @@ how each is tuned, is decided here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import URL, make_url
+import orjson
+from sqlalchemy import Executable, event, text
+from sqlalchemy.engine import URL, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import QueuePool
 
 from keel.config import DatabaseSettings
 from keel.core.metrics import PoolStats
 from keel.core.sqlite_driver import DRIVER_NAME, WRITE_OPTION, install_write_queue
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# JSON columns through orjson: several times faster than the json module both ways.
+_JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
@@ -44,6 +54,7 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         # Whatever driver the URL names, SQLite runs inline (see core.sqlite_driver).
         url.set(drivername=DRIVER_NAME),
         echo=settings.db_echo,
+        **_JSON_CODEC,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
@@ -63,8 +74,19 @@ def _postgres_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
         pool_recycle=1800,
+        **_JSON_CODEC,
         connect_args={"server_settings": server_settings},
     )
+
+
+async def execute_core(
+    session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Result[Any]:
+    """Run a column select on the session's connection, past the ORM's result
+    machinery: plain rows for about half the cost per statement. For hot
+    reads that build no ORM objects; the session's transaction is the same."""
+    connection = await session.connection()
+    return await connection.execute(statement, params)
 
 
 class Database:

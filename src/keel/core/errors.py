@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sqlalchemy_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Scope, Send
@@ -216,8 +217,20 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     return problem_response(error, request_id_of(request))
 
 
+async def _on_database_busy(request: Request, exc: Exception) -> Response:
+    """No pooled connection came free in time, or SQLite's write lock stayed
+    taken: the request changed nothing (its transaction rolled back), so the
+    client may simply retry."""
+    if isinstance(exc, sqlalchemy_exc.OperationalError) and "locked" not in str(exc.orig):
+        raise exc
+    busy = ServiceUnavailable("The database is busy; retry shortly.", headers={"Retry-After": "1"})
+    return problem_response(busy, request_id_of(request))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """The one place where exceptions become responses."""
     app.add_exception_handler(KeelError, _on_keel_error)
+    app.add_exception_handler(sqlalchemy_exc.TimeoutError, _on_database_busy)
+    app.add_exception_handler(sqlalchemy_exc.OperationalError, _on_database_busy)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

@@ -84,6 +84,9 @@ def _key_id(key: SecretStr) -> str:
     return hashlib.sha256(b"keel-kid:" + key.get_secret_value().encode()).hexdigest()[:16]
 
 
+_VERIFIED_TOKENS_KEPT = 10_000
+
+
 class TokenSigner:
     """Issues and verifies JWT access tokens, with signing-key rotation.
 
@@ -95,6 +98,10 @@ class TokenSigner:
         self.settings = settings
         self._current_kid = _key_id(current_key)
         self._keys = {_key_id(key): key.get_secret_value() for key in [*settings.previous_secret_keys, current_key]}
+        # Tokens already verified, until they expire: a token's bytes fully
+        # determine its claims, so checking its signature again proves nothing
+        # new (a client sends the same token on every request).
+        self._verified: dict[str, dict[str, Any]] = {}
 
     def issue(self, subject: str, **claims: Any) -> AccessToken:
         issued_at = now()
@@ -116,6 +123,19 @@ class TokenSigner:
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims; raises InvalidToken for anything not issued here."""
+        claims = self._verified.get(token)
+        if claims is not None:
+            if claims["exp"] + self.settings.jwt_leeway_s > now().timestamp():
+                return claims
+            del self._verified[token]
+            raise InvalidToken("ExpiredSignatureError")
+        claims = self._decode(token)
+        if len(self._verified) >= _VERIFIED_TOKENS_KEPT:
+            self._verified.clear()  # cheaper than LRU bookkeeping; refills at one decode per client
+        self._verified[token] = claims
+        return claims
+
+    def _decode(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
             key = self._keys.get(str(header.get("kid")))

@@ -4,6 +4,9 @@ Headers over the limit get 431; a body over the limit gets 413, judged by
 Content-Length up front and by counting the stream (chunked bodies have no
 Content-Length); a body on a write must be JSON or it gets 415. A handler
 that runs too long is cancelled and answered 504 (its transaction rolls back).
+Beyond ``max_in_flight`` concurrent requests, a request is shed at once with
+503 and Retry-After: under overload, fast refusals keep the accepted requests
+fast instead of every request queueing for a pool until it times out.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from keel.core.errors import (
     HeadersTooLarge,
     KeelError,
     PayloadTooLarge,
+    ServiceUnavailable,
     UnsupportedMediaType,
     send_problem,
 )
@@ -27,6 +31,12 @@ from keel.core.routing import route_template
 
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _log = get_logger("keel.timeout")
+# Probes must answer while keel sheds load, or an orchestrator restarts a busy process.
+_NEVER_SHED = ("/health/", "/metrics")
+
+
+def _overloaded() -> ServiceUnavailable:
+    return ServiceUnavailable("keel is at capacity; retry shortly.", headers={"Retry-After": "1"})
 
 
 class _BodyTooLarge(HTTPException):
@@ -49,8 +59,12 @@ def _is_json(content_type: bytes) -> bool:
 
 
 class RequestLimitsMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int, timeout_s: float) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int, timeout_s: float, max_in_flight: int
+    ) -> None:
         self.app = app
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
         self.timeout_s = timeout_s
@@ -79,6 +93,16 @@ class RequestLimitsMiddleware:
         if rejection is not None:
             await send_problem(send, rejection, scope)
             return
+        if self.in_flight >= self.max_in_flight and not scope["path"].startswith(_NEVER_SHED):
+            await send_problem(send, _overloaded(), scope)
+            return
+        self.in_flight += 1
+        try:
+            await self._limited(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
 
         received = 0
         tracked = TrackedSend(send)

@@ -5,21 +5,29 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keel.core.db import execute_core
 from keel.core.pagination import keyset
 from keel.identity.orgs.models import Membership, Organization
 from keel.identity.users.models import User
 
+# Run on every org-scoped request: built once.
+_ROLE_OF = (
+    select(Membership.role)
+    .join(Organization, Organization.id == Membership.org_id)
+    .where(
+        Membership.user_id == bindparam("user_id"),
+        Membership.org_id == bindparam("org_id"),
+        Organization.deleted_at.is_(None),
+    )
+)
+
 
 async def role_of(session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID) -> str | None:
-    statement = (
-        select(Membership.role)
-        .join(Organization, Organization.id == Membership.org_id)
-        .where(Membership.user_id == user_id, Membership.org_id == org_id, Organization.deleted_at.is_(None))
-    )
-    return await session.scalar(statement)
+    role: str | None = (await execute_core(session, _ROLE_OF, {"user_id": user_id, "org_id": org_id})).scalar()
+    return role
 
 
 async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> Sequence[tuple[Membership, Organization]]:

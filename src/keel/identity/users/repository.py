@@ -3,9 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keel.core.db import execute_core
 from keel.identity.users.models import User
 
 
@@ -19,15 +20,17 @@ async def active(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return (await session.scalars(statement)).first()
 
 
+# Run on every authenticated request: built once.
+_LAST_SEEN = select(User.last_active_at).where(User.id == bindparam("user_id"), User.deleted_at.is_(None))
+_LAST_SEEN_LOCKED = _LAST_SEEN.with_for_update(read=True)
+
+
 async def last_seen(session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False) -> tuple[bool, datetime | None]:
     """(is the user active, when last seen): a column read on every request.
 
     ``lock`` share-locks the row, so an account deletion waits for the request.
     """
-    statement = select(User.last_active_at).where(User.id == user_id, User.deleted_at.is_(None))
-    if lock:
-        statement = statement.with_for_update(read=True)
-    row = (await session.execute(statement)).first()
+    row = (await execute_core(session, _LAST_SEEN_LOCKED if lock else _LAST_SEEN, {"user_id": user_id})).first()
     return (row is not None, row[0] if row is not None else None)
 
 
@@ -50,8 +53,11 @@ async def touch_activity(session: AsyncSession, user_id: uuid.UUID, at: datetime
     )
 
 
+_NAMES = select(User.id, User.name).where(User.id.in_(bindparam("user_ids", expanding=True)))
+
+
 async def names(session: AsyncSession, user_ids: set[uuid.UUID]) -> list[tuple[uuid.UUID, str]]:
     if not user_ids:
         return []
-    rows = await session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))
+    rows = await execute_core(session, _NAMES, {"user_ids": list(user_ids)})
     return [(row.id, row.name) for row in rows]

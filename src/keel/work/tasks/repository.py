@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, select
+from sqlalchemy import Row, Select, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from keel.core import fulltext
+from keel.core.db import execute_core
 from keel.core.pagination import keyset
-from keel.core.principal import OrgScope
+from keel.core.principal import OrgScope, scoped_template
 from keel.work.projects.models import Project
 from keel.work.tasks.models import Task
 
@@ -70,13 +71,22 @@ class TaskFilter:
         return statement
 
 
+_LIVE_PROJECT = and_(Project.id == Task.project_id, Project.org_id == Task.org_id, Project.deleted_at.is_(None))
+
+
 def _readable(scope: OrgScope) -> Select[Any]:
-    project = and_(Project.id == Task.project_id, Project.org_id == Task.org_id, Project.deleted_at.is_(None))
-    return scope.scoped(select(*_READ_COLUMNS), Task).outerjoin(Project, project)
+    return scope.scoped(select(*_READ_COLUMNS), Task).outerjoin(Project, _LIVE_PROJECT)
+
+
+_READ_ONE = (
+    scoped_template(select(*_READ_COLUMNS), Task)
+    .outerjoin(Project, _LIVE_PROJECT)
+    .where(Task.id == bindparam("task_id", required=True))
+)
 
 
 async def read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> Row[Any] | None:
-    row: Row[Any] | None = (await session.execute(_readable(scope).where(Task.id == task_id))).first()
+    row: Row[Any] | None = (await execute_core(session, _READ_ONE, scope.params(task_id=task_id))).first()
     return row
 
 
@@ -114,5 +124,5 @@ async def page(
         after=after,
         limit=limit,
     )
-    rows: Sequence[Row[Any]] = (await session.execute(statement)).all()
+    rows: Sequence[Row[Any]] = (await execute_core(session, statement)).all()
     return rows

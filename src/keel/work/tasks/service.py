@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,11 +18,10 @@ from keel.core.principal import OrgScope, Role
 from keel.identity.orgs import service as orgs
 from keel.identity.users import service as users
 from keel.work.projects import service as projects
-from keel.work.projects.schemas import ProjectSummary
 from keel.work.tasks import repository
 from keel.work.tasks.models import Task
 from keel.work.tasks.repository import TaskFilter
-from keel.work.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
+from keel.work.tasks.schemas import TaskCreate, TaskRead, TaskUpdate
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -39,31 +39,38 @@ async def _check_references(
         raise _invalid("assignee_id", "The assignee is not a member of this organization.")
 
 
+# One validation call for a whole page: pydantic-core builds the models in
+# Rust, several times faster than one Python constructor call per task.
+_TASK_READS = TypeAdapter(list[TaskRead])
+
+
 async def _read(session: AsyncSession, tasks: Sequence[Row[Any]]) -> list[TaskRead]:
     """TaskReads from read rows (project name joined in): one more query, for
     the assignees, whatever the number of tasks."""
     assignees = await users.summaries(session, {t.assignee_id for t in tasks if t.assignee_id})
-    return [
-        TaskRead(
-            id=task.id,
-            org_id=task.org_id,
-            title=task.title,
-            description=task.description,
-            status=TaskStatus(task.status),
-            priority=task.priority,
-            project=(
-                ProjectSummary(id=task.project_id, name=task.project_name) if task.project_name is not None else None
-            ),
-            assignee=assignees.get(task.assignee_id) if task.assignee_id else None,
-            due_at=task.due_at,
-            labels=list(task.labels),
-            created_by_id=task.created_by_id,
-            created_at=task.created_at,
-            updated_at=task.updated_at,
-            version=task.version,
-        )
-        for task in tasks
-    ]
+    return _TASK_READS.validate_python(
+        [
+            {
+                "id": task.id,
+                "org_id": task.org_id,
+                "title": task.title,
+                "description": task.description,
+                "status": task.status,
+                "priority": task.priority,
+                "project": (
+                    {"id": task.project_id, "name": task.project_name} if task.project_name is not None else None
+                ),
+                "assignee": assignees.get(task.assignee_id) if task.assignee_id else None,
+                "due_at": task.due_at,
+                "labels": task.labels,
+                "created_by_id": task.created_by_id,
+                "created_at": task.created_at,
+                "updated_at": task.updated_at,
+                "version": task.version,
+            }
+            for task in tasks
+        ]
+    )
 
 
 async def _read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskRead:
