@@ -159,6 +159,9 @@ def main() -> int:
         "KEEL_RATE_LIMITS": "off",
         "KEEL_LOG_FORMAT": "json",
         "KEEL_LOG_LEVEL": "INFO",
+        # Requests run back to back in one task here, never yielding to the
+        # loop: the loop-stall detector would shed them.
+        "KEEL_MAX_LOOP_STALL_MS": "600000",
         **{key: value for key, value in os.environ.items() if key.startswith("KEEL_")},
     }
     args.org_id, args.email, args.password = seed(workdir / "keel.db", env)

@@ -21,6 +21,7 @@ from keel.core.errors import install_error_handlers
 from keel.core.health import HealthChecker
 from keel.core.logging import configure_logging, get_logger
 from keel.core.metrics import Metrics
+from keel.core.middleware.load_shedding import LoadShedder
 from keel.core.middleware.request_context import RequestContextMiddleware
 from keel.core.middleware.request_limits import RequestLimitsMiddleware
 from keel.core.openapi import declare_security
@@ -76,7 +77,7 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
             max_body_bytes=http.max_body_bytes,
             max_header_bytes=http.max_header_bytes,
             timeout_s=http.request_timeout_s,
-            max_in_flight=http.max_in_flight,
+            shedder=LoadShedder(max_in_flight=http.max_in_flight, max_stall_s=http.max_loop_stall_ms / 1000),
         ),
     ]
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 
 from keel.config import HttpSettings
+from keel.core.middleware.load_shedding import LoadShedder
 from keel.main import create_app
 from tests.fixtures import routes
 from tests.fixtures.databases import database_settings
@@ -180,3 +182,19 @@ async def test_an_exhausted_pool_is_a_quick_503_not_a_hang(make_settings, make_c
     assert busy.headers["retry-after"] == "1"
     assert (await holder).status_code == 200
     assert (await client.get("/test/events/pool-check")).status_code == 200
+
+
+@pytest.mark.readiness("http.load_shedding")
+async def test_a_stalled_event_loop_sheds_new_requests_until_it_catches_up() -> None:
+    """CPU-bound overload queues requests before the app sees them: a loop that
+    has not come back to its heartbeat for too long refuses new work."""
+    shedder = LoadShedder(max_in_flight=100, max_stall_s=0.1)
+    api, probe = {"path": "/api/v1/me"}, {"path": "/health/live"}
+    assert not shedder.should_shed(api)  # starts the heartbeat
+    await asyncio.sleep(0.03)
+    assert not shedder.should_shed(api)
+    time.sleep(0.2)  # the loop is busy: no heartbeat  # noqa: ASYNC251
+    assert shedder.should_shed(api)
+    assert not shedder.should_shed(probe)
+    await asyncio.sleep(0.03)
+    assert not shedder.should_shed(api)

@@ -8,9 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import TypeAdapter
 from sqlalchemy import event, select
 
 from keel.core.outbox import OutboxEvent
+from keel.core.pagination import Page
+from keel.work.tasks.schemas import TaskRead
 from tests.fixtures.accounts import API, add_member, create_org, register
 
 
@@ -343,3 +346,24 @@ async def test_search_index_follows_updates(client: httpx.AsyncClient, org: dict
     assert not await found("alpha")
     await client.delete(f"{org['tasks']}/{task['id']}", headers=h)
     assert not await found("beta")
+
+
+@pytest.mark.readiness("api.read_responses_match_models")
+async def test_fast_read_bodies_are_exactly_what_the_declared_models_render(
+    client: httpx.AsyncClient, org: dict[str, Any]
+) -> None:
+    """Task reads are rendered without a validation pass (keel.core.responses):
+    each body must survive validation against the declared response model and
+    come out of it unchanged, formats included."""
+    h = org["member"].headers
+    project = (await client.post(f"{API}/orgs/{org['id']}/projects", json={"name": "P"}, headers=h)).json()
+    await new_task(client, org, project_id=project["id"], assignee_id=org["member"].id, due_at="2030-01-02T03:04:05Z")
+    await new_task(client, org, labels=["a", "b"])
+    listed = await client.get(org["tasks"], params={"limit": 1}, headers=h)
+    page_model = TypeAdapter(Page[TaskRead])
+    assert page_model.dump_python(page_model.validate_json(listed.content), mode="json") == listed.json()
+    assert listed.json()["next_cursor"]
+    for item in (await client.get(org["tasks"], headers=h)).json()["items"]:
+        one = await client.get(f"{org['tasks']}/{item['id']}", headers=h)
+        assert TaskRead.model_validate_json(one.content).model_dump(mode="json") == one.json() == item
+        assert one.headers["etag"] == f'"v{item["version"]}"'

@@ -4,9 +4,9 @@ Headers over the limit get 431; a body over the limit gets 413, judged by
 Content-Length up front and by counting the stream (chunked bodies have no
 Content-Length); a body on a write must be JSON or it gets 415. A handler
 that runs too long is cancelled and answered 504 (its transaction rolls back).
-Beyond ``max_in_flight`` concurrent requests, a request is shed at once with
-503 and Retry-After: under overload, fast refusals keep the accepted requests
-fast instead of every request queueing for a pool until it times out.
+Under overload (see ``load_shedding``) a request is refused at once with 503
+and Retry-After: fast refusals keep the accepted requests fast instead of
+every request queueing for a pool until it times out.
 """
 
 from __future__ import annotations
@@ -26,13 +26,12 @@ from keel.core.errors import (
     send_problem,
 )
 from keel.core.logging import get_logger
+from keel.core.middleware.load_shedding import LoadShedder
 from keel.core.middleware.tracked_send import TrackedSend
 from keel.core.routing import route_template
 
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _log = get_logger("keel.timeout")
-# Probes must answer while keel sheds load, or an orchestrator restarts a busy process.
-_NEVER_SHED = ("/health/", "/metrics")
 
 
 def _overloaded() -> ServiceUnavailable:
@@ -60,11 +59,10 @@ def _is_json(content_type: bytes) -> bool:
 
 class RequestLimitsMiddleware:
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int, timeout_s: float, max_in_flight: int
+        self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int, timeout_s: float, shedder: LoadShedder
     ) -> None:
         self.app = app
-        self.max_in_flight = max_in_flight
-        self.in_flight = 0
+        self.shedder = shedder
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
         self.timeout_s = timeout_s
@@ -93,14 +91,14 @@ class RequestLimitsMiddleware:
         if rejection is not None:
             await send_problem(send, rejection, scope)
             return
-        if self.in_flight >= self.max_in_flight and not scope["path"].startswith(_NEVER_SHED):
+        if self.shedder.should_shed(scope):
             await send_problem(send, _overloaded(), scope)
             return
-        self.in_flight += 1
+        self.shedder.in_flight += 1
         try:
             await self._limited(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            self.shedder.in_flight -= 1
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
 

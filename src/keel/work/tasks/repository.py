@@ -36,6 +36,8 @@ _READ_COLUMNS: tuple[Any, ...] = (
     Task.version,
     Project.name.label("project_name"),
 )
+# The same, by name, in order: readers zip rows with it.
+READ_FIELDS: tuple[str, ...] = tuple(column.key for column in _READ_COLUMNS)
 
 # The sort orders a client may ask for; each pages by (column, id).
 SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {

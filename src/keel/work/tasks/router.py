@@ -9,6 +9,7 @@ from pydantic import AwareDatetime
 from keel.core.auth import AdminScope, MemberScope, ViewerScope
 from keel.core.openapi import problem_responses
 from keel.core.pagination import DEFAULT_LIMIT, CursorParam, Cursors, LimitParam, Page
+from keel.core.responses import read_response
 from keel.core.transactions import DbSession, transactional_router
 from keel.core.versioning import etag, parse_if_match
 from keel.core.writes import IdempotencyKeyHeader, IfMatchHeader, idempotent
@@ -27,6 +28,7 @@ TaskSort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "pr
 
 @router.get("", response_model=Page[TaskRead])
 async def list_tasks(
+    response: Response,
     scope: ViewerScope,
     session: DbSession,
     cursors: Cursors,
@@ -39,7 +41,7 @@ async def list_tasks(
     sort: TaskSort = "-created_at",
     cursor: CursorParam = None,
     limit: LimitParam = DEFAULT_LIMIT,
-) -> Page[TaskRead]:
+) -> Response:
     """Live tasks, filtered and sorted, with project and assignee embedded; cursor-paginated. Auth: viewer+."""
     task_filter = TaskFilter(
         status=[s.value for s in status or ()],
@@ -52,7 +54,7 @@ async def list_tasks(
     items, next_cursor = await service.list_tasks(
         session, scope, cursors, task_filter, sort=sort, cursor=cursor, limit=limit
     )
-    return Page[TaskRead](items=items, next_cursor=next_cursor)
+    return read_response({"items": items, "next_cursor": next_cursor}, response)
 
 
 @router.post("", response_model=TaskRead, status_code=201, responses=problem_responses(409))
@@ -66,11 +68,10 @@ async def create_task(
 
 
 @router.get("/{task_id}", response_model=TaskRead)
-async def get_task(task_id: uuid.UUID, response: Response, scope: ViewerScope, session: DbSession) -> TaskRead:
+async def get_task(task_id: uuid.UUID, response: Response, scope: ViewerScope, session: DbSession) -> Response:
     """One task, with its ETag. Auth: viewer+."""
     task = await service.get_task(session, scope, task_id)
-    response.headers["ETag"] = etag(task.version)
-    return task
+    return read_response(task, response, headers={"ETag": etag(task["version"])})
 
 
 @router.patch("/{task_id}", response_model=TaskRead, responses=problem_responses(412))
