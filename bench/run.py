@@ -88,7 +88,7 @@ def keel_env(database_url: str, secret: str, *, redis: bool) -> dict[str, str]:
     if redis:
         env |= {
             "KEEL_REDIS_URL": REDIS_URL,
-            "KEEL_REDIS_KEY_PREFIX": f"keel-bench-{secrets.token_hex(4)}:",
+            "KEEL_REDIS_KEY_PREFIX": f"keel-bench-{secrets.token_hex(4)}",
             "KEEL_RATE_LIMIT_DEFAULT": UNLIMITED,
             "KEEL_RATE_LIMIT_AUTH": UNLIMITED,
             "KEEL_RATE_LIMIT_LOGIN_ACCOUNT": UNLIMITED,
@@ -105,9 +105,10 @@ def keel(*args: str, env: dict[str, str], cwd: Path) -> str:
         cwd=cwd,
         capture_output=True,
         text=True,
-        check=True,
         timeout=3600,
     )
+    if completed.returncode != 0:
+        raise RuntimeError(f"keel {args[0]} failed ({completed.returncode}): {completed.stderr[-2000:]}")
     return completed.stdout
 
 
