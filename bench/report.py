@@ -72,8 +72,11 @@ def write_report(
         f"- Versions: {versions}",
         f"- Command: `{command}`",
         f"- Load: wrk, one uvicorn worker per server; reads and `mixed` at {plan.connections} connections,",
-        f"  `task_create` at {plan.write_connections}, {plan.seconds} s each; `overload` at"
-        f" {plan.overload_connections} connections for {plan.overload_seconds} s.",
+        f"  `task_create` at {plan.write_connections}. Each comparison alternates its sides for {plan.rounds}"
+        f" rounds of {plan.seconds} s",
+        "  (so the machine's slow spells fall on both); req/s are totals over the rounds, latency",
+        f"  percentiles the worst round's. `overload`: {plan.overload_connections} connections for"
+        f" {plan.overload_seconds} s.",
         "- keel runs with its production middleware (request id, JSON access log, metrics,",
         "  security headers, request limits, load shedding); on PostgreSQL + Redis also with",
         "  rate limiting on Redis (budgets set high enough never to refuse). `middleware off`",

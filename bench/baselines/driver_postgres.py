@@ -51,7 +51,7 @@ def _user(request: Request) -> str:
 
 
 def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+    return Response(orjson.dumps(data, default=str), status_code=status, media_type="application/json")
 
 
 _COLUMNS = (

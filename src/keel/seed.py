@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, text
 
 from keel.config import Settings
 from keel.core.clock import now
@@ -129,6 +129,11 @@ async def seed_demo(
             async with database.session(write=True) as session:
                 await session.execute(insert(_table(Task)), rows)
                 await session.commit()
+        # Fresh statistics: right after a bulk load the planner would otherwise
+        # guess a handful of rows and pick plans that sort whole tables.
+        async with database.engine.connect() as connection:
+            await connection.execute(text("ANALYZE"))
+            await connection.commit()
         return SeededOrg(org_id=str(org.id), accounts=accounts, tasks=tasks)
     finally:
         await database.dispose()

@@ -44,6 +44,7 @@ async def big_org(app) -> uuid.UUID:  # type: ignore[no-untyped-def]
             )
         await session.commit()
         await session.execute(text("ANALYZE tasks"))
+        await session.commit()  # statistics from an uncommitted ANALYZE are rolled back
     return org_id
 
 
@@ -93,3 +94,7 @@ async def test_list_queries_use_an_index(app, big_org: uuid.UUID) -> None:  # ty
             plan = await explain(app, statement)
             assert "Seq Scan on tasks" not in plan, (task_filter, sort, plan)
             assert "Index" in plan or "Bitmap" in plan, plan
+            if not task_filter.q and after is None:
+                # The index supplies the order: the first page never sorts the org.
+                # (Past the deep cursor nearly nothing is left; sorting that is fine.)
+                assert "Sort" not in plan, (task_filter, sort, plan)

@@ -98,7 +98,11 @@ class Database:
         self.display_url = url.render_as_string(hide_password=True)
         self.engine = _sqlite_engine(url, settings) if self.is_sqlite else _postgres_engine(url, settings)
         session_options: dict[str, Any] = {"expire_on_commit": False, "autoflush": False}
-        self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, **session_options)
+        # PostgreSQL reads run in autocommit: under READ COMMITTED every statement
+        # takes its own snapshot anyway, so a transaction around a read-only
+        # request bought nothing but a BEGIN and a COMMIT round trip.
+        read_engine = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(read_engine, **session_options)
         self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), **session_options
         )

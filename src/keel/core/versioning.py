@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Index, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
@@ -54,3 +55,17 @@ async def soft_delete(session: AsyncSession, row: Any, expected: int | None) -> 
     check_version(row.version, expected)
     row.deleted_at = now()
     await flush_versioned(session)
+
+
+def live_index(name: str, *columns: str) -> Index:
+    """An index over the rows not soft-deleted (a partial index).
+
+    Lists filter ``deleted_at IS NULL``; PostgreSQL does not treat that filter
+    as fixing an indexed ``deleted_at`` column, so an index that includes the
+    column cannot supply the sort order and every page sorts the whole org.
+    A partial index can.
+    """
+    return Index(name, *columns, postgresql_where=text(_LIVE), sqlite_where=text(_LIVE))
+
+
+_LIVE = "deleted_at IS NULL"

@@ -6,7 +6,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keel.core.models import Base, IdMixin, SoftDeleteMixin, TimestampMixin
-from keel.core.versioning import VersionedMixin
+from keel.core.versioning import VersionedMixin, live_index
 
 
 class Bookmark(IdMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
@@ -20,7 +20,7 @@ class Bookmark(IdMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     __table_args__ = (
-        Index("ix_bookmarks_org_live_created", "org_id", "deleted_at", "created_at", "id"),
+        live_index("ix_bookmarks_live_created", "org_id", "created_at", "id"),
         # One live bookmark per URL in an org; a deleted one does not block re-adding it.
         Index(
             "uq_bookmarks_org_url_live",

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keel.core.models import Base, IdMixin, SoftDeleteMixin, TimestampMixin
-from keel.core.versioning import VersionedMixin
+from keel.core.versioning import VersionedMixin, live_index
 
 
 class Project(IdMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
@@ -17,4 +17,4 @@ class Project(IdMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
-    __table_args__ = (Index("ix_projects_org_live_created", "org_id", "deleted_at", "created_at", "id"),)
+    __table_args__ = (live_index("ix_projects_live_created", "org_id", "created_at", "id"),)

@@ -3,11 +3,11 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keel.core.models import Base, IdMixin, SoftDeleteMixin, TimestampMixin
-from keel.core.versioning import VersionedMixin
+from keel.core.versioning import VersionedMixin, live_index
 
 
 class Report(IdMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
@@ -21,4 +21,4 @@ class Report(IdMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="draft")
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
-    __table_args__ = (Index("ix_reports_org_live_created", "org_id", "deleted_at", "created_at", "id"),)
+    __table_args__ = (live_index("ix_reports_live_created", "org_id", "created_at", "id"),)

@@ -7,7 +7,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keel.core.models import Base, IdMixin, SoftDeleteMixin, TimestampMixin
-from keel.core.versioning import VersionedMixin
+from keel.core.versioning import VersionedMixin, live_index
 
 
 class Task(IdMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
@@ -26,10 +26,10 @@ class Task(IdMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
 
     __table_args__ = (
         # The default list: live tasks of an org, newest first (id breaks ties).
-        Index("ix_tasks_org_live_created", "org_id", "deleted_at", "created_at", "id"),
+        live_index("ix_tasks_live_created", "org_id", "created_at", "id"),
         Index("ix_tasks_org_status_created", "org_id", "status", "created_at", "id"),
-        Index("ix_tasks_org_live_updated", "org_id", "deleted_at", "updated_at", "id"),
-        Index("ix_tasks_org_live_priority", "org_id", "deleted_at", "priority", "id"),
+        live_index("ix_tasks_live_updated", "org_id", "updated_at", "id"),
+        live_index("ix_tasks_live_priority", "org_id", "priority", "id"),
         Index("ix_tasks_org_assignee", "org_id", "assignee_id", "created_at", "id"),
         Index("ix_tasks_org_project", "org_id", "project_id", "created_at", "id"),
         Index("ix_tasks_org_due", "org_id", "due_at"),
