@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from keel.main import create_app
+from keel.main import app_from_environment
 
 
 def app() -> FastAPI:
-    application = create_app()
+    application = app_from_environment()
     application.user_middleware.clear()
     return application

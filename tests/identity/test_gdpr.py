@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from keel.identity.audit.models import AuditEvent
 from keel.identity.orgs.models import Membership
@@ -93,3 +93,18 @@ async def test_deleting_while_requests_are_in_flight_leaves_no_orphans(client: h
             select(func.count()).select_from(Membership).where(Membership.user_id == uuid.UUID(account.id))
         )
         assert remaining == 0
+
+
+@pytest.mark.readiness("auth.concurrent_writers_one_user")
+async def test_concurrent_writes_of_one_user_survive_a_due_activity_stamp(client: httpx.AsyncClient, app) -> None:  # type: ignore[no-untyped-def]
+    """Every write locks its user's row against deletion and, once per interval,
+    stamps last_active_at on it. Those locks must not deadlock each other when
+    many writes of one user arrive together just as the stamp falls due."""
+    account = await register(client)
+    for _ in range(3):
+        async with app.state.database.session(write=True) as session:
+            await session.execute(update(User).where(User.id == uuid.UUID(account.id)).values(last_active_at=None))
+            await session.commit()
+        writes = [client.post(f"{API}/orgs", json={"name": f"burst {i}"}, headers=account.headers) for i in range(12)]
+        statuses = [response.status_code for response in await asyncio.gather(*writes)]
+        assert statuses == [201] * 12, statuses

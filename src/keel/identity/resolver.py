@@ -25,7 +25,7 @@ class IdentityResolver:
         self.activity_interval = timedelta(seconds=activity_interval_s)
 
     async def user_principal(self, session: AsyncSession, user_id: uuid.UUID, *, write: bool) -> Principal | None:
-        # Writers share-lock the user row: an account deletion waits for them.
+        # Writers key-share-lock the user row: an account deletion waits for them.
         active, last_active_at = await users.last_seen(session, user_id, lock=write)
         if not active:
             return None

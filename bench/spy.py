@@ -1,0 +1,161 @@
+"""Where a loaded keel server spends its time: py-spy on `keel serve` under wrk.
+
+    python -m bench.spy [--scenario task_list] [--seconds 8] [--database-url URL]
+
+Seeds an embedded database (or uses KEEL_DATABASE_URL-style --database-url,
+already migrated and seeded by `keel seed`, with --email/--password), starts
+`keel serve` on 127.0.0.1, drives one scenario with wrk while py-spy samples
+the server, and prints the share of samples in keel's main building blocks
+(inclusive: a sample counts for every block on its stack, SQLAlchemy's
+greenlet stacks included) and the functions with the most samples of their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+from bench.load import run_wrk
+from bench.profile import seed
+from bench.servers import free_port
+
+# Building blocks, found by a substring of their frames.
+BLOCKS = {
+    "request context layer (id, headers, log, metrics)": "RequestContextMiddleware.__call__",
+    "FastAPI dependencies (auth, scope, session, params)": "solve_dependencies",
+    "  authentication": "authenticate (keel",
+    "  org scope (role lookup)": "org_scope (keel",
+    "  rate limiting": "enforce_rate_limit (keel",
+    "route handler": "run_endpoint_function",
+    "SQL execution (SQLAlchemy + driver)": "Connection.execute (",
+    "result rows (type processing, fetch)": "Result.all",
+    "  UUID conversion": "Uuid.result_processor",
+    "response rendering": "render (",
+    "commit / rollback": "_finish (keel",
+    "route matching": "_IncludedRouter._match",
+    "SQL statement cache keys": "_generate_cache_key",
+}
+
+
+def _frame(frame: str) -> str:
+    return re.sub(r" \(.*?/(site-packages|src|lib/python3\.\d+)/", " (", frame)
+
+
+def summarize(raw: Path) -> str:
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        samples = int(count)
+        total += samples
+        for block, marker in BLOCKS.items():
+            if marker in stack:
+                inclusive[block] += samples
+        own[_frame(stack.split(";")[-1])] += samples
+    lines = [f"{total} samples", "", "| building block | share of samples |", "| --- | ---: |"]
+    lines += [f"| {block} | {inclusive[block] / total:.0%} |" for block in BLOCKS]
+    lines += ["", "| own time, top functions | share |", "| --- | ---: |"]
+    lines += [f"| `{name[:110]}` | {count / total:.1%} |" for name, count in own.most_common(12)]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", default="task_list", choices=["health", "task_get", "task_list", "task_create"])
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--database-url", help="an already seeded database; needs --email and --password")
+    parser.add_argument("--email")
+    parser.add_argument("--password")
+    parser.add_argument("--redis-url", help="run keel with Redis (rate limits on Redis)")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="keel-spy-"))
+    env = {
+        "KEEL_ENV": "test",
+        "KEEL_SECRET_KEY": secrets.token_urlsafe(48),
+        "KEEL_LOG_FORMAT": "json",
+        "KEEL_ARGON2_TIME_COST": "1",
+        "KEEL_ARGON2_MEMORY_KIB": "1024",
+        "KEEL_ARGON2_PARALLELISM": "1",
+    }
+    if args.redis_url:
+        env |= {"KEEL_REDIS_URL": args.redis_url, "KEEL_RATE_LIMIT_DEFAULT": "100000000/minute"}
+    else:
+        env["KEEL_RATE_LIMITS"] = "off"
+    if args.database_url:
+        env["KEEL_DATABASE_URL"] = args.database_url
+        email, password = args.email, args.password
+    else:
+        env["KEEL_DATABASE_URL"] = f"sqlite:///{workdir / 'keel.db'}"
+        _, email, password = seed(workdir / "keel.db", env)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "keel.cli", "serve"],
+        env={**os.environ, **env, "KEEL_PORT": str(port)},
+        stdout=(workdir / "server.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/health/live", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        login = httpx.post(f"{base}/api/v1/auth/login", json={"email": email, "password": password}, timeout=30)
+        token = login.json()["access_token"]
+        orgs = httpx.get(f"{base}/api/v1/orgs", headers={"authorization": f"Bearer {token}"}, timeout=30).json()
+        tasks = f"/api/v1/orgs/{orgs['items'][0]['id']}/tasks"
+        page = httpx.get(f"{base}{tasks}?limit=50", headers={"authorization": f"Bearer {token}"}, timeout=30)
+        first = orjson.loads(page.content)["items"][0]["id"]
+        load = {
+            "health": {"path": "/health/live"},
+            "task_get": {"path": f"{tasks}/{first}", "token": token},
+            "task_list": {"path": f"{tasks}?limit=50", "token": token},
+            "task_create": {"path": tasks, "token": token, "method": "POST"},
+        }[args.scenario]
+        raw = workdir / "profile.raw"
+        spy = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "-p",
+                str(server.pid),
+                "-d",
+                str(args.seconds),
+                "-r",
+                "250",
+                "-f",
+                "raw",
+                "-o",
+                str(raw),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        result = run_wrk(port, connections=args.connections, seconds=args.seconds + 1, **load)  # type: ignore[arg-type]
+        spy.wait(timeout=60)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    print(f"{args.scenario}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms (while sampled)\n")
+    print(summarize(raw))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
