@@ -2,8 +2,8 @@
 
     python -m bench.spy [--scenario task_list] [--seconds 8] [--database-url URL]
 
-Seeds an embedded database (or uses KEEL_DATABASE_URL-style --database-url,
-already migrated and seeded by `keel seed`, with --email/--password), starts
+Seeds an embedded database (or uses --database-url, already migrated and
+seeded by `keel seed`, with the --org-id, --email and --password it printed), starts
 `keel serve` on 127.0.0.1, drives one scenario with wrk while py-spy samples
 the server, and prints the share of samples in keel's main building blocks
 (inclusive: a sample counts for every block on its stack, SQLAlchemy's
@@ -76,7 +76,8 @@ def main() -> int:
     parser.add_argument("--scenario", default="task_list", choices=["health", "task_get", "task_list", "task_create"])
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--database-url", help="an already seeded database; needs --email and --password")
+    parser.add_argument("--database-url", help="an already seeded database; needs --org-id, --email, --password")
+    parser.add_argument("--org-id")
     parser.add_argument("--email")
     parser.add_argument("--password")
     parser.add_argument("--redis-url", help="run keel with Redis (rate limits on Redis)")
@@ -97,10 +98,10 @@ def main() -> int:
         env["KEEL_RATE_LIMITS"] = "off"
     if args.database_url:
         env["KEEL_DATABASE_URL"] = args.database_url
-        email, password = args.email, args.password
+        org_id, email, password = args.org_id, args.email, args.password
     else:
         env["KEEL_DATABASE_URL"] = f"sqlite:///{workdir / 'keel.db'}"
-        _, email, password = seed(workdir / "keel.db", env)
+        org_id, email, password = seed(workdir / "keel.db", env)
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "keel.cli", "serve"],
@@ -118,8 +119,7 @@ def main() -> int:
                 time.sleep(0.1)
         login = httpx.post(f"{base}/api/v1/auth/login", json={"email": email, "password": password}, timeout=30)
         token = login.json()["access_token"]
-        orgs = httpx.get(f"{base}/api/v1/orgs", headers={"authorization": f"Bearer {token}"}, timeout=30).json()
-        tasks = f"/api/v1/orgs/{orgs['items'][0]['id']}/tasks"
+        tasks = f"/api/v1/orgs/{org_id}/tasks"
         page = httpx.get(f"{base}{tasks}?limit=50", headers={"authorization": f"Bearer {token}"}, timeout=30)
         first = orjson.loads(page.content)["items"][0]["id"]
         load = {
@@ -131,7 +131,7 @@ def main() -> int:
         raw = workdir / "profile.raw"
         spy = subprocess.Popen(
             [
-                "py-spy",
+                str(Path(sys.executable).parent / "py-spy"),
                 "record",
                 "-p",
                 str(server.pid),
