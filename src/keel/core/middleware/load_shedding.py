@@ -5,9 +5,11 @@ Two signals, both cheap to read per request:
 - requests in flight above ``max_in_flight``: work that waits on I/O (a
   PostgreSQL pool, Redis) piles up here;
 - the event loop not having come back to a 10 ms heartbeat for over
-  ``max_stall_s``: CPU-bound work (SQLite runs inline) piles up *before* the
-  application, in sockets the loop has not read yet, so the in-flight count
-  stays low while every new request has already waited a long time.
+  ``max_stall_s``: with CPU-bound work (SQLite runs inline) requests wait in
+  the loop's queue and in sockets, not in the application, so the in-flight
+  count stays low; a request that starts after such a stretch has already
+  waited through it. (Queueing spread over many shorter stretches is not
+  seen by either signal; see docs/benchmark-notes.md.)
 
 A shed request costs a fraction of a millisecond, so under overload the
 accepted requests keep a bounded latency instead of all of them slowing down
