@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
@@ -17,6 +16,7 @@ from structlog.types import EventDict, Processor
 from structlog.typing import FilteringBoundLogger
 
 from keel.config import Settings
+from keel.core.clock import now
 
 # Keys whose values never reach a log line, whoever logs them.
 _REDACTED_KEYS = frozenset(
@@ -122,7 +122,7 @@ def configure_logging(settings: Settings) -> None:
 
 
 def _utc_timestamp(_: Any, __: str, event_dict: EventDict) -> EventDict:
-    event_dict["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    event_dict["timestamp"] = now().isoformat().replace("+00:00", "Z")
     return event_dict
 
 
