@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import secrets
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from bench.run import keel_env, seed
 
 REPORT = sys.stdout
 Asgi = Callable[
@@ -128,23 +129,6 @@ async def measure(args: argparse.Namespace) -> dict[Path, str]:
     return profiles
 
 
-def seed(database: Path, env: dict[str, str]) -> tuple[str, str, str]:
-    import subprocess
-
-    full_env = {**os.environ, **env}
-    subprocess.run([sys.executable, "-m", "keel.cli", "migrate"], env=full_env, check=True, capture_output=True)
-    seeded = subprocess.run(
-        [sys.executable, "-m", "keel.cli", "seed", "--tasks", "20000"],
-        env=full_env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    org_id = re.search(r"seeded org (\S+)", seeded).group(1)  # type: ignore[union-attr]
-    email, password = re.search(r"^\s+(\S+@example\.com)\s+(\S+)$", seeded, re.M).groups()  # type: ignore[union-attr]
-    return org_id, email, password
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", default="all", choices=["all", "health", "task_get", "task_list", "task_create"])
@@ -153,18 +137,14 @@ def main() -> int:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="keel-profile-"))
     env = {
-        "KEEL_ENV": "test",
-        "KEEL_SECRET_KEY": secrets.token_urlsafe(48),
-        "KEEL_DATABASE_URL": f"sqlite:///{workdir / 'keel.db'}",
-        "KEEL_RATE_LIMITS": "off",
-        "KEEL_LOG_FORMAT": "json",
-        "KEEL_LOG_LEVEL": "INFO",
+        **keel_env(f"sqlite:///{workdir / 'keel.db'}", secrets.token_urlsafe(48), redis=False),
         # Requests run back to back in one task here, never yielding to the
         # loop: the loop-stall detector would shed them.
         "KEEL_MAX_LOOP_STALL_MS": "600000",
         **{key: value for key, value in os.environ.items() if key.startswith("KEEL_")},
     }
-    args.org_id, args.email, args.password = seed(workdir / "keel.db", env)
+    seeded = seed(env, workdir, tasks=20_000, mixed=False)
+    args.org_id, args.email, args.password = seeded.org_id, seeded.email, seeded.password
     os.environ.update(env)
     # The access log is part of the cost; keep writing it, to a file.
     global REPORT

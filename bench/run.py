@@ -72,7 +72,7 @@ def measure(server: Server, path: str = "/", **load: object) -> Measured:
     return Measured(result, server.rss_mb(), server.cpu_seconds() - cpu_before)
 
 
-def keel_env(database_url: str, secret: str, *, redis: bool) -> dict[str, str]:
+def keel_env(database_url: str, secret: str, *, redis: bool, redis_url: str = REDIS_URL) -> dict[str, str]:
     env = {
         "KEEL_ENV": "test",
         "KEEL_SECRET_KEY": secret,
@@ -88,7 +88,7 @@ def keel_env(database_url: str, secret: str, *, redis: bool) -> dict[str, str]:
     }
     if redis:
         env |= {
-            "KEEL_REDIS_URL": REDIS_URL,
+            "KEEL_REDIS_URL": redis_url,
             "KEEL_REDIS_KEY_PREFIX": f"keel-bench-{secrets.token_hex(4)}",
             "KEEL_RATE_LIMIT_DEFAULT": UNLIMITED,
             "KEEL_RATE_LIMIT_AUTH": UNLIMITED,

@@ -27,7 +27,7 @@ import httpx
 import orjson
 
 from bench.load import run_wrk
-from bench.profile import seed
+from bench.run import keel_env, seed
 from bench.servers import free_port
 
 # Building blocks, found by a substring of their frames.
@@ -84,24 +84,14 @@ def main() -> int:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="keel-spy-"))
-    env = {
-        "KEEL_ENV": "test",
-        "KEEL_SECRET_KEY": secrets.token_urlsafe(48),
-        "KEEL_LOG_FORMAT": "json",
-        "KEEL_ARGON2_TIME_COST": "1",
-        "KEEL_ARGON2_MEMORY_KIB": "1024",
-        "KEEL_ARGON2_PARALLELISM": "1",
-    }
-    if args.redis_url:
-        env |= {"KEEL_REDIS_URL": args.redis_url, "KEEL_RATE_LIMIT_DEFAULT": "100000000/minute"}
-    else:
-        env["KEEL_RATE_LIMITS"] = "off"
+    database_url = args.database_url or f"sqlite:///{workdir / 'keel.db'}"
+    redis = args.redis_url is not None
+    env = keel_env(database_url, secrets.token_urlsafe(48), redis=redis, redis_url=args.redis_url or "")
     if args.database_url:
-        env["KEEL_DATABASE_URL"] = args.database_url
         org_id, email, password = args.org_id, args.email, args.password
     else:
-        env["KEEL_DATABASE_URL"] = f"sqlite:///{workdir / 'keel.db'}"
-        org_id, email, password = seed(workdir / "keel.db", env)
+        seeded = seed(env, workdir, tasks=20_000, mixed=False)
+        org_id, email, password = seeded.org_id, seeded.email, seeded.password
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "keel.cli", "serve"],
