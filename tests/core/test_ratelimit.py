@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -83,6 +84,24 @@ async def test_redis_counters_are_shared_between_processes(make_settings, make_c
     )
     first = await make_client(create_app(settings, routers=[routes.router]))
     second = await make_client(create_app(settings, routers=[routes.router]))
-    statuses = [(await client.get("/test/limited", headers=proxy)).status_code for client in (first, second, first)]
-    assert statuses == [200, 200, 200]
-    assert (await second.get("/test/limited", headers=proxy)).status_code == 429
+    responses = [await client.get("/test/limited", headers=proxy) for client in (first, second, first)]
+    assert [response.status_code for response in responses] == [200, 200, 200]
+    assert [response.headers["ratelimit-remaining"] for response in responses] == ["2", "1", "0"]
+    refused = await second.get("/test/limited", headers=proxy)
+    assert refused.status_code == 429
+    # The window is the one the first process opened, not a fresh minute of the second's.
+    resets = [int(response.headers["ratelimit-reset"]) for response in (*responses, refused)]
+    assert max(resets) - min(resets) <= 1
+
+
+@pytest.mark.readiness("ratelimit.window_rollover")
+async def test_a_new_window_restores_the_budget_and_its_reset(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(make_settings(rate_limit=RateLimitSettings(rate_limit_auth="2/second")), routers=[routes.router])
+    client = await make_client(app)
+    statuses = [(await client.get("/test/limited")).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    await asyncio.sleep(1.1)
+    response = await client.get("/test/limited")
+    assert response.status_code == 200
+    assert response.headers["ratelimit-remaining"] == "1"
+    assert int(response.headers["ratelimit-reset"]) == 1
