@@ -161,6 +161,9 @@ class AuthSettings(BaseSettings):
     argon2_parallelism: int = Field(default=4, ge=1)
     max_concurrent_hashes: int = Field(default=4, ge=1)
     activity_write_interval_s: int = Field(default=60, ge=1)
+    # Read requests may reuse "is this user active, which role in this org"
+    # for this long (cleared at once on changes; see keel.identity.access_cache).
+    access_cache_ttl_s: float = Field(default=5.0, ge=0, le=60)
     # The dashboard's "recently active" members: seen within this many seconds.
     active_member_cutoff_s: int = Field(default=15 * 60, ge=60)
 

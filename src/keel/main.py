@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -31,6 +33,7 @@ from keel.core.pagination import CursorCodec
 from keel.core.ratelimit import RateLimiter
 from keel.core.security import TokenSigner
 from keel.core.tracing import telemetry_config
+from keel.identity.access_cache import AccessCache
 from keel.identity.resolver import IdentityResolver
 from keel.identity.services import IdentityServices
 
@@ -123,6 +126,8 @@ def create_app(
         redis_key_prefix=redis.redis_key_prefix,
         trusted_proxies=frozenset(settings.http.trusted_proxies),
     )
+    access_cache = AccessCache(ttl_s=settings.auth.access_cache_ttl_s)
+    access_cache.watch(database.session_class)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -135,10 +140,17 @@ def create_app(
         )
         if not rate_limiter.enabled:
             _log.warning("keel.rate_limits_off", note="KEEL_RATE_LIMITS=off: no request is limited")
+        following = asyncio.create_task(access_cache.follow(cache)) if access_cache.enabled else None
         try:
             yield
         finally:
             _log.info("keel.stopping")
+            if following is not None:
+                access_cache.stop()
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await following
+            await access_cache.close()
             await cache.close()
             await database.dispose()
 
@@ -164,7 +176,7 @@ def create_app(
     app.state.identity = IdentityServices.build(settings, token_signer)
     app.state.cursors = CursorCodec(settings.signing_key)
     app.state.principal_resolver = IdentityResolver(
-        database, activity_interval_s=settings.auth.activity_write_interval_s
+        database, activity_interval_s=settings.auth.activity_write_interval_s, access=access_cache
     )
     app.state.health = HealthChecker(
         database,

@@ -262,6 +262,7 @@ async def test_a_page_costs_a_constant_number_of_queries(client: httpx.AsyncClie
         statements.append(str(args[2]))
 
     engine = app.state.database.engine.sync_engine
+    await client.get(org["tasks"], params={"limit": 1}, headers=h)  # the caller's access is remembered
     event.listen(engine, "before_cursor_execute", count)
     try:
         small = await client.get(org["tasks"], params={"limit": 2}, headers=h)
@@ -275,7 +276,7 @@ async def test_a_page_costs_a_constant_number_of_queries(client: httpx.AsyncClie
     assert len(big.json()["items"]) == 200
     assert all(t["project"]["name"] == "P" and t["assignee"]["name"] == "Mia" for t in big.json()["items"])
     assert big_count == small_count
-    assert big_count <= 6
+    assert big_count <= 4, statements
 
 
 @pytest.mark.readiness("work.optimistic_concurrency")

@@ -30,7 +30,9 @@ class PrincipalResolver(Protocol):
 
     async def api_key_principal(self, session: AsyncSession, api_key: str, *, write: bool) -> Principal | None: ...
 
-    async def role_in_org(self, session: AsyncSession, principal: Principal, org_id: uuid.UUID) -> Role | None: ...
+    async def role_in_org(
+        self, session: AsyncSession, principal: Principal, org_id: uuid.UUID, *, write: bool
+    ) -> Role | None: ...
 
 
 def _credential(request: Request) -> str | None:
@@ -89,7 +91,7 @@ CurrentUser = Annotated[Principal, Depends(current_user)]
 async def org_scope(org_id: uuid.UUID, request: Request, principal: CurrentPrincipal, session: DbSession) -> OrgScope:
     """The caller's scope in ``org_id``; 404 when they are not in it (existence never leaks)."""
     resolver: PrincipalResolver = request.app.state.principal_resolver
-    role = await resolver.role_in_org(session, principal, org_id)
+    role = await resolver.role_in_org(session, principal, org_id, write=is_write_request(request))
     if role is None:
         raise NotFound("Organization not found.")
     return OrgScope(org_id=org_id, role=role, principal=principal)

@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy import Executable, event, text
 from sqlalchemy.engine import URL, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
 from keel.config import DatabaseSettings
@@ -97,7 +98,14 @@ class Database:
         self.is_sqlite = url.get_backend_name() == "sqlite"
         self.display_url = url.render_as_string(hide_password=True)
         self.engine = _sqlite_engine(url, settings) if self.is_sqlite else _postgres_engine(url, settings)
-        session_options: dict[str, Any] = {"expire_on_commit": False, "autoflush": False}
+        # A session class of this database's own, so session events (see
+        # keel.identity.access_cache) can be listened to per database.
+        self.session_class: type[Session] = type("KeelSession", (Session,), {})
+        session_options: dict[str, Any] = {
+            "expire_on_commit": False,
+            "autoflush": False,
+            "sync_session_class": self.session_class,
+        }
         # PostgreSQL reads run in autocommit: under READ COMMITTED every statement
         # takes its own snapshot anyway, so a transaction around a read-only
         # request bought nothing but a BEGIN and a COMMIT round trip.

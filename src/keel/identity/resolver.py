@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +13,7 @@ from keel.core.clock import now
 from keel.core.db import Database
 from keel.core.principal import Principal, Role
 from keel.core.security import hash_secret
+from keel.identity.access_cache import MISSING, AccessCache
 from keel.identity.api_keys import repository as api_keys
 from keel.identity.orgs import repository as orgs
 from keel.identity.users import repository as users
@@ -20,36 +22,78 @@ _Touch = Callable[[AsyncSession, uuid.UUID, datetime, datetime], Awaitable[None]
 
 
 class IdentityResolver:
-    def __init__(self, database: Database, *, activity_interval_s: int) -> None:
+    """Writes ask the database, under a row lock; reads may take the
+    :class:`AccessCache`'s answer (see there for how fresh it is)."""
+
+    def __init__(self, database: Database, *, activity_interval_s: int, access: AccessCache) -> None:
         self.database = database
         self.activity_interval = timedelta(seconds=activity_interval_s)
+        self.access = access
 
     async def user_principal(self, session: AsyncSession, user_id: uuid.UUID, *, write: bool) -> Principal | None:
-        # Writers key-share-lock the user row: an account deletion waits for them.
-        active, last_active_at = await users.last_seen(session, user_id, lock=write)
-        if not active:
-            return None
-        await self._stamp(session if write else None, user_id, last_active_at, users.touch_activity)
+        if write:
+            # Writers key-share-lock the user row: an account deletion waits for them.
+            active, last_active_at = await users.last_seen(session, user_id, lock=True)
+            if not active:
+                return None
+            await self._stamp(session, user_id, last_active_at, users.touch_activity)
+            return Principal(user_id=user_id)
+        key = ("user", user_id)
+        last_active_at = self.access.get(key)
+        if last_active_at is MISSING:
+            generation = self.access.generation
+            active, last_active_at = await users.last_seen(session, user_id)
+            if not active:
+                return None
+            self.access.put(key, last_active_at, generation=generation)
+        stamped = await self._stamp(None, user_id, last_active_at, users.touch_activity)
+        if stamped is not None:
+            self.access.replace(key, stamped)
         return Principal(user_id=user_id)
 
     async def api_key_principal(self, session: AsyncSession, api_key: str, *, write: bool) -> Principal | None:
-        key = await api_keys.active_by_hash(session, hash_secret(api_key))
-        if key is None:
-            return None
-        await self._stamp(session if write else None, key.id, key.last_used_at, api_keys.touch_used)
-        return Principal(api_key_id=key.id, key_org_id=key.org_id, key_role=Role(key.role))
+        key_hash = hash_secret(api_key)
+        cache_key = ("api_key", key_hash)
+        remembered: Any = MISSING if write else self.access.get(cache_key)
+        if remembered is MISSING:
+            generation = self.access.generation
+            key = await api_keys.active_by_hash(session, key_hash)
+            if key is None:
+                return None
+            principal = Principal(api_key_id=key.id, key_org_id=key.org_id, key_role=Role(key.role))
+            remembered = (principal, key.last_used_at)
+            if not write:
+                self.access.put(cache_key, remembered, generation=generation)
+        principal, last_used_at = remembered
+        assert isinstance(principal, Principal)
+        assert principal.api_key_id is not None
+        request_session = session if write else None
+        stamped = await self._stamp(request_session, principal.api_key_id, last_used_at, api_keys.touch_used)
+        if stamped is not None:
+            self.access.replace(cache_key, (principal, stamped))
+        return principal
 
-    async def role_in_org(self, session: AsyncSession, principal: Principal, org_id: uuid.UUID) -> Role | None:
+    async def role_in_org(
+        self, session: AsyncSession, principal: Principal, org_id: uuid.UUID, *, write: bool
+    ) -> Role | None:
         if principal.api_key_id is not None:
             return principal.key_role if principal.key_org_id == org_id else None
         assert principal.user_id is not None
-        role = await orgs.role_of(session, principal.user_id, org_id)
-        return Role(role) if role else None
+        key = ("role", principal.user_id, org_id)
+        role = MISSING if write else self.access.get(key)
+        if role is MISSING:
+            generation = self.access.generation
+            found = await orgs.role_of(session, principal.user_id, org_id)
+            role = Role(found) if found else None
+            if not write:
+                self.access.put(key, role, generation=generation)
+        assert role is None or isinstance(role, Role)
+        return role
 
     async def _stamp(
         self, request_session: AsyncSession | None, row_id: uuid.UUID, last: datetime | None, touch: _Touch
-    ) -> None:
-        """Write a "last seen" stamp at most once per interval.
+    ) -> datetime | None:
+        """Write a "last seen" stamp at most once per interval; the time written, if any.
 
         A write request stamps in its own transaction (it already holds the
         write lock); a read request uses a short transaction of its own. The
@@ -57,11 +101,12 @@ class IdentityResolver:
         """
         moment = now()
         if last is not None and moment - last < self.activity_interval:
-            return
+            return None
         stale_before = moment - self.activity_interval
         if request_session is not None:
             await touch(request_session, row_id, moment, stale_before)
-            return
+            return moment
         async with self.database.session(write=True) as session:
             await touch(session, row_id, moment, stale_before)
             await session.commit()
+        return moment

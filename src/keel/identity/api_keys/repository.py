@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keel.core.db import execute_core
 from keel.core.pagination import keyset
 from keel.core.principal import OrgScope
 from keel.identity.api_keys.models import ApiKey
@@ -46,8 +47,10 @@ async def revoke_created_by(session: AsyncSession, user_id: uuid.UUID, at: datet
 
 
 async def touch_used(session: AsyncSession, key_id: uuid.UUID, at: datetime, stale_before: datetime) -> None:
-    await session.execute(
+    """Written past the ORM: a stamp is not a change of access (see keel.identity.access_cache)."""
+    await execute_core(
+        session,
         update(ApiKey)
         .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale_before))
-        .values(last_used_at=at)
+        .values(last_used_at=at),
     )

@@ -50,11 +50,15 @@ async def email_taken(session: AsyncSession, email_normalized: str) -> bool:
 
 
 async def touch_activity(session: AsyncSession, user_id: uuid.UUID, at: datetime, stale_before: datetime) -> None:
-    """Record activity at most once per interval: a no-op while the stamp is fresh."""
-    await session.execute(
+    """Record activity at most once per interval: a no-op while the stamp is fresh.
+
+    Written past the ORM: a stamp is not a change of access (see keel.identity.access_cache).
+    """
+    await execute_core(
+        session,
         update(User)
         .where(User.id == user_id, or_(User.last_active_at.is_(None), User.last_active_at < stale_before))
-        .values(last_active_at=at)
+        .values(last_active_at=at),
     )
 
 
