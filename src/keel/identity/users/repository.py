@@ -60,13 +60,3 @@ async def touch_activity(session: AsyncSession, user_id: uuid.UUID, at: datetime
         .where(User.id == user_id, or_(User.last_active_at.is_(None), User.last_active_at < stale_before))
         .values(last_active_at=at),
     )
-
-
-_NAMES = select(User.id, User.name).where(User.id.in_(bindparam("user_ids", expanding=True)))
-
-
-async def names(session: AsyncSession, user_ids: set[uuid.UUID]) -> list[tuple[uuid.UUID, str]]:
-    if not user_ids:
-        return []
-    rows = await execute_core(session, _NAMES, {"user_ids": list(user_ids)})
-    return [(row.id, row.name) for row in rows]

@@ -24,7 +24,7 @@ from keel.identity.tokens import service as token_service
 from keel.identity.users import repository
 from keel.identity.users.models import User
 from keel.identity.users.policy import check_password, normalize_email
-from keel.identity.users.schemas import AccountExport, MembershipSummary, MeRead, MeUpdate, UserRead, UserSummary
+from keel.identity.users.schemas import AccountExport, MembershipSummary, MeRead, MeUpdate, UserRead
 
 _log = get_logger("keel.identity")
 _BAD_CREDENTIALS = "Invalid email or password."
@@ -208,8 +208,3 @@ async def delete_account(session: AsyncSession, principal: Principal, origin: Re
         target_id=user.id,
     )
     await session.flush()
-
-
-async def summaries(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, UserSummary]:
-    """Users by id, in one query: for embedding in other domains' lists."""
-    return {user_id: UserSummary(id=user_id, name=name) for user_id, name in await repository.names(session, user_ids)}

@@ -14,11 +14,14 @@ from keel.core import fulltext
 from keel.core.db import execute_core
 from keel.core.pagination import keyset
 from keel.core.principal import OrgScope, scoped_template
+from keel.identity.users import public as users
 from keel.work.projects.models import Project
 from keel.work.tasks.models import Task
 
+# The assignee's name comes from identity, joined into the same statement.
+_ASSIGNEE = users.joinable_names("assignee")
 # What a task read returns: plain columns (no ORM objects on the hot read
-# path) and its live project's name from the same statement.
+# path), its live project's name and its assignee's name, in one statement.
 _READ_COLUMNS: tuple[Any, ...] = (
     Task.id,
     Task.org_id,
@@ -35,6 +38,7 @@ _READ_COLUMNS: tuple[Any, ...] = (
     Task.updated_at,
     Task.version,
     Project.name.label("project_name"),
+    _ASSIGNEE.name.label("assignee_name"),
 )
 # The same, by name, in order: readers zip rows with it.
 READ_FIELDS: tuple[str, ...] = tuple(column.key for column in _READ_COLUMNS)
@@ -76,14 +80,16 @@ class TaskFilter:
 _LIVE_PROJECT = and_(Project.id == Task.project_id, Project.org_id == Task.org_id, Project.deleted_at.is_(None))
 
 
+def _with_names(statement: Select[Any]) -> Select[Any]:
+    return statement.outerjoin(Project, _LIVE_PROJECT).outerjoin(_ASSIGNEE.source, _ASSIGNEE.id == Task.assignee_id)
+
+
 def _readable(scope: OrgScope) -> Select[Any]:
-    return scope.scoped(select(*_READ_COLUMNS), Task).outerjoin(Project, _LIVE_PROJECT)
+    return _with_names(scope.scoped(select(*_READ_COLUMNS), Task))
 
 
-_READ_ONE = (
-    scoped_template(select(*_READ_COLUMNS), Task)
-    .outerjoin(Project, _LIVE_PROJECT)
-    .where(Task.id == bindparam("task_id", required=True))
+_READ_ONE = _with_names(scoped_template(select(*_READ_COLUMNS), Task)).where(
+    Task.id == bindparam("task_id", required=True)
 )
 
 
