@@ -7,13 +7,17 @@ never sees success for a write that did not commit; any error rolls back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette._utils import get_route_path
 from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import Scope
 
 from keel.core.db import Database
 from keel.core.errors import KeelError, ValidationFailed
@@ -80,7 +84,25 @@ def transactional_router(prefix: str, **options: Any) -> APIRouter:
     (``keel.api`` checks it).
     """
     dependencies = [Depends(forbid_unknown_query_params), *options.pop("dependencies", [])]
-    return APIRouter(prefix=API_PREFIX + prefix, route_class=TransactionalRoute, dependencies=dependencies, **options)
+    return _PrefixedRouter(
+        prefix=API_PREFIX + prefix, route_class=TransactionalRoute, dependencies=dependencies, **options
+    )
+
+
+class _PrefixedRouter(APIRouter):
+    """A router whose every route starts with its prefix, so a request for any
+    other path is turned away by one regex instead of by each route in turn
+    (the app tries the domain routers one after another on every request)."""
+
+    def __init__(self, *, prefix: str, **options: Any) -> None:
+        super().__init__(prefix=prefix, **options)
+        static_parts = re.split(r"\{[^}]+\}", prefix)
+        self._prefix_pattern = re.compile("[^/]+".join(map(re.escape, static_parts)) + "(?:/|$)")
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if not self._prefix_pattern.match(get_route_path(scope)):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 _KNOWN_QUERY_ATTRIBUTE = "_keel_known_query_names"
