@@ -30,7 +30,11 @@ async def for_actor(session: AsyncSession, user_id: uuid.UUID) -> Sequence[Audit
 
 
 async def forget_actor_origin(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Drop the address and user agent of a deleted user's events; the rows stay."""
+    """Drop the address and user agent of a deleted user's events; the rows stay.
+
+    Events this transaction recorded are written first, so they are covered too.
+    """
+    await session.flush()
     await session.execute(
         update(AuditEvent).where(AuditEvent.actor_user_id == user_id).values(ip=None, user_agent=None)
     )
