@@ -82,7 +82,7 @@ class HttpSettings(BaseSettings):
     # Requests handled at once:
     max_in_flight: int = Field(default=100, ge=1)
     # How long the event loop may stay busy without a break (CPU-bound overload):
-    max_loop_stall_ms: int = Field(default=1500, ge=10)
+    max_loop_stall_ms: int = Field(default=250, ge=10)
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     hsts_max_age_s: int = Field(default=0, ge=0)
     # None means "not decided": accepted in development, refused when deployed.
