@@ -74,7 +74,7 @@ class Server:
         self.stop()
 
 
-def uvicorn(app: str, *, factory: bool = False) -> list[str]:
+def uvicorn(app: str, *, factory: bool = False, loop: str = "uvloop") -> list[str]:
     command = [
         sys.executable,
         "-m",
@@ -87,7 +87,7 @@ def uvicorn(app: str, *, factory: bool = False) -> list[str]:
         "--workers",
         "1",
         "--loop",
-        "uvloop",
+        loop,
         "--http",
         "httptools",
         "--no-access-log",

@@ -56,6 +56,13 @@ def serve(
     uvicorn.run("keel.main:app_from_environment", factory=True, **options)
 
 
+# The standard asyncio loop, not uvloop: measured at 256 connections on a
+# saturated process, uvloop left some connections unserved for over 10 s
+# while others were served every 250 ms; asyncio served every connection in
+# turn (p99 0.35 s) at the same throughput under normal load.
+EVENT_LOOP = "asyncio"
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """How keel runs under uvicorn; shared with tests that serve extra routes."""
     return {
@@ -69,7 +76,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "server_header": False,
         "access_log": False,
         "log_config": None,
-        "loop": "uvloop",
+        "loop": EVENT_LOOP,
         "http": "httptools",
     }
 
