@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import uuid_utils
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import DateTime, MetaData, TypeDecorator, Uuid
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -51,9 +52,46 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+_UNKNOWN_SAFETY = uuid.SafeUUID.unknown
+
+
+def _uuid_from_hex(value: str) -> uuid.UUID:
+    # The object uuid.UUID(hex=value) builds, without its parsing of every
+    # other spelling: SQLite hands back the 32 hex digits keel stored, and a
+    # page of tasks reads 250 of them (~0.6 µs saved each).
+    if len(value) != 32:
+        return uuid.UUID(hex=value)  # not one of ours: the strict parser decides
+    parsed = _new_object(uuid.UUID)
+    _set_attribute(parsed, "int", int(value, 16))
+    _set_attribute(parsed, "is_safe", _UNKNOWN_SAFETY)
+    return parsed
+
+
+def _sqlite_uuid(value: str | None) -> uuid.UUID | None:
+    return None if value is None else _uuid_from_hex(value)
+
+
+class UUIDColumn(TypeDecorator[uuid.UUID]):
+    """SQLAlchemy's Uuid, read back faster from SQLite's hex strings."""
+
+    impl = Uuid
+    cache_ok = True
+
+    @property
+    def python_type(self) -> type[uuid.UUID]:
+        return uuid.UUID
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], uuid.UUID | None] | None:
+        if dialect.name == "sqlite":
+            return _sqlite_uuid
+        return super().result_processor(dialect, coltype)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime}
+    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime, uuid.UUID: UUIDColumn}
 
 
 class IdMixin:
