@@ -116,3 +116,20 @@ async def test_pool_stats_report_checked_out_connections(database: Database) -> 
         assert stats is not None
         assert stats.checked_out == 1
         assert stats.size == 10
+
+
+async def test_uuids_read_back_equal_to_what_was_written(database: Database) -> None:
+    """The stored form goes back to an ordinary uuid.UUID on every backend."""
+    written = uuid.UUID("01a2015a-0f6b-7637-801e-f11460cfb973")
+    event_type = f"probe.{uuid.uuid4().hex[:8]}"
+    async with database.session(write=True) as session:
+        await emit(session, event_type, {}, org_id=written)
+        await session.commit()
+    async with database.session(write=False) as session:
+        read = await session.scalar(select(OutboxEvent.org_id).where(OutboxEvent.event_type == event_type))
+    assert isinstance(read, uuid.UUID)
+    assert read == written
+    assert hash(read) == hash(written)
+    assert str(read) == "01a2015a-0f6b-7637-801e-f11460cfb973"
+    assert read.version == 7
+    assert {read: "found"}[written] == "found"
