@@ -57,6 +57,10 @@ async def test_create_read_update_delete_restore(client: httpx.AsyncClient, org:
     got = await client.get(f"{org['tasks']}/{task['id']}", headers=org["viewer"].headers)
     assert got.status_code == 200
     assert got.headers["etag"] == '"v1"'
+    # The creation's answer, built from the values written, is what a read returns.
+    assert got.json() == task
+    bare = await new_task(client, org, title="Bare")
+    assert (await client.get(f"{org['tasks']}/{bare['id']}", headers=h)).json() == bare
     patched = await client.patch(
         f"{org['tasks']}/{task['id']}", json={"status": "done", "assignee_id": None}, headers={**h, "if-match": '"v1"'}
     )

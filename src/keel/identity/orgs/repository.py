@@ -25,6 +25,23 @@ _ROLE_OF = (
 )
 
 
+_MEMBER_NAME = (
+    select(User.name)
+    .join(Membership, Membership.user_id == User.id)
+    .join(Organization, Organization.id == Membership.org_id)
+    .where(
+        Membership.user_id == bindparam("user_id"),
+        Membership.org_id == bindparam("org_id"),
+        Organization.deleted_at.is_(None),
+    )
+)
+
+
+async def member_name(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> str | None:
+    name: str | None = (await execute_core(session, _MEMBER_NAME, {"user_id": user_id, "org_id": org_id})).scalar()
+    return name
+
+
 async def role_of(session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID) -> str | None:
     role: str | None = (await execute_core(session, _ROLE_OF, {"user_id": user_id, "org_id": org_id})).scalar()
     return role

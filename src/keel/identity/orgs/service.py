@@ -248,9 +248,9 @@ async def transfer_ownership(
     return await _member_read(session, scope, user_id)
 
 
-async def is_member(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    """Whether ``user_id`` belongs to the (live) org: for other domains' checks."""
-    return await repository.role_of(session, user_id, org_id) is not None
+async def member_name(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> str | None:
+    """The name of ``user_id`` if they belong to the (live) org, else None: for other domains' checks."""
+    return await repository.member_name(session, org_id, user_id)
 
 
 async def recently_active_members(

@@ -17,5 +17,7 @@ resources = OrgResources(
 )
 
 
-async def exists(session: AsyncSession, scope: OrgScope, project_id: uuid.UUID) -> bool:
-    return await resources.find(session, scope, project_id) is not None
+async def name_of(session: AsyncSession, scope: OrgScope, project_id: uuid.UUID) -> str | None:
+    """The live project's name, or None when the org has no such project."""
+    project = await resources.find(session, scope, project_id)
+    return project.name if project is not None else None

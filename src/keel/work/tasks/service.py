@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.errors import NotFound, ValidationFailed
@@ -26,15 +25,21 @@ def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, extra={"errors": [{"loc": ["body", field], "msg": message}]})
 
 
-async def _check_references(
+async def _reference_names(
     session: AsyncSession, scope: OrgScope, *, project_id: uuid.UUID | None, assignee_id: uuid.UUID | None
-) -> None:
-    """Referenced projects and assignees must belong to this org (422 otherwise,
-    without saying whether they exist elsewhere)."""
-    if project_id is not None and not await projects.exists(session, scope, project_id):
-        raise _invalid("project_id", "No such project in this organization.")
-    if assignee_id is not None and not await orgs.is_member(session, scope.org_id, assignee_id):
-        raise _invalid("assignee_id", "The assignee is not a member of this organization.")
+) -> tuple[str | None, str | None]:
+    """The names of the referenced project and assignee, which must belong to
+    this org (422 otherwise, without saying whether they exist elsewhere)."""
+    project_name = assignee_name = None
+    if project_id is not None:
+        project_name = await projects.name_of(session, scope, project_id)
+        if project_name is None:
+            raise _invalid("project_id", "No such project in this organization.")
+    if assignee_id is not None:
+        assignee_name = await orgs.member_name(session, scope.org_id, assignee_id)
+        if assignee_name is None:
+            raise _invalid("assignee_id", "The assignee is not a member of this organization.")
+    return project_name, assignee_name
 
 
 TaskData = dict[str, Any]
@@ -42,7 +47,7 @@ TaskData = dict[str, Any]
 it without a validation pass; see keel.core.responses)."""
 
 
-def _read(tasks: Sequence[Row[Any]]) -> list[TaskData]:
+def _read(tasks: Sequence[Sequence[Any]]) -> list[TaskData]:
     """Tasks from read rows, project and assignee names joined in: no query
     beyond the one that fetched the rows."""
     reads = []
@@ -54,6 +59,12 @@ def _read(tasks: Sequence[Row[Any]]) -> list[TaskData]:
         task["assignee"] = {"id": assignee_id, "name": assignee_name} if assignee_name is not None else None
         reads.append(task)
     return reads
+
+
+def _as_read_row(task: Task, project_name: str | None, assignee_name: str | None) -> tuple[Any, ...]:
+    """A just-written task shaped like a read row (see repository.READ_FIELDS)."""
+    names = {"project_name": project_name, "assignee_name": assignee_name}
+    return tuple(names[field] if field in names else getattr(task, field) for field in repository.READ_FIELDS)
 
 
 async def _read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskData:
@@ -75,9 +86,10 @@ resources: OrgResources[Task, Task] = OrgResources(
 
 async def create_task(session: AsyncSession, scope: OrgScope, data: TaskCreate) -> TaskRead:
     scope.require(Role.MEMBER)
-    await _check_references(session, scope, project_id=data.project_id, assignee_id=data.assignee_id)
+    names = await _reference_names(session, scope, project_id=data.project_id, assignee_id=data.assignee_id)
     task = await resources.create(session, scope, data.model_dump())
-    return await _read_model(session, scope, task.id)
+    # Every value is known: the response is built from them, not read back.
+    return TaskRead.model_validate(_read([_as_read_row(task, *names)])[0])
 
 
 async def get_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskData:
@@ -114,7 +126,7 @@ async def update_task(
 ) -> TaskRead:
     scope.require(Role.MEMBER)
     values = changes.model_dump(exclude_unset=True)
-    await _check_references(session, scope, project_id=values.get("project_id"), assignee_id=values.get("assignee_id"))
+    await _reference_names(session, scope, project_id=values.get("project_id"), assignee_id=values.get("assignee_id"))
     task = await resources.update(session, scope, task_id, values, expected=expected)
     return await _read_model(session, scope, task.id)
 
