@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, UOWTransaction
@@ -51,10 +51,13 @@ _ACCESS_TABLES = frozenset(model.__tablename__ for model in _ACCESS_MODELS)
 # (``execute_core``), so any ORM write to these tables counts as a change:
 # a write that is not a stamp errs on the side of clearing.
 _STAMPS: dict[type, frozenset[str]] = {User: frozenset({"last_active_at"}), ApiKey: frozenset({"last_used_at"})}
-_MISSING = object()
+MISSING: Final = object()
+"""What :meth:`AccessCache.get` returns for a key it does not remember."""
 
 
 class AccessCache:
+    """The memo, its freshness rules (see the module) and its pub/sub follower."""
+
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self.generation = 0
@@ -72,11 +75,11 @@ class AccessCache:
         """The remembered value, or :data:`MISSING`."""
         entry = self._entries.get(key)
         if entry is None:
-            return _MISSING
+            return MISSING
         expires_at, value = entry
         if expires_at <= monotonic():
             self._entries.pop(key, None)
-            return _MISSING
+            return MISSING
         return value
 
     def put(self, key: Hashable, value: Any, *, generation: int) -> None:
@@ -119,7 +122,7 @@ class AccessCache:
             _log.warning("access_cache.broadcast_failed", error=type(exc).__name__, ttl_s=self.ttl_s)
 
     async def follow(self, cache: Cache) -> None:
-        """Broadcast changes to, and receive them from, other processes; runs until cancelled."""
+        """Broadcast changes to, and receive them from, other processes; runs until stopped."""
         self._cache = cache
         while True:
             try:
@@ -148,9 +151,6 @@ class AccessCache:
         for task in list(self._broadcasts):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-
-MISSING = _MISSING
 
 
 def _changes_access(instance: object, *, dirty: bool) -> bool:
