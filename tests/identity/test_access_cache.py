@@ -22,6 +22,7 @@ from keel.config import AuthSettings, RedisSettings
 from keel.identity.access_cache import MISSING, AccessCache
 from keel.main import create_app
 from tests.fixtures.accounts import API, Account, add_member, create_api_key, create_org, register
+from tests.fixtures.databases import database_settings
 
 # A statement reading or writing access rows (not one that joins a name in).
 ABOUT_ACCESS = re.compile(r"\b(from|update|into) (users|memberships|organizations|api_keys)\b")
@@ -227,3 +228,21 @@ def test_a_zero_ttl_remembers_nothing() -> None:
     memo = AccessCache(ttl_s=0)
     memo.put("role", "admin", generation=memo.generation)
     assert memo.get("role") is MISSING
+
+
+@pytest.mark.readiness("db.one_connection_per_request")
+async def test_reads_that_stamp_last_seen_hold_one_pooled_connection_at_a_time(
+    make_settings, make_client, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """As many readers as the pool has connections, all due a "last seen" stamp:
+    each must not hold one connection while waiting for another to stamp."""
+    settings = make_settings(
+        database=database_settings(database_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=2),
+        auth=auth(activity_write_interval_s=1, access_cache_ttl_s=0),
+    )
+    client = await make_client(create_app(settings))
+    account = await register(client)
+    await asyncio.sleep(1.1)  # the stamp falls due
+    tasks = f"{API}/orgs/{account.personal_org_id}/tasks"
+    responses = await asyncio.gather(*(client.get(tasks, headers=account.headers) for _ in range(3)))
+    assert [response.status_code for response in responses] == [200, 200, 200]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,7 +43,8 @@ class IdentityResolver:
         last_active_at = self.access.get(key)
         if last_active_at is MISSING:
             generation = self.access.generation
-            active, last_active_at = await users.last_seen(session, user_id)
+            async with self._lookup() as lookup:
+                active, last_active_at = await users.last_seen(lookup, user_id)
             if not active:
                 return None
             self.access.put(key, last_active_at, generation=generation)
@@ -57,7 +59,8 @@ class IdentityResolver:
         remembered: Any = MISSING if write else self.access.get(cache_key)
         if remembered is MISSING:
             generation = self.access.generation
-            key = await api_keys.active_by_hash(session, key_hash)
+            async with self._lookup(session if write else None) as lookup:
+                key = await api_keys.active_by_hash(lookup, key_hash)
             if key is None:
                 return None
             principal = Principal(api_key_id=key.id, key_org_id=key.org_id, key_role=Role(key.role))
@@ -89,6 +92,19 @@ class IdentityResolver:
                 self.access.put(key, role, generation=generation)
         assert role is None or isinstance(role, Role)
         return role
+
+    @asynccontextmanager
+    async def _lookup(self, request_session: AsyncSession | None = None) -> AsyncIterator[AsyncSession]:
+        """Where a credential is looked up: the request's own session for a write
+        (it locks there), else a short session of its own, closed before a
+        read's stamp opens another — a request never holds one pooled
+        connection while it waits for a second (with as many readers as the
+        pool has connections, that waited until the pool timed out)."""
+        if request_session is not None:
+            yield request_session
+            return
+        async with self.database.session(write=False) as session:
+            yield session
 
     async def _stamp(
         self, request_session: AsyncSession | None, row_id: uuid.UUID, last: datetime | None, touch: _Touch
