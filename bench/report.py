@@ -24,6 +24,7 @@ class Row:
     ratio: float | None = None
     target: float | None = None
     checks: list[tuple[str, bool]] = field(default_factory=list)
+    rounds_rps: tuple[float, ...] = ()
 
 
 def verdict(row: Row) -> str:
@@ -38,17 +39,18 @@ def verdict(row: Row) -> str:
 
 def _table(rows: list[Row]) -> list[str]:
     lines = [
-        "| run | vs | req/s | p50 ms | p90 ms | p99 ms | errors: 503 / 429 / 5xx / 4xx / socket "
+        "| run | vs | req/s | each round | p50 ms | p90 ms | p99 ms | errors: 503 / 429 / 5xx / 4xx / socket "
         "| RSS MB | CPU s | ratio | targets |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         r = row.result
         errors = f"{r.shed} / {r.rate_limited} / {r.server_errors} / {r.client_errors} / {r.socket_errors}"
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else ""
+        rounds = " / ".join(f"{rps:,.0f}" for rps in row.rounds_rps)
         lines.append(
-            f"| {row.name} | {row.against} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p90_ms:.1f} | {r.p99_ms:.1f} | "
-            f"{errors} | {row.rss_mb:.0f} | {row.cpu_s:.1f} | {ratio} | {verdict(row)} |"
+            f"| {row.name} | {row.against} | {r.rps:,.0f} | {rounds} | {r.p50_ms:.1f} | {r.p90_ms:.1f} | "
+            f"{r.p99_ms:.1f} | {errors} | {row.rss_mb:.0f} | {row.cpu_s:.1f} | {ratio} | {verdict(row)} |"
         )
     return lines
 
@@ -74,7 +76,8 @@ def write_report(
         f"- Load: wrk, one uvicorn worker per server; reads and `mixed` at {plan.connections} connections,",
         f"  `task_create` at {plan.write_connections}. Each comparison alternates its sides for {plan.rounds}"
         f" rounds of {plan.seconds} s",
-        "  (so the machine's slow spells fall on both); req/s are totals over the rounds, latency",
+        "  (so the machine's slow spells fall on both); req/s are totals over the rounds (each round's",
+        "  in the next column), latency",
         f"  percentiles the worst round's. `overload`: {plan.overload_connections} connections for"
         f" {plan.overload_seconds} s.",
         "- keel runs with its production middleware (request id, JSON access log, metrics,",

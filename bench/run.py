@@ -46,6 +46,7 @@ class Measured:
     result: LoadResult
     rss_mb: float
     cpu_s: float
+    rounds_rps: tuple[float, ...] = ()  # each round's req/s, when measured in rounds
 
 
 @dataclass
@@ -199,6 +200,7 @@ def combined(parts: list[Measured]) -> Measured:
         ),
         max(part.rss_mb for part in parts),
         sum(part.cpu_s for part in parts),
+        tuple(r.rps for r in results),
     )
 
 
@@ -307,7 +309,7 @@ def _row(
     target: float | None = None,
     checks: list[tuple[str, bool]] | None = None,
 ) -> Row:
-    return Row(name, against, m.result, m.rss_mb, m.cpu_s, ratio, target, checks or [])
+    return Row(name, against, m.result, m.rss_mb, m.cpu_s, ratio, target, checks or [], m.rounds_rps)
 
 
 def _ratio(keel_run: Measured, baseline: Measured) -> float:
