@@ -56,10 +56,11 @@ class IdentityResolver:
     async def api_key_principal(self, session: AsyncSession, api_key: str, *, write: bool) -> Principal | None:
         key_hash = hash_secret(api_key)
         cache_key = ("api_key", key_hash)
+        request_session = session if write else None
         remembered: Any = MISSING if write else self.access.get(cache_key)
         if remembered is MISSING:
             generation = self.access.generation
-            async with self._lookup(session if write else None) as lookup:
+            async with self._lookup(request_session) as lookup:
                 key = await api_keys.active_by_hash(lookup, key_hash)
             if key is None:
                 return None
@@ -70,7 +71,6 @@ class IdentityResolver:
         principal, last_used_at = remembered
         assert isinstance(principal, Principal)
         assert principal.api_key_id is not None
-        request_session = session if write else None
         stamped = await self._stamp(request_session, principal.api_key_id, last_used_at, api_keys.touch_used)
         if stamped is not None:
             self.access.replace(cache_key, (principal, stamped))

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.db import execute_core
@@ -13,28 +13,25 @@ from keel.core.pagination import keyset
 from keel.identity.orgs.models import Membership, Organization
 from keel.identity.users.models import User
 
+
+def _of_live_membership(*columns: Any) -> Select[Any]:
+    """``columns`` of the membership of :user_id in :org_id, if that org is live:
+    the one rule of who is a member, for every lookup below."""
+    return (
+        select(*columns)
+        .select_from(Membership)
+        .join(Organization, Organization.id == Membership.org_id)
+        .where(
+            Membership.user_id == bindparam("user_id"),
+            Membership.org_id == bindparam("org_id"),
+            Organization.deleted_at.is_(None),
+        )
+    )
+
+
 # Run on every org-scoped request: built once.
-_ROLE_OF = (
-    select(Membership.role)
-    .join(Organization, Organization.id == Membership.org_id)
-    .where(
-        Membership.user_id == bindparam("user_id"),
-        Membership.org_id == bindparam("org_id"),
-        Organization.deleted_at.is_(None),
-    )
-)
-
-
-_MEMBER_NAME = (
-    select(User.name)
-    .join(Membership, Membership.user_id == User.id)
-    .join(Organization, Organization.id == Membership.org_id)
-    .where(
-        Membership.user_id == bindparam("user_id"),
-        Membership.org_id == bindparam("org_id"),
-        Organization.deleted_at.is_(None),
-    )
-)
+_ROLE_OF = _of_live_membership(Membership.role)
+_MEMBER_NAME = _of_live_membership(User.name).join(User, User.id == Membership.user_id)
 
 
 async def member_name(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> str | None:
