@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from keel.config import AuthSettings, Environment, HttpSettings, RateLimitSettings, RedisSettings, Settings
+from keel.core.logging import flush_log_lines
 from keel.main import create_app
 from tests.fixtures import routes
 from tests.fixtures.databases import (
@@ -124,6 +125,7 @@ def log_lines(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[st
     written: list[str] = []
 
     def text() -> str:
+        flush_log_lines()
         written.append(capsys.readouterr().err)
         libraries = (record.getMessage() for record in caplog.records if record.name != "httpx")
         return "\n".join([*written, *libraries])

@@ -6,8 +6,11 @@ middleware through contextvars) and, when tracing is on, the trace id.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any, cast
 
 import orjson
@@ -16,7 +19,7 @@ from structlog.types import EventDict, Processor
 from structlog.typing import FilteringBoundLogger
 
 from keel.config import Settings
-from keel.core.clock import now
+from keel.core.clock import utc_timestamp
 
 # Keys whose values never reach a log line, whoever logs them.
 _REDACTED_KEYS = frozenset(
@@ -46,12 +49,51 @@ def _add_trace_ids(_: Any, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
+class _LineWriter:
+    """keel's log lines to the *current* ``sys.stderr``, written together once
+    per event-loop pass.
+
+    stderr is line-buffered, so each line was a ``write()`` system call of
+    its own — under load the largest part of an access line's cost. Lines
+    logged on a running loop are held until the loop's next pass (the lines
+    of all requests that finished in this one go out in one call, before the
+    loop next waits for I/O); elsewhere (the CLI, worker threads) a line is
+    written at once. Looking ``sys.stderr`` up per write keeps redirection by
+    a supervisor or a test working.
+    """
+
+    def __init__(self) -> None:
+        self._held: list[str] = []
+
+    def write(self, line: str) -> None:
+        if not self._held:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop in this thread
+                sys.stderr.write(line)
+                return
+        self._held.append(line)
+
+    def flush(self) -> None:
+        if self._held:
+            held, self._held = self._held, []
+            sys.stderr.write("".join(held))
+
+
+_lines = _LineWriter()
+atexit.register(_lines.flush)
+
+
+def flush_log_lines() -> None:
+    """Write out the lines held for this loop pass (tests reading stderr)."""
+    _lines.flush()
+
+
 class _StderrLogger:
-    """structlog's last step: one line to the *current* ``sys.stderr``.
+    """structlog's last step: one line to stderr, through ``_LineWriter``.
 
     keel's own events skip the stdlib logging machinery (a handler, a record
-    and a formatter per line cost several times the JSON rendering); looking
-    ``sys.stderr`` up per line keeps redirection by a supervisor or a test working.
+    and a formatter per line cost several times the JSON rendering).
     """
 
     __slots__ = ("name",)
@@ -60,7 +102,7 @@ class _StderrLogger:
         self.name = name  # for structlog's add_logger_name
 
     def msg(self, message: str) -> None:
-        sys.stderr.write(message + "\n")
+        _lines.write(message + "\n")
 
     debug = info = warning = error = critical = exception = fatal = log = msg
 
@@ -122,29 +164,47 @@ def configure_logging(settings: Settings) -> None:
 
 
 def _utc_timestamp(_: Any, __: str, event_dict: EventDict) -> EventDict:
-    event_dict["timestamp"] = now().isoformat().replace("+00:00", "Z")
+    event_dict["timestamp"] = utc_timestamp()
     return event_dict
 
 
-def per_request_logger(name: str) -> FilteringBoundLogger:
-    """A logger for one line per request (the access log), on a shorter chain.
+class _InfoLineLogger:
+    """Info lines rendered as keel's other lines are, without structlog's
+    bound-logger machinery (a context copy, the processor loop and a level
+    check per call): the access log writes one per request."""
 
-    Its caller passes every field, the request id included, so the chain skips
-    the context-variable merge and the secret redaction (its fields are known
-    and safe) and renders with the configured renderer. Call it after
-    ``configure_logging``.
+    __slots__ = ("enabled", "name", "render", "tracing")
+
+    def __init__(self, name: str) -> None:
+        config = structlog.get_config()
+        self.name = name
+        # keel's renderers (JSON through orjson, the console one) return text.
+        self.render = cast(Callable[[Any, str, EventDict], str], config["processors"][-1])
+        self.tracing = _add_trace_ids in config["processors"]
+        probe = structlog.wrap_logger(None, wrapper_class=config["wrapper_class"])
+        self.enabled = bool(probe.is_enabled_for(logging.INFO))
+
+    def info(self, event: str, **fields: Any) -> None:
+        if not self.enabled:
+            return
+        # The order structlog's chain gives: fields, event, level, logger, timestamp.
+        fields["event"] = event
+        fields["level"] = "info"
+        fields["logger"] = self.name
+        fields["timestamp"] = utc_timestamp()
+        if self.tracing:
+            _add_trace_ids(None, "info", fields)
+        _lines.write(f"{self.render(None, 'info', fields)}\n")
+
+
+def per_request_logger(name: str) -> _InfoLineLogger:
+    """A logger for one line per request (the access log).
+
+    Its caller passes every field, the request id included, so it skips the
+    context-variable merge and the secret redaction (its fields are known
+    and safe). Call it after ``configure_logging``.
     """
-    config = structlog.get_config()
-    tracing = [_add_trace_ids] if _add_trace_ids in config["processors"] else []
-    processors = [
-        structlog.processors.add_log_level,
-        structlog.stdlib.add_logger_name,
-        _utc_timestamp,
-        *tracing,
-        config["processors"][-1],  # the renderer
-    ]
-    logger = structlog.wrap_logger(_StderrLogger(name), processors=processors, wrapper_class=config["wrapper_class"])
-    return cast(FilteringBoundLogger, logger.bind())
+    return _InfoLineLogger(name)
 
 
 def get_logger(name: str) -> FilteringBoundLogger:

@@ -26,6 +26,7 @@ from keel.core.errors import (
     send_problem,
 )
 from keel.core.logging import get_logger
+from keel.core.middleware.deadlines import RequestDeadlines
 from keel.core.middleware.load_shedding import LoadShedder
 from keel.core.middleware.tracked_send import TrackedSend
 from keel.core.routing import route_template
@@ -66,6 +67,7 @@ class RequestLimitsMiddleware:
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
         self.timeout_s = timeout_s
+        self.deadlines = RequestDeadlines(timeout_s)
 
     def _rejection(self, scope: Scope) -> KeelError | None:
         header_bytes = sum(len(name) + len(value) for name, value in scope["headers"])
@@ -114,18 +116,23 @@ class RequestLimitsMiddleware:
                     raise _BodyTooLarge
             return message
 
-        deadline = asyncio.timeout(self.timeout_s)
+        task = self.deadlines.start()
+        expired = False
         try:
-            async with deadline:
+            try:
                 await self.app(scope, limited_receive, tracked)
+            finally:
+                expired = self.deadlines.finish(task)
+                if expired:
+                    task.uncancel()  # the cancellation was ours; nobody above should see it
         except _BodyTooLarge:
             if tracked.response_started:
                 raise
             error = PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes.")
             await send_problem(send, error, scope)
-        except TimeoutError:
-            if not deadline.expired() or tracked.response_started:
-                raise
+        except asyncio.CancelledError:
+            if not expired or tracked.response_started:
+                raise  # cancelled by someone else (the server, a disconnect), or too late to answer
             _log.warning("http.timeout", route=route_template(scope), timeout_s=self.timeout_s)
             late = GatewayTimeout(f"The request did not complete within {self.timeout_s:g} s.")
             await send_problem(send, late, scope)
