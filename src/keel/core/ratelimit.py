@@ -20,6 +20,7 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 
 from keel.config import RateLimitSettings
+from keel.core.coalesce import CoalescingCounter
 from keel.core.errors import TooManyRequests
 from keel.core.logging import get_logger
 from keel.core.network import client_ip
@@ -62,6 +63,7 @@ class RateLimiter:
         }
         self._memory = FixedWindowRateLimiter(MemoryStorage())
         self._redis: FixedWindowRateLimiter | None = None
+        self._redis_counts: CoalescingCounter | None = None
         if redis_url is not None:
             storage = RedisStorage(
                 "async+" + redis_url,
@@ -72,6 +74,7 @@ class RateLimiter:
                 socket_connect_timeout=1.0,
             )
             self._redis = FixedWindowRateLimiter(storage)
+            self._redis_counts = CoalescingCounter(lambda key, expiry, amount: storage.incr(key, expiry, amount))
         self._redis_down_until = 0.0
         self._window_ends: dict[str, float] = {}
 
@@ -106,8 +109,12 @@ class RateLimiter:
         # is what the limiter's hit() runs); the window's end is asked for
         # only when this process has not seen it yet: one Redis round trip
         # per request instead of the three of hit() + get_window_stats().
+        # On Redis, concurrent hits on one key share their round trip.
         key = item.key_for(group, subject)
-        count = await limiter.storage.incr(key, item.get_expiry())
+        if limiter is self._redis and self._redis_counts is not None:
+            count = await self._redis_counts.incr(key, item.get_expiry())
+        else:
+            count = await limiter.storage.incr(key, item.get_expiry())
         moment = time.time()
         window_end = self._window_ends.get(key)
         if count == 1:
