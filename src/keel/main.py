@@ -17,7 +17,7 @@ from keel import __version__
 from keel.api import api_routers
 from keel.config import Settings, configuration_problems, load_settings
 from keel.core import schema
-from keel.core.auth import authenticate
+from keel.core.auth import AUTHENTICATING
 from keel.core.cache import Cache, MemoryCache, RedisCache
 from keel.core.db import Database
 from keel.core.errors import install_error_handlers
@@ -194,7 +194,7 @@ def create_app(
     routers_of_api = api_routers()
     for api_router in routers_of_api:
         app.include_router(api_router)
-    declare_security(app, (route for router in routers_of_api for route in router.routes), authenticate)
+    declare_security(app, (route for router in routers_of_api for route in router.routes), AUTHENTICATING)
     for router in routers:
         app.include_router(router)
     return app

@@ -1,13 +1,13 @@
 """OpenAPI additions FastAPI cannot infer: security schemes and problem+json errors.
 
-``authenticate`` reads credentials itself (cheaper than FastAPI's security
-classes on every request), so the schemes are declared here, on exactly the
-operations whose dependencies include it.
+keel's authenticating dependencies read credentials themselves (cheaper than
+FastAPI's security classes on every request), so the schemes are declared
+here, on exactly the operations whose dependencies include one of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from fastapi import FastAPI
@@ -65,16 +65,18 @@ SECURITY_SCHEMES = {
 }
 
 
-def _depends_on(dependant: Any, call: Callable[..., Any]) -> bool:
-    return dependant.call is call or any(_depends_on(sub, call) for sub in dependant.dependencies)
+def _depends_on(dependant: Any, calls: Collection[Callable[..., Any]]) -> bool:
+    if any(dependant.call is call for call in calls):
+        return True
+    return any(_depends_on(sub, calls) for sub in dependant.dependencies)
 
 
-def declare_security(app: FastAPI, routes: Iterable[BaseRoute], authenticate: Callable[..., Any]) -> None:
-    """Mark every operation that runs ``authenticate`` as needing a credential."""
+def declare_security(app: FastAPI, routes: Iterable[BaseRoute], authenticating: Collection[Callable[..., Any]]) -> None:
+    """Mark every operation that runs one of the ``authenticating`` dependencies as needing a credential."""
     secured = {
         (route.path, method.lower())
         for route in routes
-        if isinstance(route, APIRoute) and _depends_on(route.dependant, authenticate)
+        if isinstance(route, APIRoute) and _depends_on(route.dependant, authenticating)
         for method in route.methods or ()
     }
     build = app.openapi
