@@ -62,9 +62,9 @@ def _compile_explain(element: Explain, compiler: Any, **kw: Any) -> str:
     return "EXPLAIN " + compiler.process(element.statement, **kw)
 
 
-async def explain(app, statement: Any) -> str:  # type: ignore[no-untyped-def]
+async def explain(app, statement: Any, params: dict[str, Any] | None = None) -> str:  # type: ignore[no-untyped-def]
     async with app.state.database.session(write=False) as session:
-        rows = (await session.execute(Explain(statement))).scalars().all()
+        rows = (await session.execute(Explain(statement), params)).scalars().all()
     return "\n".join(rows)
 
 
@@ -82,7 +82,7 @@ async def test_list_queries_use_an_index(app, big_org: uuid.UUID) -> None:  # ty
     for task_filter, sort in cases:
         deep = [datetime(2020, 1, 1, tzinfo=UTC), uuid.UUID(int=0)] if sort.endswith("_at") else [2, uuid.UUID(int=0)]
         for after in (None, deep):
-            statement = list_statement(
+            statement, params = list_statement(
                 scope,
                 task_filter,
                 dialect="postgresql",
@@ -91,7 +91,7 @@ async def test_list_queries_use_an_index(app, big_org: uuid.UUID) -> None:  # ty
                 after=after,
                 limit=50,
             )
-            plan = await explain(app, statement)
+            plan = await explain(app, statement, params)
             assert "Seq Scan on tasks" not in plan, (task_filter, sort, plan)
             assert "Index" in plan or "Bitmap" in plan, plan
             if not task_filter.q and after is None:

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keel.core.db import execute_core
 from keel.core.errors import Conflict, NotFound
 from keel.core.outbox import emit
-from keel.core.pagination import CursorCodec, keyset, paged
-from keel.core.principal import OrgScope, Role
+from keel.core.pagination import CursorCodec, KeysetQuery, paged
+from keel.core.principal import OrgScope, Role, scoped_template
 from keel.core.versioning import check_version, flush_versioned, soft_delete
 
 ModelT = TypeVar("ModelT")
@@ -55,6 +55,10 @@ class OrgResources(Generic[ModelT, ReadT]):
         self.noun = noun
         self.event_fields = event_fields
         self._insert = insert(model)
+        mapped: Any = model
+        self._page = KeysetQuery.of(
+            scoped_template(select(mapped), mapped), [mapped.created_at, mapped.id], descending=True
+        )
 
     # -- queries ---------------------------------------------------------
     async def find(
@@ -76,17 +80,9 @@ class OrgResources(Generic[ModelT, ReadT]):
     async def page(
         self, session: AsyncSession, scope: OrgScope, codec: CursorCodec, *, cursor: str | None, limit: int
     ) -> tuple[list[ReadT], str | None]:
-        model: Any = self.model
-
         async def fetch(after: list[Any] | None) -> Sequence[Any]:
-            statement = keyset(
-                scope.scoped(select(model), model),
-                [model.created_at, model.id],
-                descending=True,
-                after=after,
-                limit=limit,
-            )
-            return (await session.scalars(statement)).all()
+            statement, params = self._page.page(after, limit)
+            return (await session.scalars(statement, scope.params(**params))).all()
 
         rows, next_cursor = await paged(codec, NEWEST_FIRST, cursor, limit, fetch, lambda row: [row.created_at, row.id])
         return [self.read(row) for row in rows], next_cursor

@@ -14,13 +14,14 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, SecretStr
-from sqlalchemy import Select, literal, tuple_
+from sqlalchemy import Integer, Select, bindparam, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from keel.core.errors import BadRequest
@@ -85,26 +86,55 @@ class CursorCodec:
         return values
 
 
-def keyset(
-    statement: StatementT,
-    keys: Sequence[InstrumentedAttribute[Any]],
-    *,
-    descending: bool,
-    after: Sequence[Any] | None,
-    limit: int,
-) -> StatementT:
-    """Order by ``keys`` (the last must be unique) and start after ``after``.
+_LIMIT_PARAM = "keyset_limit"
 
-    Fetches ``limit + 1`` rows so the caller knows whether a next page exists.
-    """
-    if after is not None:
-        if len(after) != len(keys):
-            raise BadRequest("The cursor is invalid.")
+
+def _start_param(position: int) -> str:
+    return f"keyset_after_{position}"
+
+
+def _keyset(statement: StatementT, keys: Sequence[Any], *, descending: bool, after: bool) -> StatementT:
+    if after:
         row = tuple_(*keys)
-        bound = tuple_(*(literal(_typed(key, value), key.type) for key, value in zip(keys, after, strict=True)))
+        bound = tuple_(*(bindparam(_start_param(i), type_=key.type, required=True) for i, key in enumerate(keys)))
         statement = statement.where(row < bound if descending else row > bound)
     order = [key.desc() if descending else key.asc() for key in keys]
-    return statement.order_by(*order).limit(limit + 1)
+    return statement.order_by(*order).limit(bindparam(_LIMIT_PARAM, type_=Integer(), required=True))
+
+
+@dataclass(frozen=True, slots=True)
+class KeysetQuery(Generic[StatementT]):
+    """A list's statements, built once: ordered by ``keys`` (the last must be
+    unique), for the first page and for a page after a cursor, with the start
+    and the page size left as parameters. Building a statement costs more
+    than running a short read, so hot lists build theirs at import.
+    """
+
+    keys: tuple[Any, ...]
+    first: StatementT
+    later: StatementT
+
+    @classmethod
+    def of(
+        cls, statement: StatementT, keys: Sequence[InstrumentedAttribute[Any]], *, descending: bool
+    ) -> KeysetQuery[StatementT]:
+        return cls(
+            tuple(keys),
+            _keyset(statement, keys, descending=descending, after=False),
+            _keyset(statement, keys, descending=descending, after=True),
+        )
+
+    def page(self, after: Sequence[Any] | None, limit: int) -> tuple[StatementT, dict[str, Any]]:
+        """The statement for the page after ``after`` and its parameters; it
+        fetches ``limit + 1`` rows so the caller knows whether more follow."""
+        params: dict[str, Any] = {_LIMIT_PARAM: limit + 1}
+        if after is None:
+            return self.first, params
+        if len(after) != len(self.keys):
+            raise BadRequest("The cursor is invalid.")
+        for position, (key, value) in enumerate(zip(self.keys, after, strict=True)):
+            params[_start_param(position)] = _typed(key, value)
+        return self.later, params
 
 
 def _typed(key: InstrumentedAttribute[Any], value: Any) -> Any:

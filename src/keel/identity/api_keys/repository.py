@@ -9,8 +9,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.db import execute_core
-from keel.core.pagination import keyset
-from keel.core.principal import OrgScope
+from keel.core.pagination import KeysetQuery
+from keel.core.principal import OrgScope, scoped_template
 from keel.identity.api_keys.models import ApiKey
 from keel.identity.orgs.models import Organization
 
@@ -24,10 +24,16 @@ async def active_by_hash(session: AsyncSession, key_hash: str) -> ApiKey | None:
     return (await session.scalars(statement)).first()
 
 
+_PAGE = KeysetQuery.of(
+    scoped_template(select(ApiKey), ApiKey).where(ApiKey.revoked_at.is_(None)),
+    [ApiKey.created_at, ApiKey.id],
+    descending=False,
+)
+
+
 async def page(session: AsyncSession, scope: OrgScope, *, after: Sequence[Any] | None, limit: int) -> Sequence[ApiKey]:
-    statement = scope.scoped(select(ApiKey), ApiKey).where(ApiKey.revoked_at.is_(None))
-    statement = keyset(statement, [ApiKey.created_at, ApiKey.id], descending=False, after=after, limit=limit)
-    return (await session.scalars(statement)).all()
+    statement, params = _PAGE.page(after, limit)
+    return (await session.scalars(statement, scope.params(**params))).all()
 
 
 async def one_in_org(session: AsyncSession, scope: OrgScope, key_id: uuid.UUID) -> ApiKey | None:

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.pagination import keyset
-from keel.core.principal import OrgScope
+from keel.core.pagination import KeysetQuery
+from keel.core.principal import OrgScope, scoped_template
 from keel.identity.audit.models import AuditEvent
 
 
@@ -16,12 +16,16 @@ def add(session: AsyncSession, event: AuditEvent) -> None:
     session.add(event)
 
 
+_PAGE = KeysetQuery.of(
+    scoped_template(select(AuditEvent), AuditEvent), [AuditEvent.created_at, AuditEvent.id], descending=True
+)
+
+
 async def page(
     session: AsyncSession, scope: OrgScope, *, after: Sequence[Any] | None, limit: int
 ) -> Sequence[AuditEvent]:
-    statement = scope.scoped(select(AuditEvent), AuditEvent)
-    statement = keyset(statement, [AuditEvent.created_at, AuditEvent.id], descending=True, after=after, limit=limit)
-    return (await session.scalars(statement)).all()
+    statement, params = _PAGE.page(after, limit)
+    return (await session.scalars(statement, scope.params(**params))).all()
 
 
 async def for_actor(session: AsyncSession, user_id: uuid.UUID) -> Sequence[AuditEvent]:

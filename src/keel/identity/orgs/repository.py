@@ -9,7 +9,7 @@ from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.db import execute_core
-from keel.core.pagination import keyset
+from keel.core.pagination import KeysetQuery
 from keel.identity.orgs.models import Membership, Organization
 from keel.identity.users.models import User
 
@@ -59,14 +59,20 @@ async def org(session: AsyncSession, org_id: uuid.UUID) -> Organization | None:
     return (await session.scalars(statement)).first()
 
 
+_MEMBERS_PAGE = KeysetQuery.of(
+    select(Membership, User)
+    .join(User, User.id == Membership.user_id)
+    .where(Membership.org_id == bindparam("org_id", required=True)),
+    [Membership.created_at, Membership.user_id],
+    descending=False,
+)
+
+
 async def members_page(
     session: AsyncSession, org_id: uuid.UUID, *, after: Sequence[Any] | None, limit: int
 ) -> Sequence[tuple[Membership, User]]:
-    statement = select(Membership, User).join(User, User.id == Membership.user_id).where(Membership.org_id == org_id)
-    statement = keyset(
-        statement, [Membership.created_at, Membership.user_id], descending=False, after=after, limit=limit
-    )
-    return [(m, u) for m, u in (await session.execute(statement)).all()]
+    statement, params = _MEMBERS_PAGE.page(after, limit)
+    return [(m, u) for m, u in (await session.execute(statement, {"org_id": org_id, **params})).all()]
 
 
 async def member(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Membership, User] | None:
@@ -79,18 +85,20 @@ async def member(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -
     return (row[0], row[1]) if row else None
 
 
+_ORGS_PAGE = KeysetQuery.of(
+    select(Membership, Organization)
+    .join(Organization, Organization.id == Membership.org_id)
+    .where(Membership.user_id == bindparam("user_id", required=True), Organization.deleted_at.is_(None)),
+    [Organization.created_at, Organization.id],
+    descending=False,
+)
+
+
 async def orgs_page(
     session: AsyncSession, user_id: uuid.UUID, *, after: Sequence[Any] | None, limit: int
 ) -> Sequence[tuple[Membership, Organization]]:
-    statement = (
-        select(Membership, Organization)
-        .join(Organization, Organization.id == Membership.org_id)
-        .where(Membership.user_id == user_id, Organization.deleted_at.is_(None))
-    )
-    statement = keyset(
-        statement, [Organization.created_at, Organization.id], descending=False, after=after, limit=limit
-    )
-    return [(m, o) for m, o in (await session.execute(statement)).all()]
+    statement, params = _ORGS_PAGE.page(after, limit)
+    return [(m, o) for m, o in (await session.execute(statement, {"user_id": user_id, **params})).all()]
 
 
 async def membership(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from keel.core import fulltext
 from keel.core.db import execute_core
-from keel.core.pagination import keyset
+from keel.core.pagination import KeysetQuery
 from keel.core.principal import OrgScope, scoped_template
 from keel.identity.users import public as users
 from keel.work.projects.models import Project
@@ -52,6 +53,17 @@ SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
 }
 
 
+# Each filter a list may set, as the condition it adds; its value is bound
+# under the filter's name.
+_FILTER_CONDITIONS: dict[str, Any] = {
+    "status": Task.status.in_(bindparam("status", expanding=True)),
+    "project_id": Task.project_id == bindparam("project_id"),
+    "assignee_id": Task.assignee_id == bindparam("assignee_id"),
+    "due_before": Task.due_at < bindparam("due_before"),
+    "due_after": Task.due_at >= bindparam("due_after"),
+}
+
+
 @dataclass(frozen=True)
 class TaskFilter:
     status: Sequence[str] = ()
@@ -61,20 +73,16 @@ class TaskFilter:
     due_after: datetime | None = None
     q: str | None = None
 
-    def apply(self, statement: Select[Any], dialect: str) -> Select[Any]:
+    def values(self) -> dict[str, Any]:
+        """The set filters' values, by filter name (without ``q``)."""
+        values: dict[str, Any] = {}
         if self.status:
-            statement = statement.where(Task.status.in_(self.status))
-        if self.project_id is not None:
-            statement = statement.where(Task.project_id == self.project_id)
-        if self.assignee_id is not None:
-            statement = statement.where(Task.assignee_id == self.assignee_id)
-        if self.due_before is not None:
-            statement = statement.where(Task.due_at < self.due_before)
-        if self.due_after is not None:
-            statement = statement.where(Task.due_at >= self.due_after)
-        if self.q:
-            statement = statement.where(fulltext.matches(dialect, Task.__tablename__, self.q))
-        return statement
+            values["status"] = list(self.status)
+        for name in ("project_id", "assignee_id", "due_before", "due_after"):
+            value = getattr(self, name)
+            if value is not None:
+                values[name] = value
+        return values
 
 
 _LIVE_PROJECT = and_(Project.id == Task.project_id, Project.org_id == Task.org_id, Project.deleted_at.is_(None))
@@ -84,18 +92,19 @@ def _with_names(statement: Select[Any]) -> Select[Any]:
     return statement.outerjoin(Project, _LIVE_PROJECT).outerjoin(_ASSIGNEE.source, _ASSIGNEE.id == Task.assignee_id)
 
 
-def _readable(scope: OrgScope) -> Select[Any]:
-    return _with_names(scope.scoped(select(*_READ_COLUMNS), Task))
-
-
-_READ_ONE = _with_names(scoped_template(select(*_READ_COLUMNS), Task)).where(
-    Task.id == bindparam("task_id", required=True)
-)
+_READABLE = _with_names(scoped_template(select(*_READ_COLUMNS), Task))
+_READ_ONE = _READABLE.where(Task.id == bindparam("task_id", required=True))
 
 
 async def read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> Row[Any] | None:
     row: Row[Any] | None = (await execute_core(session, _READ_ONE, scope.params(task_id=task_id))).first()
     return row
+
+
+@functools.cache  # at most 2^5 filter sets x 4 sorts x 2 directions
+def _list_query(filters: frozenset[str], sort_field: str, descending: bool) -> KeysetQuery[Select[Any]]:
+    statement = _READABLE.where(*(_FILTER_CONDITIONS[name] for name in sorted(filters)))
+    return KeysetQuery.of(statement, [SORT_COLUMNS[sort_field], Task.id], descending=descending)
 
 
 def list_statement(
@@ -107,10 +116,16 @@ def list_statement(
     descending: bool,
     after: Sequence[Any] | None,
     limit: int,
-) -> Select[Any]:
-    """The task list query (kept separate so tests can EXPLAIN exactly it)."""
-    statement = task_filter.apply(_readable(scope), dialect)
-    return keyset(statement, [SORT_COLUMNS[sort_field], Task.id], descending=descending, after=after, limit=limit)
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The task list query and its parameters (separate so tests can EXPLAIN exactly it).
+
+    Built once per filter set and sort; a text search adds its condition per request.
+    """
+    values = task_filter.values()
+    statement, params = _list_query(frozenset(values), sort_field, descending).page(after, limit)
+    if task_filter.q:
+        statement = statement.where(fulltext.matches(dialect, Task.__tablename__, task_filter.q))
+    return statement, scope.params(**values, **params)
 
 
 async def page(
@@ -123,7 +138,7 @@ async def page(
     after: Sequence[Any] | None,
     limit: int,
 ) -> Sequence[Row[Any]]:
-    statement = list_statement(
+    statement, params = list_statement(
         scope,
         task_filter,
         dialect=session.get_bind().dialect.name,
@@ -132,5 +147,5 @@ async def page(
         after=after,
         limit=limit,
     )
-    rows: Sequence[Row[Any]] = (await execute_core(session, statement)).all()
+    rows: Sequence[Row[Any]] = (await execute_core(session, statement, params)).all()
     return rows
