@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -133,3 +134,20 @@ async def test_uuids_read_back_equal_to_what_was_written(database: Database) -> 
     assert str(read) == "01a2015a-0f6b-7637-801e-f11460cfb973"
     assert read.version == 7
     assert {read: "found"}[written] == "found"
+
+
+async def test_datetimes_read_back_as_the_same_utc_instant(database: Database) -> None:
+    """Aware UTC out, whatever zone went in, with microseconds kept, on every backend."""
+    written = datetime(2026, 3, 1, 14, 30, 5, 123456, tzinfo=timezone(timedelta(hours=2)))
+    event_type = f"probe.{uuid.uuid4().hex[:8]}"
+    async with database.session(write=True) as session:
+        await emit(session, event_type, {}, org_id=uuid.uuid4())
+        await session.execute(
+            update(OutboxEvent).where(OutboxEvent.event_type == event_type).values(created_at=written)
+        )
+        await session.commit()
+    async with database.session(write=False) as session:
+        read = await session.scalar(select(OutboxEvent.created_at).where(OutboxEvent.event_type == event_type))
+    assert read == written
+    assert read is not None and read.tzinfo is UTC
+    assert read.isoformat() == "2026-03-01T12:30:05.123456+00:00"
