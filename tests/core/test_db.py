@@ -149,5 +149,6 @@ async def test_datetimes_read_back_as_the_same_utc_instant(database: Database) -
     async with database.session(write=False) as session:
         read = await session.scalar(select(OutboxEvent.created_at).where(OutboxEvent.event_type == event_type))
     assert read == written
-    assert read is not None and read.tzinfo is UTC
+    assert read is not None
+    assert read.tzinfo is UTC
     assert read.isoformat() == "2026-03-01T12:30:05.123456+00:00"
