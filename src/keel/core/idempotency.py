@@ -54,11 +54,15 @@ async def run_once(
     *,
     owner: str,
     key: str | None,
-    fingerprint: str,
+    fingerprint: Callable[[], str],
     status_code: int,
     action: Callable[[], Awaitable[BaseModel]],
 ) -> StoredResponse:
-    """Run ``action`` unless ``owner`` already ran it under ``key``; return the response."""
+    """Run ``action`` unless ``owner`` already ran it under ``key``; return the response.
+
+    ``fingerprint`` identifies the request's content; it is worked out only
+    when there is a key to hold it against.
+    """
     if key is None:
         return StoredResponse(status_code=status_code, body=(await action()).model_dump_json())
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
@@ -70,8 +74,9 @@ async def run_once(
             IdempotencyRecord.created_at > now() - RETENTION,
         )
     )
+    request_hash = fingerprint()
     if previous is not None:
-        if previous.request_hash != fingerprint:
+        if previous.request_hash != request_hash:
             raise ValidationFailed("This Idempotency-Key was used with a different request.")
         return StoredResponse(status_code=previous.status_code, body=previous.response_body, replayed=True)
     body = (await action()).model_dump_json()
@@ -83,7 +88,7 @@ async def run_once(
         await session.delete(stale)
         await session.flush()
     session.add(
-        IdempotencyRecord(owner=owner, key=key, request_hash=fingerprint, status_code=status_code, response_body=body)
+        IdempotencyRecord(owner=owner, key=key, request_hash=request_hash, status_code=status_code, response_body=body)
     )
     try:
         await session.flush()

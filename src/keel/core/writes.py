@@ -40,7 +40,7 @@ async def idempotent(
         session,
         owner=principal.subject,
         key=key,
-        fingerprint=request_fingerprint(request.method, request.url.path, body),
+        fingerprint=lambda: request_fingerprint(request.method, request.scope["path"], body),
         status_code=status_code,
         action=action,
     )
