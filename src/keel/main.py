@@ -26,7 +26,7 @@ from keel.core.logging import configure_logging, get_logger
 from keel.core.metrics import Metrics
 from keel.core.middleware.load_shedding import LoadShedder
 from keel.core.middleware.request_context import RequestContextMiddleware
-from keel.core.middleware.request_limits import RequestLimitsMiddleware
+from keel.core.middleware.request_limits import RequestLimits
 from keel.core.openapi import declare_security
 from keel.core.ops import health_router, metrics_router, mount_docs
 from keel.core.pagination import CursorCodec
@@ -49,9 +49,11 @@ class ConfigurationError(RuntimeError):
 
 
 def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
-    """Outermost first. The request-context layer wraps everything so every
-    response, even a 500 or a 413 from the limits, carries the request id and
-    the security headers. CORS is a layer only when origins are configured."""
+    """Outermost first. One request layer wraps the app, so every response it
+    makes, even a 500 or a 413 from the limits, carries the request id and the
+    security headers. CORS, a layer only when origins are configured, sits
+    outside it, so browsers can read those answers too (it answers
+    preflights itself: they are neither logged nor counted)."""
     http = settings.http
     cors = Middleware(
         CORSMiddleware,
@@ -68,20 +70,20 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
         ],
         max_age=600,
     )
+    limits = RequestLimits(
+        max_body_bytes=http.max_body_bytes,
+        max_header_bytes=http.max_header_bytes,
+        timeout_s=http.request_timeout_s,
+        shedder=LoadShedder(max_in_flight=http.max_in_flight, max_stall_s=http.max_loop_stall_ms / 1000),
+    )
     return [
+        *([cors] if http.cors_origins else []),
         Middleware(
             RequestContextMiddleware,
             metrics=metrics,
+            limits=limits,
             trusted_proxies=frozenset(http.trusted_proxies),
             hsts_max_age_s=http.hsts_max_age_s,
-        ),
-        *([cors] if http.cors_origins else []),
-        Middleware(
-            RequestLimitsMiddleware,
-            max_body_bytes=http.max_body_bytes,
-            max_header_bytes=http.max_header_bytes,
-            timeout_s=http.request_timeout_s,
-            shedder=LoadShedder(max_in_flight=http.max_in_flight, max_stall_s=http.max_loop_stall_ms / 1000),
         ),
     ]
 

@@ -44,6 +44,13 @@ async def test_cors_allows_only_configured_origins(make_settings, make_client) -
     simple = await client.get("/health/live", headers={"origin": "https://app.example.com"})
     assert simple.headers["access-control-allow-origin"] == "https://app.example.com"
     assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
+    # Refusals by the request limits carry CORS headers too, so a browser can read them.
+    refused = await client.post(
+        "/test/echo", content=b"name=x", headers={"origin": "https://app.example.com", "content-type": "text/plain"}
+    )
+    assert refused.status_code == 415
+    assert refused.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert refused.headers["x-request-id"]
 
 
 @pytest.mark.readiness("logging.access_log")

@@ -1,5 +1,6 @@
-"""The outermost layer of every request: its id, its response headers, its
-last-resort error answer, and the one access-log line and metrics sample.
+"""The layer around every request: its id, its response headers, its limits
+and deadline, its last-resort error answer, and the one access-log line and
+metrics sample.
 
 One layer does all of these because each is a few microseconds of work and a
 layer of its own (a coroutine frame and a ``send`` wrapper per request) costs
@@ -17,6 +18,7 @@ from keel.core.clock import monotonic
 from keel.core.errors import REQUEST_ID_SCOPE_KEY, InternalError, send_problem
 from keel.core.logging import bind_request_id, clear_request_context, get_logger, per_request_logger
 from keel.core.metrics import Metrics
+from keel.core.middleware.request_limits import RequestLimits
 from keel.core.middleware.security_headers import security_headers
 from keel.core.network import client_ip
 from keel.core.routing import route_template
@@ -37,8 +39,9 @@ def incoming_request_id(scope: Scope) -> str | None:
 
 class RequestContextMiddleware:
     """Assign the request id, echo it, bind it to logs; add the security
-    headers; answer an unexpected exception with a generic 500 (the traceback
-    goes only to the log); log and count the request.
+    headers; apply the request limits (see ``request_limits``); answer an
+    unexpected exception with a generic 500 (the traceback goes only to the
+    log); log and count the request.
 
     The access log holds method, route template, status, duration and client:
     never bodies, query strings, tokens or passwords.
@@ -49,11 +52,13 @@ class RequestContextMiddleware:
         app: ASGIApp,
         *,
         metrics: Metrics,
+        limits: RequestLimits,
         trusted_proxies: frozenset[str] = frozenset(),
         hsts_max_age_s: int = 0,
     ) -> None:
         self.app = app
         self.metrics = metrics
+        self.limits = limits
         self.trusted_proxies = trusted_proxies
         self.response_headers = security_headers(hsts_max_age_s)
         # Built here: the app factory has configured logging by now.
@@ -82,8 +87,15 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), *added_headers]
             await send(message)
 
+        def response_started() -> bool:
+            return status != 0
+
         try:
-            await self.app(scope, receive, send_with_headers)
+            rejection = self.limits.rejection(scope)
+            if rejection is None:
+                await self.limits.run(self.app, scope, receive, send_with_headers, response_started)
+            else:
+                await send_problem(send_with_headers, rejection, scope)
         except Exception:
             _errors_log.exception("http.unhandled_error", method=scope["method"], route=route_template(scope))
             if status:

@@ -12,6 +12,7 @@ every request queueing for a pool until it times out.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,7 +29,6 @@ from keel.core.errors import (
 from keel.core.logging import get_logger
 from keel.core.middleware.deadlines import RequestDeadlines
 from keel.core.middleware.load_shedding import LoadShedder
-from keel.core.middleware.tracked_send import TrackedSend
 from keel.core.routing import route_template
 
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -58,54 +58,41 @@ def _is_json(content_type: bytes) -> bool:
     return media_type == b"application/json" or media_type.endswith(b"+json")
 
 
-class RequestLimitsMiddleware:
-    def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int, timeout_s: float, shedder: LoadShedder
-    ) -> None:
-        self.app = app
+class RequestLimits:
+    """The limits' rules; the request-context layer applies them (one layer
+    rather than two: a layer's coroutine frame and ``send`` wrapper cost
+    about as much as these checks)."""
+
+    def __init__(self, *, max_body_bytes: int, max_header_bytes: int, timeout_s: float, shedder: LoadShedder) -> None:
         self.shedder = shedder
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
         self.timeout_s = timeout_s
         self.deadlines = RequestDeadlines(timeout_s)
 
-    def _rejection(self, scope: Scope) -> KeelError | None:
+    def rejection(self, scope: Scope) -> KeelError | None:
+        """Why the request is refused before it runs (431, 413, 415, 503), or None."""
         header_bytes = sum(len(name) + len(value) for name, value in scope["headers"])
         if header_bytes > self.max_header_bytes:
             return HeadersTooLarge(f"Request headers exceed {self.max_header_bytes} bytes.")
-        if scope["method"] not in _METHODS_WITH_BODY:
-            return None
-        content_length = _header(scope, b"content-length")
-        has_body = (content_length is not None and content_length != b"0") or (
-            _header(scope, b"transfer-encoding") is not None
-        )
-        if content_length is not None and content_length.isdigit() and int(content_length) > self.max_body_bytes:
-            return PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes.")
-        if has_body and not _is_json(_header(scope, b"content-type") or b""):
-            return UnsupportedMediaType("Send the request body as application/json.")
+        if scope["method"] in _METHODS_WITH_BODY:
+            content_length = _header(scope, b"content-length")
+            has_body = (content_length is not None and content_length != b"0") or (
+                _header(scope, b"transfer-encoding") is not None
+            )
+            if content_length is not None and content_length.isdigit() and int(content_length) > self.max_body_bytes:
+                return PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes.")
+            if has_body and not _is_json(_header(scope, b"content-type") or b""):
+                return UnsupportedMediaType("Send the request body as application/json.")
+        if self.shedder.should_shed(scope):
+            return _overloaded()
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rejection = self._rejection(scope)
-        if rejection is not None:
-            await send_problem(send, rejection, scope)
-            return
-        if self.shedder.should_shed(scope):
-            await send_problem(send, _overloaded(), scope)
-            return
-        self.shedder.in_flight += 1
-        try:
-            await self._limited(scope, receive, send)
-        finally:
-            self.shedder.in_flight -= 1
-
-    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
-
+    async def run(
+        self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, response_started: Callable[[], bool]
+    ) -> None:
+        """Run an accepted request within its deadline (504 past it) and the body limit."""
         received = 0
-        tracked = TrackedSend(send)
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -116,22 +103,24 @@ class RequestLimitsMiddleware:
                     raise _BodyTooLarge
             return message
 
+        self.shedder.in_flight += 1
         task = self.deadlines.start()
         expired = False
         try:
             try:
-                await self.app(scope, limited_receive, tracked)
+                await app(scope, limited_receive, send)
             finally:
+                self.shedder.in_flight -= 1
                 expired = self.deadlines.finish(task)
                 if expired:
                     task.uncancel()  # the cancellation was ours; nobody above should see it
         except _BodyTooLarge:
-            if tracked.response_started:
+            if response_started():
                 raise
             error = PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes.")
             await send_problem(send, error, scope)
         except asyncio.CancelledError:
-            if not expired or tracked.response_started:
+            if not expired or response_started():
                 raise  # cancelled by someone else (the server, a disconnect), or too late to answer
             _log.warning("http.timeout", route=route_template(scope), timeout_s=self.timeout_s)
             late = GatewayTimeout(f"The request did not complete within {self.timeout_s:g} s.")
