@@ -1,8 +1,8 @@
 """Who is calling, and what they may do in an organization.
 
 ``authenticate`` turns a bearer credential (JWT access token or ``keel_`` API
-key) into a :class:`Principal`; ``org_scope``/``require_role`` turn a principal
-and an org id from the path into an :class:`OrgScope`. Looking credentials up
+key) into a :class:`Principal`; ``require_role`` turns a credential and an org
+id from the path into an :class:`OrgScope`. Looking credentials up
 is the identity domain's job: it registers a :class:`PrincipalResolver` on the
 app, so core never imports a domain.
 """
@@ -34,6 +34,12 @@ class PrincipalResolver(Protocol):
         self, session: AsyncSession, principal: Principal, org_id: uuid.UUID, *, write: bool
     ) -> Role | None: ...
 
+    async def user_in_org(
+        self, session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID, *, write: bool
+    ) -> tuple[Principal | None, Role | None]:
+        """``user_principal`` and ``role_in_org`` together (one lookup for a write)."""
+        ...
+
 
 def _credential(request: Request) -> str | None:
     header = request.headers.get("authorization")
@@ -51,14 +57,26 @@ async def authenticate(request: Request, response: Response, session: DbSession)
 
     Also counts the request against the principal's default rate limit.
     """
+    principal, _ = await _authenticated(request, response, session, org_id=None)
+    return principal
+
+
+async def _authenticated(
+    request: Request, response: Response, session: AsyncSession, *, org_id: uuid.UUID | None
+) -> tuple[Principal, Role | None]:
+    """The caller (401 unless known and active), counted against its rate
+    limit, and its role in ``org_id`` when one is given."""
     credential = _credential(request)
     if credential is None:
         raise Unauthorized("Authentication required.")
     resolver: PrincipalResolver = request.app.state.principal_resolver
     principal: Principal | None
+    role: Role | None = None
     write = is_write_request(request)
     if credential.startswith(API_KEY_PREFIX):
         principal = await resolver.api_key_principal(session, credential, write=write)
+        if principal is not None and org_id is not None:
+            role = await resolver.role_in_org(session, principal, org_id, write=write)
     else:
         signer: TokenSigner = request.app.state.token_signer
         try:
@@ -66,13 +84,16 @@ async def authenticate(request: Request, response: Response, session: DbSession)
             user_id = uuid.UUID(str(claims["sub"]))
         except (InvalidToken, ValueError):
             raise Unauthorized("Invalid or expired token.") from None
-        principal = await resolver.user_principal(session, user_id, write=write)
+        if org_id is None:
+            principal = await resolver.user_principal(session, user_id, write=write)
+        else:
+            principal, role = await resolver.user_in_org(session, user_id, org_id, write=write)
         if principal is not None:
             principal = Principal(user_id=principal.user_id, token_jti=str(claims["jti"]))
     if principal is None:
         raise Unauthorized("Invalid or revoked credential.")
     await enforce_rate_limit(request, response, "default", principal.subject)
-    return principal
+    return principal, role
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
@@ -88,15 +109,6 @@ async def current_user(principal: CurrentPrincipal) -> Principal:
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-async def org_scope(org_id: uuid.UUID, request: Request, principal: Principal, session: AsyncSession) -> OrgScope:
-    """The caller's scope in ``org_id``; 404 when they are not in it (existence never leaks)."""
-    resolver: PrincipalResolver = request.app.state.principal_resolver
-    role = await resolver.role_in_org(session, principal, org_id, write=is_write_request(request))
-    if role is None:
-        raise NotFound("Organization not found.")
-    return OrgScope(org_id=org_id, role=role, principal=principal)
-
-
 def require_role(minimum: Role) -> Callable[..., Awaitable[OrgScope]]:
     """A dependency: the org scope, or 403 when the caller's role is weaker than ``minimum``.
 
@@ -106,9 +118,10 @@ def require_role(minimum: Role) -> Callable[..., Awaitable[OrgScope]]:
     """
 
     async def dependency(org_id: uuid.UUID, request: Request, response: Response) -> OrgScope:
-        session = await request_session(request)
-        principal = await authenticate(request, response, session)
-        scope = await org_scope(org_id, request, principal, session)
+        principal, role = await _authenticated(request, response, await request_session(request), org_id=org_id)
+        if role is None:  # not a member: the org's existence never leaks
+            raise NotFound("Organization not found.")
+        scope = OrgScope(org_id=org_id, role=role, principal=principal)
         scope.require(minimum)
         return scope
 

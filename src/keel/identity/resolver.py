@@ -93,6 +93,22 @@ class IdentityResolver:
         assert role is None or isinstance(role, Role)
         return role
 
+    async def user_in_org(
+        self, session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID, *, write: bool
+    ) -> tuple[Principal | None, Role | None]:
+        if not write:  # from the memo, each on its own
+            principal = await self.user_principal(session, user_id, write=False)
+            if principal is None:
+                return None, None
+            return principal, await self.role_in_org(session, principal, org_id, write=False)
+        # A write asks the database once: the user's row (key-share-locked, as
+        # user_principal locks it) and the role, in one statement.
+        active, last_active_at, role = await orgs.user_and_role(session, user_id, org_id)
+        if not active:
+            return None, None
+        await self._stamp(session, user_id, last_active_at, users.touch_activity)
+        return Principal(user_id=user_id), Role(role) if role else None
+
     @asynccontextmanager
     async def _lookup(self, request_session: AsyncSession | None = None) -> AsyncIterator[AsyncSession]:
         """Where a credential is looked up: the request's own session for a write

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +32,27 @@ def _of_live_membership(*columns: Any) -> Select[Any]:
 # Run on every org-scoped request: built once.
 _ROLE_OF = _of_live_membership(Membership.role)
 _MEMBER_NAME = _of_live_membership(User.name).join(User, User.id == Membership.user_id)
+
+
+# The user's row and role in one statement, for writes: locked as
+# users.last_seen locks it (KEY SHARE: an account deletion waits, the
+# request's own "last seen" stamp does not).
+_USER_AND_ROLE = (
+    select(User.last_active_at, _ROLE_OF.scalar_subquery())
+    .where(User.id == bindparam("user_id"), User.deleted_at.is_(None))
+    .with_for_update(read=True, key_share=True, of=User)
+)
+
+
+async def user_and_role(
+    session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID
+) -> tuple[bool, datetime | None, str | None]:
+    """(is the user active, when last seen, their role in ``org_id`` or None)."""
+    row = (await execute_core(session, _USER_AND_ROLE, {"user_id": user_id, "org_id": org_id})).first()
+    if row is None:
+        return False, None, None
+    last_active_at, role = cast(tuple[datetime | None, str | None], tuple(row))
+    return True, last_active_at, role
 
 
 async def member_name(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> str | None:
