@@ -85,8 +85,8 @@ def keel_env(database_url: str, secret: str, *, redis: bool, redis_url: str = RE
         "KEEL_ARGON2_TIME_COST": "1",
         "KEEL_ARGON2_MEMORY_KIB": "1024",
         "KEEL_ARGON2_PARALLELISM": "1",
-        "KEEL_DB_POOL_SIZE": "10",
-        "KEEL_DB_MAX_OVERFLOW": "5",
+        "KEEL_DB_POOL_SIZE": "15",
+        "KEEL_DB_MAX_OVERFLOW": "0",
     }
     if redis:
         env |= {
