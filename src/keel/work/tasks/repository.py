@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, select
+from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from keel.core import fulltext
 from keel.core.db import execute_core
 from keel.core.pagination import KeysetQuery
+from keel.core.prepared_reads import PreparedRead
 from keel.core.principal import OrgScope, scoped_template
 from keel.identity.users import public as users
 from keel.work.projects.models import Project
@@ -93,18 +94,22 @@ def _with_names(statement: Select[Any]) -> Select[Any]:
 
 
 _READABLE = _with_names(scoped_template(select(*_READ_COLUMNS), Task))
-_READ_ONE = _READABLE.where(Task.id == bindparam("task_id", required=True))
+_READ_ONE = PreparedRead(_READABLE.where(Task.id == bindparam("task_id", required=True)))
 
 
-async def read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> Row[Any] | None:
-    row: Row[Any] | None = (await execute_core(session, _READ_ONE, scope.params(task_id=task_id))).first()
-    return row
+async def read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> Sequence[Any] | None:
+    """The task's read row (see READ_FIELDS), or None."""
+    return await _READ_ONE.first(session, scope.params(task_id=task_id))
 
 
 @functools.cache  # at most 2^5 filter sets x 4 sorts x 2 directions
 def _list_query(filters: frozenset[str], sort_field: str, descending: bool) -> KeysetQuery[Select[Any]]:
     statement = _READABLE.where(*(_FILTER_CONDITIONS[name] for name in sorted(filters)))
     return KeysetQuery.of(statement, [SORT_COLUMNS[sort_field], Task.id], descending=descending)
+
+
+# Only ever given the statements of _list_query's cached KeysetQuerys: a bounded set.
+_prepared = functools.cache(PreparedRead)
 
 
 def list_statement(
@@ -137,7 +142,8 @@ async def page(
     descending: bool,
     after: Sequence[Any] | None,
     limit: int,
-) -> Sequence[Row[Any]]:
+) -> Sequence[Sequence[Any]]:
+    """Read rows (see READ_FIELDS) of one page, ``limit + 1`` at most."""
     statement, params = list_statement(
         scope,
         task_filter,
@@ -147,5 +153,7 @@ async def page(
         after=after,
         limit=limit,
     )
-    rows: Sequence[Row[Any]] = (await execute_core(session, statement, params)).all()
-    return rows
+    if task_filter.q:  # the search condition makes this statement one of its own
+        rows: Sequence[Sequence[Any]] = (await execute_core(session, statement, params)).all()
+        return rows
+    return await _prepared(statement).all(session, params)

@@ -42,6 +42,8 @@ async def _reference_names(
     return project_name, assignee_name
 
 
+_ID_POSITION = repository.READ_FIELDS.index("id")
+
 TaskData = dict[str, Any]
 """A task as plain values, shaped exactly like TaskRead (hot read paths render
 it without a validation pass; see keel.core.responses)."""
@@ -108,6 +110,7 @@ async def list_tasks(
 ) -> tuple[list[TaskData], str | None]:
     descending = sort.startswith("-")
     field = sort.removeprefix("-")
+    sort_position = repository.READ_FIELDS.index(field)
     rows, next_cursor = await paged(
         codec,
         sort,
@@ -116,7 +119,7 @@ async def list_tasks(
         lambda after: repository.page(
             session, scope, task_filter, sort_field=field, descending=descending, after=after, limit=limit
         ),
-        lambda row: [getattr(row, field), row.id],
+        lambda row: [row[sort_position], row[_ID_POSITION]],
     )
     return _read(rows), next_cursor
 

@@ -1,0 +1,147 @@
+"""Prepared reads: the same rows as SQLAlchemy gives, on asyncpg directly
+where the connection is in autocommit, through SQLAlchemy everywhere else."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, bindparam, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keel.core.db import Database
+from keel.core.outbox import OutboxEvent, emit
+from keel.core.prepared_reads import PreparedRead
+from tests.fixtures.databases import database_settings
+
+_COLUMNS = (
+    OutboxEvent.id,
+    OutboxEvent.org_id,
+    OutboxEvent.event_type,
+    OutboxEvent.payload,
+    OutboxEvent.created_at,
+    OutboxEvent.processed_at,
+    OutboxEvent.attempts,
+)
+_BY_TYPE = PreparedRead(select(*_COLUMNS).where(OutboxEvent.event_type == bindparam("event_type")))
+_SINCE = PreparedRead(
+    select(*_COLUMNS)
+    .where(OutboxEvent.event_type == bindparam("event_type"), OutboxEvent.created_at >= bindparam("since"))
+    .order_by(OutboxEvent.id)
+)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_settings(database_url))
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+def sqlalchemy_executions(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The statements that went through SQLAlchemy's execution path."""
+    executed: list[object] = []
+    execute = AsyncConnection.execute
+
+    async def counting(self: AsyncConnection, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        executed.append(statement)
+        return await execute(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncConnection, "execute", counting)
+    return executed
+
+
+async def _written_events(database: Database, count: int) -> str:
+    event_type = f"probe.{uuid.uuid4().hex[:8]}"
+    async with database.session(write=True) as session:
+        for number in range(count):
+            await emit(session, event_type, {"n": number, "tags": ["a", "ü"]}, org_id=uuid.uuid4())
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.event_type == event_type)
+            .values(created_at=datetime(2026, 3, 1, 14, 30, 5, 123456, tzinfo=timezone(timedelta(hours=2))))
+        )
+        await session.commit()
+    return event_type
+
+
+async def test_rows_equal_sqlalchemys_in_value_and_type(database: Database) -> None:
+    event_type = await _written_events(database, 3)
+    params = {"event_type": event_type, "since": datetime(2026, 3, 1, 12, 0, tzinfo=UTC)}
+    async with database.session(write=False) as session:
+        prepared = await _SINCE.all(session, params)
+        expected = (await session.execute(_SINCE.statement, params)).all()
+    assert len(prepared) == 3
+    assert [tuple(row) for row in prepared] == [tuple(row) for row in expected]
+    for row, expected_row in zip(prepared, expected, strict=True):
+        assert [type(value) for value in row] == [type(value) for value in expected_row]
+        assert row[3]["tags"] == ["a", "ü"]
+        assert row[4].tzinfo is UTC
+        assert row[4].isoformat() == "2026-03-01T12:30:05.123456+00:00"
+        assert row[5] is None
+
+
+async def test_bound_datetimes_are_processed_like_sqlalchemys(database: Database) -> None:
+    """A datetime parameter in another zone means the same instant."""
+    event_type = await _written_events(database, 1)
+    just_before = datetime(2026, 3, 1, 7, 30, 5, tzinfo=timezone(timedelta(hours=-5)))  # 12:30:05 UTC
+    just_after = just_before + timedelta(seconds=1)
+    async with database.session(write=False) as session:
+        assert len(await _SINCE.all(session, {"event_type": event_type, "since": just_before})) == 1
+        assert await _SINCE.all(session, {"event_type": event_type, "since": just_after}) == []
+        assert await _BY_TYPE.first(session, {"event_type": "probe.none"}) is None
+
+
+@pytest.mark.postgres
+async def test_postgres_reads_in_autocommit_skip_sqlalchemys_execution(
+    database: Database, sqlalchemy_executions: list[object]
+) -> None:
+    event_type = await _written_events(database, 2)
+    sqlalchemy_executions.clear()
+    async with database.session(write=False) as session:
+        rows = await _BY_TYPE.all(session, {"event_type": event_type})
+    assert len(rows) == 2
+    assert sqlalchemy_executions == []
+
+
+@pytest.mark.sqlite
+async def test_sqlite_reads_run_through_sqlalchemy(database: Database, sqlalchemy_executions: list[object]) -> None:
+    event_type = await _written_events(database, 1)
+    sqlalchemy_executions.clear()
+    async with database.session(write=False) as session:
+        assert len(await _BY_TYPE.all(session, {"event_type": event_type})) == 1
+    assert sqlalchemy_executions == [_BY_TYPE.statement]
+
+
+async def test_reads_in_a_transaction_see_its_own_uncommitted_writes(database: Database) -> None:
+    """A write session's transaction is begun by SQLAlchemy: the read runs in it."""
+    event_type = f"probe.{uuid.uuid4().hex[:8]}"
+    async with database.session(write=True) as session:
+        await emit(session, event_type, {}, org_id=uuid.uuid4())
+        assert len(await _BY_TYPE.all(session, {"event_type": event_type})) == 1
+        await session.rollback()
+    async with database.session(write=False) as session:
+        assert await _BY_TYPE.all(session, {"event_type": event_type}) == []
+
+
+async def test_expanding_in_lists_run_through_sqlalchemy(database: Database) -> None:
+    event_type = await _written_events(database, 2)
+    listed = PreparedRead(select(*_COLUMNS).where(OutboxEvent.event_type.in_(bindparam("types", expanding=True))))
+    async with database.session(write=False) as session:
+        assert len(await listed.all(session, {"types": [event_type, "probe.other"]})) == 2
+
+
+async def test_a_failing_read_raises_sqlalchemys_error_and_the_session_goes_on(database: Database) -> None:
+    nowhere = Table("no_such_table", MetaData(), Column("id", Integer))
+    broken = PreparedRead(select(nowhere.c.id))
+    event_type = await _written_events(database, 1)
+    async with database.session(write=False) as session:
+        with pytest.raises(DBAPIError):
+            await broken.all(session, {})
+    async with database.session(write=False) as session:
+        assert len(await _BY_TYPE.all(session, {"event_type": event_type})) == 1
