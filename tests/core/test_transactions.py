@@ -51,3 +51,38 @@ async def test_timed_out_write_is_rolled_back(make_settings, make_client) -> Non
     # The connection went back to the pool: later writes still work.
     assert (await client.post(f"/test/events/{event}")).status_code == 201
     assert await count(client, event) == 1
+
+
+async def test_domain_routers_turn_away_only_paths_they_do_not_have() -> None:
+    """A router answers exactly its routes' paths (405 for another method on
+    one), also for routes added after it first matched, and lets every other
+    path, even under its prefix, fall through to the next router."""
+    from fastapi import FastAPI
+
+    from keel.core.transactions import transactional_router
+
+    outer = transactional_router(prefix="/things")
+    inner = transactional_router(prefix="/things/{thing_id}/parts")
+
+    @outer.get("/{thing_id}")
+    async def get_thing(thing_id: str) -> dict[str, str]:
+        return {"thing": thing_id}
+
+    @inner.get("")
+    async def list_parts(thing_id: str) -> dict[str, str]:
+        return {"parts of": thing_id}
+
+    app = FastAPI()
+    app.include_router(outer)
+    app.include_router(inner)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        assert (await client.get("/api/v1/things/a")).json() == {"thing": "a"}
+        assert (await client.get("/api/v1/things/a/parts")).json() == {"parts of": "a"}
+        assert (await client.delete("/api/v1/things/a")).status_code == 405
+        assert (await client.get("/api/v1/things/a/other")).status_code == 404
+
+        @outer.get("/{thing_id}/late")
+        async def late(thing_id: str) -> dict[str, str]:
+            return {"late": thing_id}
+
+        assert (await client.get("/api/v1/things/a/late")).json() == {"late": "a"}

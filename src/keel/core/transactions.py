@@ -102,17 +102,32 @@ def transactional_router(prefix: str, **options: Any) -> APIRouter:
 
 
 class _PrefixedRouter(APIRouter):
-    """A router whose every route starts with its prefix, so a request for any
-    other path is turned away by one regex instead of by each route in turn
-    (the app tries the domain routers one after another on every request)."""
+    """A router that turns away a request for a path none of its routes has
+    with one regex, instead of asking each route in turn (the app tries the
+    domain routers one after another on every request, and FastAPI asks each
+    route twice: a task request went past the orgs router's ten checks)."""
 
     def __init__(self, *, prefix: str, **options: Any) -> None:
         super().__init__(prefix=prefix, **options)
         static_parts = re.split(r"\{[^}]+\}", prefix)
         self._prefix_pattern = re.compile("[^/]+".join(map(re.escape, static_parts)) + "(?:/|$)")
+        self._paths_of: tuple[int, re.Pattern[str]] | None = None
+
+    def _paths(self) -> re.Pattern[str]:
+        """Any of the routes' paths (routes are added after construction)."""
+        if self._paths_of is None or self._paths_of[0] != len(self.routes):
+            patterns = [getattr(route, "path_regex", None) for route in self.routes]
+            if all(patterns):
+                # One alternation; named groups become plain ones (names repeat across routes).
+                unnamed = {re.sub(r"\(\?P<\w+>", "(?:", pattern.pattern) for pattern in patterns if pattern}
+                paths = re.compile("|".join(f"(?:{pattern})" for pattern in sorted(unnamed)))
+            else:
+                paths = self._prefix_pattern
+            self._paths_of = (len(self.routes), paths)
+        return self._paths_of[1]
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if not self._prefix_pattern.match(get_route_path(scope)):
+        if not self._paths().match(get_route_path(scope)):
             return Match.NONE, {}
         return super().matches(scope)
 
