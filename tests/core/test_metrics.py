@@ -42,3 +42,43 @@ async def test_metrics_and_docs_can_be_turned_off(make_settings, make_client) ->
     assert (await client.get("/metrics")).status_code == 404
     assert (await client.get("/docs")).status_code == 404
     assert (await client.get("/openapi.json")).status_code == 404
+
+
+def test_latency_histogram_is_cumulative_with_inclusive_bounds() -> None:
+    """Prometheus semantics: a bucket counts observations <= its bound, each
+    bucket includes the ones below, +Inf equals the count; sum and created
+    time per series, as prometheus_client's own Histogram exposes them."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from keel.core.metrics import Metrics
+
+    metrics = Metrics()
+    for seconds in (0.0004, 0.001, 0.003, 0.25, 30.0):
+        metrics.observe("GET", "/things/{id}", 200, seconds)
+    metrics.observe("POST", "/things", 503, 0.002)
+    text = metrics.render().decode()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+
+    get = {"method": "GET", "route": "/things/{id}", "status_class": "2xx"}
+    samples = families["keel_http_request_duration_seconds"].samples
+    of_get = [s for s in samples if s.labels.items() >= get.items()]
+    buckets = {s.labels["le"]: s.value for s in of_get if s.name.endswith("_bucket")}
+    assert buckets["0.001"] == 2  # 0.001 itself is in the 0.001 bucket
+    assert buckets["0.0025"] == 2
+    assert buckets["0.005"] == 3
+    assert buckets["0.25"] == 4
+    assert buckets["10.0"] == 4
+    assert buckets["+Inf"] == 5
+    assert list(buckets.values()) == sorted(buckets.values())
+    totals = {s.name: s.value for s in samples if s.labels == get}
+    assert totals["keel_http_request_duration_seconds_count"] == 5
+    assert totals["keel_http_request_duration_seconds_sum"] == pytest.approx(30.2544)
+    assert 'keel_http_request_duration_seconds_created{method="GET",route="/things/{id}",status_class="2xx"}' in text
+    assert 'keel_http_requests_created{method="GET",route="/things/{id}",status_class="2xx"}' in text
+
+    requests = {
+        (s.labels["method"], s.labels["status_class"]): s.value
+        for s in families["keel_http_requests"].samples
+        if s.name == "keel_http_requests_total"
+    }
+    assert requests == {("GET", "2xx"): 5, ("POST", "5xx"): 1}
