@@ -1,5 +1,6 @@
-"""Prepared reads: the same rows as SQLAlchemy gives, on asyncpg directly
-where the connection is in autocommit, through SQLAlchemy everywhere else."""
+"""Prepared reads: the same rows as SQLAlchemy gives, from the driver
+directly (asyncpg in autocommit, sqlite3 inline), through SQLAlchemy where
+it must run them."""
 
 from __future__ import annotations
 
@@ -97,10 +98,8 @@ async def test_bound_datetimes_are_processed_like_sqlalchemys(database: Database
         assert await _BY_TYPE.first(session, {"event_type": "probe.none"}) is None
 
 
-@pytest.mark.postgres
-async def test_postgres_reads_in_autocommit_skip_sqlalchemys_execution(
-    database: Database, sqlalchemy_executions: list[object]
-) -> None:
+async def test_reads_skip_sqlalchemys_execution(database: Database, sqlalchemy_executions: list[object]) -> None:
+    """asyncpg on PostgreSQL's autocommit reads, sqlite3 inline on SQLite."""
     event_type = await _written_events(database, 2)
     sqlalchemy_executions.clear()
     async with database.session(write=False) as session:
@@ -109,11 +108,13 @@ async def test_postgres_reads_in_autocommit_skip_sqlalchemys_execution(
     assert sqlalchemy_executions == []
 
 
-@pytest.mark.sqlite
-async def test_sqlite_reads_run_through_sqlalchemy(database: Database, sqlalchemy_executions: list[object]) -> None:
+@pytest.mark.postgres
+async def test_postgres_reads_in_a_transaction_run_through_sqlalchemy(
+    database: Database, sqlalchemy_executions: list[object]
+) -> None:
     event_type = await _written_events(database, 1)
     sqlalchemy_executions.clear()
-    async with database.session(write=False) as session:
+    async with database.session(write=True) as session:
         assert len(await _BY_TYPE.all(session, {"event_type": event_type})) == 1
     assert sqlalchemy_executions == [_BY_TYPE.statement]
 

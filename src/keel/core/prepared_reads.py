@@ -1,19 +1,24 @@
-"""Hot reads compiled once and, on PostgreSQL, run by asyncpg itself.
+"""Hot reads compiled once and run by the database driver itself.
 
-Around a one-round-trip read, SQLAlchemy's execution path (a greenlet per
-call, the compiled-statement cache, the DBAPI adapter's cursor, the result
-object) costs more CPU than asyncpg's own work: a loaded task GET served
-about a fifth more requests per second without it. A :class:`PreparedRead`
-compiles its SELECT once per dialect and, on a connection in autocommit
-(PostgreSQL reads; see ``keel.core.db``), hands the SQL and positional
-arguments straight to asyncpg, applying the same bind and result processors
-SQLAlchemy would, so rows come back with the same values.
+Around a short read, SQLAlchemy's execution path (a greenlet per call, the
+compiled-statement cache, the DBAPI adapter's cursor, the result object)
+costs more CPU than the driver's own work: a loaded task GET on PostgreSQL
+served about a fifth more requests per second without it. A
+:class:`PreparedRead` compiles its SELECT once per dialect and hands the SQL
+and positional arguments straight to the driver, applying the same bind and
+result processors SQLAlchemy would, so rows come back with the same values:
 
-Everything else runs through SQLAlchemy as before: SQLite (its driver is
-already inline), a connection inside a transaction (the adapter begins it),
-a statement SQLAlchemy must rewrite per call (expanding ``IN`` lists), and
-any error — the read is run once more through SQLAlchemy, which translates
-the error and invalidates a broken connection exactly as everywhere else.
+- PostgreSQL: asyncpg, on a connection in autocommit (reads; see
+  ``keel.core.db``). Inside a transaction the read goes through SQLAlchemy,
+  whose adapter begins the transaction on first use.
+- SQLite: ``sqlite3`` on the loop's thread (see ``keel.core.sqlite_driver``),
+  inside the session's transaction, which keel's begin hook has opened by
+  the time the session hands out its connection.
+
+A statement SQLAlchemy must rewrite per call (expanding ``IN`` lists) always
+goes through SQLAlchemy; so does a read after any driver error — it is run
+once more there, which translates the error and invalidates a broken
+connection exactly as everywhere else.
 """
 
 from __future__ import annotations
@@ -26,7 +31,12 @@ from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from keel.core.sqlite_driver import InlineSQLiteDialect
+
+SQLITE_DRIVER = InlineSQLiteDialect.driver
+
 Processor = Callable[[Any], Any]
+_DRIVERS = frozenset({"asyncpg", SQLITE_DRIVER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +45,7 @@ class _DriverForm:
     turn named parameters into its arguments and its records into rows."""
 
     sql: str
+    inline: bool  # sqlite3 on the loop's thread, rather than asyncpg
     names: tuple[str, ...]
     defaults: Mapping[str, Any]
     bind_processors: Mapping[str, Processor]
@@ -62,7 +73,7 @@ class _DriverForm:
 
 def _driver_form(statement: Select[Any], dialect: Dialect) -> _DriverForm | None:
     """The statement for asyncpg, or None where only SQLAlchemy can run it."""
-    if dialect.driver != "asyncpg":
+    if dialect.driver not in _DRIVERS:
         return None
     compiled = statement.compile(dialect=dialect)
     if compiled.positiontup is None or compiled.post_compile_params or compiled.literal_execute_params:
@@ -79,7 +90,14 @@ def _driver_form(statement: Select[Any], dialect: Dialect) -> _DriverForm | None
         if process is not None:
             result_processors.append((index, process))
     defaults = {name: bind.value for name, bind in binds.items() if not bind.required}
-    return _DriverForm(str(compiled), tuple(compiled.positiontup), defaults, bind_processors, tuple(result_processors))
+    return _DriverForm(
+        str(compiled),
+        dialect.driver == SQLITE_DRIVER,
+        tuple(compiled.positiontup),
+        defaults,
+        bind_processors,
+        tuple(result_processors),
+    )
 
 
 class PreparedRead:
@@ -114,12 +132,16 @@ class PreparedRead:
 
 
 async def _on_driver(connection: AsyncConnection, form: _DriverForm, params: Mapping[str, Any]) -> Sequence[Any] | None:
-    """asyncpg's records, or None when SQLAlchemy must run the read instead."""
+    """The driver's rows, or None when SQLAlchemy must run the read instead."""
     pooled = await connection.get_raw_connection()
-    if not pooled.dbapi_connection.autocommit:  # type: ignore[union-attr]
-        return None  # in a transaction, which the adapter begins on first use
+    driver: Any = pooled.driver_connection
     try:
-        records: Sequence[Any] = await pooled.driver_connection.fetch(form.sql, *form.arguments(params))  # type: ignore[union-attr]
+        if form.inline:
+            rows: Sequence[Any] = driver.execute(form.sql, form.arguments(params)).fetchall()
+            return rows
+        if not pooled.dbapi_connection.autocommit:  # type: ignore[union-attr]
+            return None  # in a transaction, which the adapter begins on first use
+        records: Sequence[Any] = await driver.fetch(form.sql, *form.arguments(params))
     except Exception:  # the read is run again through SQLAlchemy, which reports the error
         return None
     return records
