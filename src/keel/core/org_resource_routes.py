@@ -18,7 +18,6 @@ from keel.core.openapi import problem_responses
 from keel.core.org_resources import OrgResources
 from keel.core.pagination import DEFAULT_LIMIT, CursorParam, Cursors, LimitParam, Page
 from keel.core.principal import OrgScope
-from keel.core.transactions import DbSession
 from keel.core.versioning import etag, parse_if_match
 from keel.core.writes import IdempotencyKeyHeader, IfMatchHeader, idempotent
 
@@ -47,28 +46,26 @@ def add_org_resource_routes(
 
     async def list_items(
         scope: ViewerScope,
-        session: DbSession,
         cursors: Cursors,
         cursor: CursorParam = None,
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> Page[Any]:
-        items, next_cursor = await resources.page(session, scope, cursors, cursor=cursor, limit=limit)
+        items, next_cursor = await resources.page(scope.session, scope, cursors, cursor=cursor, limit=limit)
         return Page[read_schema](items=items, next_cursor=next_cursor)  # type: ignore[valid-type]
 
     async def create_item(
         body: create_schema,  # type: ignore[valid-type]
         request: Request,
         scope: MemberScope,
-        session: DbSession,
         key: IdempotencyKeyHeader = None,
     ) -> Response:
         async def act() -> BaseModel:
-            return await resources.create(session, scope, await check(session, scope, create_values(body)))  # type: ignore[no-any-return]
+            return await resources.create(scope.session, scope, await check(scope.session, scope, create_values(body)))  # type: ignore[no-any-return]
 
-        return await idempotent(request, session, scope.principal, key, body, act)
+        return await idempotent(request, scope.session, scope.principal, key, body, act)
 
-    async def get_item(item_id: uuid.UUID, response: Response, scope: ViewerScope, session: DbSession) -> Any:
-        row = await resources.load(session, scope, item_id)
+    async def get_item(item_id: uuid.UUID, response: Response, scope: ViewerScope) -> Any:
+        row = await resources.load(scope.session, scope, item_id)
         response.headers["ETag"] = etag(row.version)
         return resources.read(row)
 
@@ -77,22 +74,19 @@ def add_org_resource_routes(
         body: update_schema,  # type: ignore[valid-type]
         response: Response,
         scope: MemberScope,
-        session: DbSession,
         if_match: IfMatchHeader = None,
     ) -> Any:
-        values = await check(session, scope, update_values(body))
-        item = await resources.update(session, scope, item_id, values, expected=parse_if_match(if_match))
+        values = await check(scope.session, scope, update_values(body))
+        item = await resources.update(scope.session, scope, item_id, values, expected=parse_if_match(if_match))
         response.headers["ETag"] = etag(item.version)
         return item
 
-    async def delete_item(
-        item_id: uuid.UUID, scope: MemberScope, session: DbSession, if_match: IfMatchHeader = None
-    ) -> Response:
-        await resources.delete(session, scope, item_id, expected=parse_if_match(if_match))
+    async def delete_item(item_id: uuid.UUID, scope: MemberScope, if_match: IfMatchHeader = None) -> Response:
+        await resources.delete(scope.session, scope, item_id, expected=parse_if_match(if_match))
         return Response(status_code=204)
 
-    async def restore_item(item_id: uuid.UUID, scope: AdminScope, session: DbSession) -> Any:
-        return await resources.restore(session, scope, item_id)
+    async def restore_item(item_id: uuid.UUID, scope: AdminScope) -> Any:
+        return await resources.restore(scope.session, scope, item_id)
 
     item = "/{" + id_name + "}"
     by_id = {

@@ -8,7 +8,7 @@ from keel.core.auth import AdminScope
 from keel.core.openapi import problem_responses
 from keel.core.pagination import DEFAULT_LIMIT, CursorParam, Cursors, LimitParam, Page
 from keel.core.request_info import CurrentRequestInfo
-from keel.core.transactions import DbSession, transactional_router
+from keel.core.transactions import transactional_router
 from keel.identity.api_keys import service
 from keel.identity.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 
@@ -18,28 +18,25 @@ router = transactional_router(
 
 
 @router.post("", response_model=ApiKeyCreated, status_code=201)
-async def create_key(
-    body: ApiKeyCreate, scope: AdminScope, session: DbSession, origin: CurrentRequestInfo
-) -> ApiKeyCreated:
+async def create_key(body: ApiKeyCreate, scope: AdminScope, origin: CurrentRequestInfo) -> ApiKeyCreated:
     """Create a key; its secret is in this response only. Auth: admin+."""
-    return await service.create_key(session, scope, origin, name=body.name, role=body.role)
+    return await service.create_key(scope.session, scope, origin, name=body.name, role=body.role)
 
 
 @router.get("", response_model=Page[ApiKeyRead])
 async def list_keys(
     scope: AdminScope,
-    session: DbSession,
     cursors: Cursors,
     cursor: CursorParam = None,
     limit: LimitParam = DEFAULT_LIMIT,
 ) -> Page[ApiKeyRead]:
     """Active keys, without secrets, oldest first. Auth: admin+."""
-    items, next_cursor = await service.list_keys(session, scope, cursors, cursor=cursor, limit=limit)
+    items, next_cursor = await service.list_keys(scope.session, scope, cursors, cursor=cursor, limit=limit)
     return Page[ApiKeyRead](items=items, next_cursor=next_cursor)
 
 
 @router.delete("/{key_id}", status_code=204)
-async def revoke_key(key_id: uuid.UUID, scope: AdminScope, session: DbSession, origin: CurrentRequestInfo) -> Response:
+async def revoke_key(key_id: uuid.UUID, scope: AdminScope, origin: CurrentRequestInfo) -> Response:
     """Revoke a key; it stops working on the next request. Auth: admin+."""
-    await service.revoke_key(session, scope, origin, key_id=key_id)
+    await service.revoke_key(scope.session, scope, origin, key_id=key_id)
     return Response(status_code=204)

@@ -47,63 +47,58 @@ async def list_orgs(
 
 
 @router.get("/{org_id}", response_model=OrgRead)
-async def get_org(scope: ViewerScope, session: DbSession) -> OrgRead:
+async def get_org(scope: ViewerScope) -> OrgRead:
     """One organization. Auth: viewer+."""
-    return await service.get_org(session, scope)
+    return await service.get_org(scope.session, scope)
 
 
 @router.patch("/{org_id}", response_model=OrgRead)
-async def update_org(body: OrgUpdate, scope: AdminScope, session: DbSession, origin: CurrentRequestInfo) -> OrgRead:
+async def update_org(body: OrgUpdate, scope: AdminScope, origin: CurrentRequestInfo) -> OrgRead:
     """Rename an organization. Auth: admin+."""
-    return await service.rename_org(session, scope, origin, name=body.name)
+    return await service.rename_org(scope.session, scope, origin, name=body.name)
 
 
 @router.delete("/{org_id}", status_code=204)
-async def delete_org(scope: OwnerScope, session: DbSession, origin: CurrentRequestInfo) -> Response:
+async def delete_org(scope: OwnerScope, origin: CurrentRequestInfo) -> Response:
     """Delete an organization. Auth: owner."""
-    await service.delete_org(session, scope, origin)
+    await service.delete_org(scope.session, scope, origin)
     return Response(status_code=204)
 
 
 @router.get("/{org_id}/members", response_model=Page[MemberRead])
 async def list_members(
     scope: ViewerScope,
-    session: DbSession,
     cursors: Cursors,
     cursor: CursorParam = None,
     limit: LimitParam = DEFAULT_LIMIT,
 ) -> Page[MemberRead]:
     """Members and their roles, in joining order. Auth: viewer+."""
-    items, next_cursor = await service.list_members(session, scope, cursors, cursor=cursor, limit=limit)
+    items, next_cursor = await service.list_members(scope.session, scope, cursors, cursor=cursor, limit=limit)
     return Page[MemberRead](items=items, next_cursor=next_cursor)
 
 
 @router.post("/{org_id}/members", response_model=MemberRead, status_code=201)
-async def add_member(body: MemberAdd, scope: AdminScope, session: DbSession, origin: CurrentRequestInfo) -> MemberRead:
+async def add_member(body: MemberAdd, scope: AdminScope, origin: CurrentRequestInfo) -> MemberRead:
     """Add an existing user by email, with a role no stronger than the caller's. Auth: admin+."""
-    return await service.add_member(session, scope, origin, email=body.email, role=body.role)
+    return await service.add_member(scope.session, scope, origin, email=body.email, role=body.role)
 
 
 @router.patch("/{org_id}/members/{user_id}", response_model=MemberRead)
 async def update_member(
-    user_id: uuid.UUID, body: MemberUpdate, scope: AdminScope, session: DbSession, origin: CurrentRequestInfo
+    user_id: uuid.UUID, body: MemberUpdate, scope: AdminScope, origin: CurrentRequestInfo
 ) -> MemberRead:
     """Change a member's role. The last owner cannot be demoted (409). Auth: admin+."""
-    return await service.change_role(session, scope, origin, user_id=user_id, role=body.role)
+    return await service.change_role(scope.session, scope, origin, user_id=user_id, role=body.role)
 
 
 @router.delete("/{org_id}/members/{user_id}", status_code=204)
-async def remove_member(
-    user_id: uuid.UUID, scope: ViewerScope, session: DbSession, origin: CurrentRequestInfo
-) -> Response:
+async def remove_member(user_id: uuid.UUID, scope: ViewerScope, origin: CurrentRequestInfo) -> Response:
     """Remove a member (admin+), or leave (anyone, for themselves). The last owner cannot leave (409)."""
-    await service.remove_member(session, scope, origin, user_id=user_id)
+    await service.remove_member(scope.session, scope, origin, user_id=user_id)
     return Response(status_code=204)
 
 
 @router.post("/{org_id}/transfer-ownership", response_model=MemberRead)
-async def transfer_ownership(
-    body: OwnershipTransfer, scope: OwnerScope, session: DbSession, origin: CurrentRequestInfo
-) -> MemberRead:
+async def transfer_ownership(body: OwnershipTransfer, scope: OwnerScope, origin: CurrentRequestInfo) -> MemberRead:
     """Make another member owner; the caller becomes admin. Auth: owner (a user)."""
-    return await service.transfer_ownership(session, scope, origin, user_id=body.user_id)
+    return await service.transfer_ownership(scope.session, scope, origin, user_id=body.user_id)

@@ -6,7 +6,7 @@ from fastapi import Query, Request
 
 from keel.core.auth import ViewerScope
 from keel.core.openapi import problem_responses
-from keel.core.transactions import DbSession, transactional_router
+from keel.core.transactions import transactional_router
 from keel.work.dashboard import service
 from keel.work.dashboard.schemas import Dashboard
 
@@ -19,10 +19,9 @@ router = transactional_router(
 async def dashboard(
     request: Request,
     scope: ViewerScope,
-    session: DbSession,
     active_within_s: Annotated[int | None, Query(ge=60, le=30 * 24 * 3600)] = None,
 ) -> Dashboard:
     """Task counts by status, overdue tasks, and members active within the cutoff
     (default KEEL_ACTIVE_MEMBER_CUTOFF_S). Auth: viewer+."""
     cutoff = active_within_s or request.app.state.settings.auth.active_member_cutoff_s
-    return await service.dashboard(session, scope, active_within_s=cutoff)
+    return await service.dashboard(scope.session, scope, active_within_s=cutoff)

@@ -7,7 +7,7 @@ from fastapi import Query
 from keel.core.auth import ViewerScope
 from keel.core.openapi import problem_responses
 from keel.core.pagination import DEFAULT_LIMIT, CursorParam, Cursors, LimitParam, Page
-from keel.core.transactions import DbSession, transactional_router
+from keel.core.transactions import transactional_router
 from keel.work.search import service
 from keel.work.search.schemas import SearchHit
 
@@ -19,12 +19,11 @@ router = transactional_router(
 @router.get("", response_model=Page[SearchHit])
 async def search(
     scope: ViewerScope,
-    session: DbSession,
     cursors: Cursors,
     q: Annotated[str, Query(min_length=1, max_length=200, description="Words to find (all must match).")],
     cursor: CursorParam = None,
     limit: LimitParam = DEFAULT_LIMIT,
 ) -> Page[SearchHit]:
     """Tasks, projects, reports and bookmarks matching q, best first. Auth: viewer+."""
-    hits, next_cursor = await service.search(session, scope, cursors, query=q, cursor=cursor, limit=limit)
+    hits, next_cursor = await service.search(scope.session, scope, cursors, query=q, cursor=cursor, limit=limit)
     return Page[SearchHit](items=hits, next_cursor=next_cursor)

@@ -10,7 +10,7 @@ from keel.core.auth import AdminScope, MemberScope, ViewerScope
 from keel.core.openapi import problem_responses
 from keel.core.pagination import DEFAULT_LIMIT, CursorParam, Cursors, LimitParam, Page
 from keel.core.responses import read_response
-from keel.core.transactions import DbSession, transactional_router
+from keel.core.transactions import transactional_router
 from keel.core.versioning import etag, parse_if_match
 from keel.core.writes import IdempotencyKeyHeader, IfMatchHeader, idempotent
 from keel.work.tasks import service
@@ -30,7 +30,6 @@ TaskSort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "pr
 async def list_tasks(
     response: Response,
     scope: ViewerScope,
-    session: DbSession,
     cursors: Cursors,
     status: Annotated[list[TaskStatus] | None, Query(max_length=4)] = None,
     project_id: uuid.UUID | None = None,
@@ -52,25 +51,25 @@ async def list_tasks(
         q=q,
     )
     items, next_cursor = await service.list_tasks(
-        session, scope, cursors, task_filter, sort=sort, cursor=cursor, limit=limit
+        scope.session, scope, cursors, task_filter, sort=sort, cursor=cursor, limit=limit
     )
     return read_response({"items": items, "next_cursor": next_cursor}, response)
 
 
 @router.post("", response_model=TaskRead, status_code=201, responses=problem_responses(409))
 async def create_task(
-    body: TaskCreate, request: Request, scope: MemberScope, session: DbSession, key: IdempotencyKeyHeader = None
+    body: TaskCreate, request: Request, scope: MemberScope, key: IdempotencyKeyHeader = None
 ) -> Response:
     """Create a task; repeatable with Idempotency-Key. Auth: member+."""
     return await idempotent(
-        request, session, scope.principal, key, body, lambda: service.create_task(session, scope, body)
+        request, scope.session, scope.principal, key, body, lambda: service.create_task(scope.session, scope, body)
     )
 
 
 @router.get("/{task_id}", response_model=TaskRead)
-async def get_task(task_id: uuid.UUID, response: Response, scope: ViewerScope, session: DbSession) -> Response:
+async def get_task(task_id: uuid.UUID, response: Response, scope: ViewerScope) -> Response:
     """One task, with its ETag. Auth: viewer+."""
-    task = await service.get_task(session, scope, task_id)
+    task = await service.get_task(scope.session, scope, task_id)
     return read_response(task, response, headers={"ETag": etag(task["version"])})
 
 
@@ -80,25 +79,22 @@ async def update_task(
     body: TaskUpdate,
     response: Response,
     scope: MemberScope,
-    session: DbSession,
     if_match: IfMatchHeader = None,
 ) -> TaskRead:
     """Change a task; with If-Match, only if unchanged since read (else 412). Auth: member+."""
-    task = await service.update_task(session, scope, task_id, body, expected=parse_if_match(if_match))
+    task = await service.update_task(scope.session, scope, task_id, body, expected=parse_if_match(if_match))
     response.headers["ETag"] = etag(task.version)
     return task
 
 
 @router.delete("/{task_id}", status_code=204, responses=problem_responses(412))
-async def delete_task(
-    task_id: uuid.UUID, scope: MemberScope, session: DbSession, if_match: IfMatchHeader = None
-) -> Response:
+async def delete_task(task_id: uuid.UUID, scope: MemberScope, if_match: IfMatchHeader = None) -> Response:
     """Soft-delete a task (admins can restore it). Auth: member+."""
-    await service.delete_task(session, scope, task_id, expected=parse_if_match(if_match))
+    await service.delete_task(scope.session, scope, task_id, expected=parse_if_match(if_match))
     return Response(status_code=204)
 
 
 @router.post("/{task_id}/restore", response_model=TaskRead)
-async def restore_task(task_id: uuid.UUID, scope: AdminScope, session: DbSession) -> TaskRead:
+async def restore_task(task_id: uuid.UUID, scope: AdminScope) -> TaskRead:
     """Bring back a soft-deleted task. Auth: admin+."""
-    return await service.restore_task(session, scope, task_id)
+    return await service.restore_task(scope.session, scope, task_id)
