@@ -28,7 +28,7 @@ from keel.core.middleware.load_shedding import LoadShedder
 from keel.core.middleware.request_context import RequestContextMiddleware
 from keel.core.middleware.request_limits import RequestLimits
 from keel.core.openapi import declare_security
-from keel.core.ops import health_router, metrics_router, mount_docs
+from keel.core.ops import add_operational_routes, mount_docs
 from keel.core.pagination import CursorCodec
 from keel.core.ratelimit import RateLimiter
 from keel.core.security import TokenSigner
@@ -188,9 +188,7 @@ def create_app(
     )
 
     install_error_handlers(app)
-    app.include_router(health_router)
-    if settings.metrics_exposed:
-        app.include_router(metrics_router)
+    add_operational_routes(app, expose_metrics=settings.metrics_exposed)
     if settings.docs_exposed:
         mount_docs(app)
     routers_of_api = api_routers()
