@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from bench.run import Plan
 
 
+def cpu_ms_per_request(cpu_s: float, result: LoadResult) -> float:
+    """The server process's CPU time per request it answered (uvicorn and HTTP parsing included)."""
+    return cpu_s * 1000 / result.requests if result.requests else float("inf")
+
+
 @dataclass(frozen=True)
 class Row:
     name: str
@@ -25,6 +30,10 @@ class Row:
     target: float | None = None
     checks: list[tuple[str, bool]] = field(default_factory=list)
     rounds_rps: tuple[float, ...] = ()
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return cpu_ms_per_request(self.cpu_s, self.result)
 
 
 def verdict(row: Row) -> str:
@@ -40,8 +49,8 @@ def verdict(row: Row) -> str:
 def _table(rows: list[Row]) -> list[str]:
     lines = [
         "| run | vs | req/s | each round | p50 ms | p90 ms | p99 ms | errors: 503 / 429 / 5xx / 4xx / socket "
-        "| RSS MB | CPU s | ratio | targets |",
-        "| --- | --- | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |",
+        "| RSS MB | CPU s | CPU ms/req | ratio | targets |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         r = row.result
@@ -50,7 +59,8 @@ def _table(rows: list[Row]) -> list[str]:
         rounds = " / ".join(f"{rps:,.0f}" for rps in row.rounds_rps)
         lines.append(
             f"| {row.name} | {row.against} | {r.rps:,.0f} | {rounds} | {r.p50_ms:.1f} | {r.p90_ms:.1f} | "
-            f"{r.p99_ms:.1f} | {errors} | {row.rss_mb:.0f} | {row.cpu_s:.1f} | {ratio} | {verdict(row)} |"
+            f"{r.p99_ms:.1f} | {errors} | {row.rss_mb:.0f} | {row.cpu_s:.1f} | {row.cpu_ms_per_request:.2f} | "
+            f"{ratio} | {verdict(row)} |"
         )
     return lines
 
@@ -84,6 +94,8 @@ def write_report(
         "  security headers, request limits, load shedding); on PostgreSQL + Redis also with",
         "  rate limiting on Redis (budgets set high enough never to refuse). `middleware off`",
         "  is the same build with the middleware list emptied and rate limits off.",
+        "- CPU ms/req: the server process's CPU time over the run divided by the requests it",
+        "  answered — what one request costs the server, HTTP parsing included.",
         "",
         "## Framework baselines",
         "",

@@ -30,7 +30,7 @@ import asyncpg
 import httpx
 
 from bench.load import LoadResult, MixedUser, run_wrk, wrk_available
-from bench.report import Row, write_report
+from bench.report import Row, cpu_ms_per_request, write_report
 from bench.servers import Server, uvicorn
 from keel.cli import EVENT_LOOP
 
@@ -328,6 +328,9 @@ def _rows(backend: str, runs: dict[str, Measured], plan: Plan) -> list[Row]:
     def p99_within(m: Measured, limit_ms: float) -> tuple[str, bool]:
         return f"p99 ≤ {limit_ms:g} ms", m.result.p99_ms <= limit_ms
 
+    def cpu_within(m: Measured, limit_ms: float) -> tuple[str, bool]:
+        return f"CPU < {limit_ms:g} ms/request", cpu_ms_per_request(m.cpu_s, m.result) < limit_ms
+
     rows = [
         _row(f"b get ({label})", b_get, "baseline"),
         _row(f"b list ({label})", b_list, "baseline"),
@@ -337,6 +340,8 @@ def _rows(backend: str, runs: dict[str, Measured], plan: Plan) -> list[Row]:
     ]
     for scenario, baseline, name in (("task_get", b_get, "b get"), ("task_list", b_list, "b list")):
         checks = [no_failures(runs[scenario])] + ([p99_within(runs[scenario], 25)] if pg else [])
+        if scenario == "task_get":  # an authenticated request, whole: server, auth, SQL, JSON
+            checks.append(cpu_within(runs[scenario], 1.0))
         rows.append(_row(f"keel {scenario}", runs[scenario], name, _ratio(runs[scenario], baseline), 0.50, checks))
     rows.append(
         _row(
