@@ -41,8 +41,9 @@ _DRIVERS = frozenset({"asyncpg", SQLITE_DRIVER})
 
 @dataclass(frozen=True, slots=True)
 class _DriverForm:
-    """A statement as asyncpg takes it: SQL with $n placeholders, and how to
-    turn named parameters into its arguments and its records into rows."""
+    """A statement as the driver takes it (SQL with ``$n`` placeholders for
+    asyncpg, ``?`` for sqlite3), and how to turn named parameters into its
+    arguments and its records into rows."""
 
     sql: str
     inline: bool  # sqlite3 on the loop's thread, rather than asyncpg
@@ -72,7 +73,7 @@ class _DriverForm:
 
 
 def _driver_form(statement: Select[Any], dialect: Dialect) -> _DriverForm | None:
-    """The statement for asyncpg, or None where only SQLAlchemy can run it."""
+    """The statement for its driver, or None where only SQLAlchemy can run it."""
     if dialect.driver not in _DRIVERS:
         return None
     compiled = statement.compile(dialect=dialect)
