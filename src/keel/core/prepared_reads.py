@@ -18,7 +18,8 @@ result processors SQLAlchemy would, so rows come back with the same values:
 A statement SQLAlchemy must rewrite per call (expanding ``IN`` lists) always
 goes through SQLAlchemy; so does a read after any driver error — it is run
 once more there, which translates the error and invalidates a broken
-connection exactly as everywhere else.
+connection exactly as everywhere else (a read that hits PostgreSQL's
+statement timeout therefore fails after twice the timeout).
 """
 
 from __future__ import annotations
