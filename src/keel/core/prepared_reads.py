@@ -113,10 +113,12 @@ class PreparedRead:
         self._forms: dict[str, _DriverForm | None] = {}
 
     def _form(self, dialect: Dialect) -> _DriverForm | None:
-        key = dialect.name + "+" + dialect.driver
-        if key not in self._forms:
-            self._forms[key] = _driver_form(self.statement, dialect)
-        return self._forms[key]
+        # By driver name alone: each driver with a form serves one database.
+        try:
+            return self._forms[dialect.driver]
+        except KeyError:
+            form = self._forms[dialect.driver] = _driver_form(self.statement, dialect)
+            return form
 
     async def all(self, session: AsyncSession, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         connection = await session.connection()
