@@ -13,31 +13,20 @@ from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.db import execute_core
 from keel.core.errors import Conflict, NotFound
 from keel.core.outbox import emit
 from keel.core.pagination import CursorCodec, KeysetQuery, paged
+from keel.core.prepared import PreparedInsert
 from keel.core.principal import OrgScope, Role, scoped_template
 from keel.core.versioning import check_version, flush_versioned, soft_delete
 
 ModelT = TypeVar("ModelT")
 ReadT = TypeVar("ReadT")
 NEWEST_FIRST = "-created_at"
-
-
-def with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` completed with the Python-side defaults of ``table``'s other columns."""
-    complete = dict(values)
-    for column in table.columns:
-        default = column.default
-        if column.key in complete or default is None:
-            continue
-        complete[column.key] = default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
-    return complete
 
 
 class OrgResources(Generic[ModelT, ReadT]):
@@ -55,7 +44,7 @@ class OrgResources(Generic[ModelT, ReadT]):
         self.event_prefix = event_prefix
         self.noun = noun
         self.event_fields = event_fields
-        self._insert = insert(model)
+        self._insert = PreparedInsert(model)  # type: ignore[arg-type]
         mapped: Any = model
         self._page = KeysetQuery.of(
             scoped_template(select(mapped), mapped), [mapped.created_at, mapped.id], descending=True
@@ -103,16 +92,14 @@ class OrgResources(Generic[ModelT, ReadT]):
         await emit(session, f"{self.event_prefix}.{kind}", payload, org_id=scope.org_id)
 
     async def create(self, session: AsyncSession, scope: OrgScope, values: dict[str, Any]) -> ReadT:
-        """Insert a row: one prebuilt INSERT with every value known up front
-        (the columns' defaults evaluated here), not a unit-of-work flush. The
-        row is read back from those values, without a query."""
+        """Insert a row: one prepared INSERT with every value known up front
+        (the columns' defaults evaluated before it), not a unit-of-work flush.
+        The row is read back from those values, without a query."""
         scope.require(Role.MEMBER)
-        model: Any = self.model
-        row_values = with_defaults(
-            model.__table__, {"org_id": scope.org_id, "created_by_id": scope.principal.user_id, **values}
-        )
         try:
-            await execute_core(session, self._insert, row_values)
+            row_values = await self._insert.insert(
+                session, {"org_id": scope.org_id, "created_by_id": scope.principal.user_id, **values}
+            )
         except IntegrityError:  # a unique rule of the model (e.g. one bookmark per URL)
             raise self._conflict() from None
         # The row as written, with the model's attribute access: reads and

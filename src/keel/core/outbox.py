@@ -10,13 +10,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, insert
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keel.core.clock import now
-from keel.core.db import execute_core
 from keel.core.models import Base, IdMixin
+from keel.core.prepared import PreparedInsert
 
 
 class OutboxEvent(IdMixin, Base):
@@ -37,13 +37,13 @@ class OutboxEvent(IdMixin, Base):
     )
 
 
-# Every write emits an event: one prebuilt INSERT, not a unit-of-work flush.
+# Every write emits an event: one prepared INSERT, not a unit-of-work flush.
 # The columns' Python-side defaults (id, times, attempts) fill in the rest.
-_INSERT = insert(OutboxEvent)
+_INSERT = PreparedInsert(OutboxEvent)
 
 
 async def emit(
     session: AsyncSession, event_type: str, payload: dict[str, Any], *, org_id: uuid.UUID | None = None
 ) -> None:
     """Record an event in the caller's transaction; it commits with the change."""
-    await execute_core(session, _INSERT, {"org_id": org_id, "event_type": event_type, "payload": payload})
+    await _INSERT.insert(session, {"org_id": org_id, "event_type": event_type, "payload": payload})

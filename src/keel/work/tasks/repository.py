@@ -14,7 +14,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from keel.core import fulltext
 from keel.core.db import execute_core
 from keel.core.pagination import KeysetQuery
-from keel.core.prepared_reads import PreparedRead
+from keel.core.prepared import PreparedRead
 from keel.core.principal import OrgScope, scoped_template
 from keel.identity.users import public as users
 from keel.work.projects.models import Project

@@ -1,6 +1,6 @@
-"""Prepared reads: the same rows as SQLAlchemy gives, from the driver
-directly (asyncpg in autocommit, sqlite3 inline), through SQLAlchemy where
-it must run them."""
+"""Prepared statements: the same rows as SQLAlchemy reads and writes, from
+the driver directly (asyncpg, sqlite3 inline), through SQLAlchemy where it
+must run them."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, bindparam, select, update
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from keel.core.db import Database
 from keel.core.outbox import OutboxEvent, emit
-from keel.core.prepared_reads import PreparedRead
+from keel.core.prepared import PreparedInsert, PreparedRead
 from tests.fixtures.databases import database_settings
 
 _COLUMNS = (
@@ -146,3 +146,75 @@ async def test_a_failing_read_raises_sqlalchemys_error_and_the_session_goes_on(d
             await broken.all(session, {})
     async with database.session(write=False) as session:
         assert len(await _BY_TYPE.all(session, {"event_type": event_type})) == 1
+
+
+# -- inserts ------------------------------------------------------------------
+
+_EVENT_INSERT = PreparedInsert(OutboxEvent)
+
+
+async def _begin(session: AsyncSession) -> None:
+    """What every write does first (its caller's locked row): a statement that
+    begins the transaction."""
+    await session.execute(select(1))
+
+
+async def test_an_insert_writes_the_row_it_returns_defaults_included(database: Database) -> None:
+    org_id = uuid.uuid4()
+    async with database.session(write=True) as session:
+        await _begin(session)
+        row = await _EVENT_INSERT.insert(
+            session, {"org_id": org_id, "event_type": "probe.insert", "payload": {"tags": ["a", "ü"], "n": 1}}
+        )
+        await session.commit()
+    assert row["attempts"] == 0
+    assert "processed_at" not in row  # no default: left to the database
+    assert isinstance(row["id"], uuid.UUID)
+    assert row["created_at"].tzinfo is UTC
+    async with database.session(write=False) as session:
+        stored = (await session.scalars(select(OutboxEvent).where(OutboxEvent.id == row["id"]))).one()
+    assert {column: getattr(stored, column) for column in row} == row
+    assert stored.processed_at is None
+
+
+async def test_inserts_in_a_begun_transaction_skip_sqlalchemys_execution(
+    database: Database, sqlalchemy_executions: list[object]
+) -> None:
+    async with database.session(write=True) as session:
+        await _begin(session)
+        sqlalchemy_executions.clear()
+        await emit(session, "probe.insert", {}, org_id=uuid.uuid4())
+        await session.commit()
+    assert sqlalchemy_executions == []
+
+
+@pytest.mark.postgres
+async def test_a_postgres_insert_that_would_begin_the_transaction_runs_through_sqlalchemy(
+    database: Database, sqlalchemy_executions: list[object]
+) -> None:
+    event_type = f"probe.{uuid.uuid4().hex[:8]}"
+    async with database.session(write=True) as session:
+        await emit(session, event_type, {}, org_id=uuid.uuid4())
+        assert [getattr(statement, "table", None) for statement in sqlalchemy_executions] == [OutboxEvent.__table__]
+        await session.rollback()
+    async with database.session(write=False) as session:
+        assert await _BY_TYPE.all(session, {"event_type": event_type}) == []
+
+
+async def test_a_duplicate_raises_sqlalchemys_integrity_error_and_the_transaction_rolls_back(
+    database: Database,
+) -> None:
+    event_type = f"probe.{uuid.uuid4().hex[:8]}"
+    taken = uuid.uuid4()
+    async with database.session(write=True) as session:
+        await _begin(session)
+        await _EVENT_INSERT.insert(session, {"id": taken, "event_type": event_type, "payload": {}})
+        await session.commit()
+    async with database.session(write=True) as session:
+        await _begin(session)
+        await _EVENT_INSERT.insert(session, {"event_type": event_type, "payload": {"first": True}})
+        with pytest.raises(IntegrityError):
+            await _EVENT_INSERT.insert(session, {"id": taken, "event_type": event_type, "payload": {}})
+        await session.rollback()
+    async with database.session(write=False) as session:
+        assert [row[0] for row in await _BY_TYPE.all(session, {"event_type": event_type})] == [taken]
