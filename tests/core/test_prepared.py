@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from keel.core.db import Database
 from keel.core.outbox import OutboxEvent, emit
-from keel.core.prepared import PreparedInsert, PreparedRead
+from keel.core.prepared import PreparedInsert, PreparedRead, _one_statement, insert_rows
 from tests.fixtures.databases import database_settings
 
 _COLUMNS = (
@@ -159,6 +159,15 @@ async def _begin(session: AsyncSession) -> None:
     await session.execute(select(1))
 
 
+async def _stored_event(database: Database, event_type: str) -> uuid.UUID:
+    async with database.session(write=True) as session:
+        await _begin(session)
+        row = await _EVENT_INSERT.insert(session, {"event_type": event_type, "payload": {}})
+        await session.commit()
+    stored: uuid.UUID = row["id"]
+    return stored
+
+
 async def test_an_insert_writes_the_row_it_returns_defaults_included(database: Database) -> None:
     org_id = uuid.uuid4()
     async with database.session(write=True) as session:
@@ -205,11 +214,7 @@ async def test_a_duplicate_raises_sqlalchemys_integrity_error_and_the_transactio
     database: Database,
 ) -> None:
     event_type = f"probe.{uuid.uuid4().hex[:8]}"
-    taken = uuid.uuid4()
-    async with database.session(write=True) as session:
-        await _begin(session)
-        await _EVENT_INSERT.insert(session, {"id": taken, "event_type": event_type, "payload": {}})
-        await session.commit()
+    taken = await _stored_event(database, event_type)
     async with database.session(write=True) as session:
         await _begin(session)
         await _EVENT_INSERT.insert(session, {"event_type": event_type, "payload": {"first": True}})
@@ -218,3 +223,53 @@ async def test_a_duplicate_raises_sqlalchemys_integrity_error_and_the_transactio
         await session.rollback()
     async with database.session(write=False) as session:
         assert [row[0] for row in await _BY_TYPE.all(session, {"event_type": event_type})] == [taken]
+
+
+async def test_rows_written_together_land_whole_each_in_its_own_columns(
+    database: Database, sqlalchemy_executions: list[object]
+) -> None:
+    """On PostgreSQL one statement (the first rows in a WITH), on SQLite one after another."""
+    event_type = f"probe.{uuid.uuid4().hex[:8]}"
+    first = _EVENT_INSERT.row({"org_id": uuid.uuid4(), "event_type": event_type, "payload": {"n": 1}, "attempts": 7})
+    second = _EVENT_INSERT.row({"org_id": None, "event_type": event_type, "payload": {"n": 2}})
+    async with database.session(write=True) as session:
+        await _begin(session)
+        sqlalchemy_executions.clear()
+        await insert_rows(session, (_EVENT_INSERT, first), (_EVENT_INSERT, second))
+        await session.commit()
+    assert sqlalchemy_executions == []
+    async with database.session(write=False) as session:
+        stored = {
+            row.id: row
+            for row in await session.scalars(select(OutboxEvent).where(OutboxEvent.event_type == event_type))
+        }
+    for written in (first, second):
+        assert {column: getattr(stored[written["id"]], column) for column in written} == written
+
+
+async def test_a_duplicate_among_rows_written_together_writes_none_of_them(database: Database) -> None:
+    event_type = f"probe.{uuid.uuid4().hex[:8]}"
+    taken = await _stored_event(database, event_type)
+    fresh = _EVENT_INSERT.row({"event_type": event_type, "payload": {"fresh": True}})
+    again = _EVENT_INSERT.row({"id": taken, "event_type": event_type, "payload": {}})
+    async with database.session(write=True) as session:
+        await _begin(session)
+        with pytest.raises(IntegrityError):
+            await insert_rows(session, (_EVENT_INSERT, fresh), (_EVENT_INSERT, again))
+        await session.rollback()
+    async with database.session(write=False) as session:
+        assert [row[0] for row in await _BY_TYPE.all(session, {"event_type": event_type})] == [taken]
+
+
+def test_placeholders_of_statements_written_together_are_numbered_on() -> None:
+    one = "INSERT INTO a (x, y) VALUES ($1, $2::JSON)"
+    other = (
+        "INSERT INTO b ("
+        + ", ".join(f"c{n}" for n in range(1, 12))
+        + ") VALUES ("
+        + ", ".join(f"${n}" for n in range(1, 12))
+        + ")"
+    )
+    combined = _one_statement((one, other))
+    assert combined.startswith("WITH w1 AS (INSERT INTO a (x, y) VALUES ($1, $2::JSON)) INSERT INTO b (")
+    assert combined.endswith("VALUES (" + ", ".join(f"${n}" for n in range(3, 14)) + ")")

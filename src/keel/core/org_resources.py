@@ -18,9 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.errors import Conflict, NotFound
-from keel.core.outbox import emit
+from keel.core.outbox import event_row
 from keel.core.pagination import CursorCodec, KeysetQuery, paged
-from keel.core.prepared import PreparedInsert
+from keel.core.prepared import PreparedInsert, Row, insert_rows
 from keel.core.principal import OrgScope, Role, scoped_template
 from keel.core.versioning import check_version, flush_versioned, soft_delete
 
@@ -87,26 +87,28 @@ class OrgResources(Generic[ModelT, ReadT]):
     def _conflict(self) -> Conflict:
         return Conflict(f"A {self.noun.lower()} with these values already exists.")
 
-    async def event(self, session: AsyncSession, scope: OrgScope, kind: str, row: Any) -> None:
+    def _event_row(self, scope: OrgScope, kind: str, row: Any) -> Row:
         payload = {"id": str(row.id), "version": row.version, **{f: getattr(row, f) for f in self.event_fields}}
-        await emit(session, f"{self.event_prefix}.{kind}", payload, org_id=scope.org_id)
+        return event_row(f"{self.event_prefix}.{kind}", payload, org_id=scope.org_id)
+
+    async def event(self, session: AsyncSession, scope: OrgScope, kind: str, row: Any) -> None:
+        await insert_rows(session, self._event_row(scope, kind, row))
 
     async def create(self, session: AsyncSession, scope: OrgScope, values: dict[str, Any]) -> ReadT:
-        """Insert a row: one prepared INSERT with every value known up front
-        (the columns' defaults evaluated before it), not a unit-of-work flush.
-        The row is read back from those values, without a query."""
+        """Insert a row and its event: prepared INSERTs with every value known
+        up front (the columns' defaults evaluated before them), in one
+        statement on PostgreSQL, not a unit-of-work flush. The row is read
+        back from those values, without a query."""
         scope.require(Role.MEMBER)
-        try:
-            row_values = await self._insert.insert(
-                session, {"org_id": scope.org_id, "created_by_id": scope.principal.user_id, **values}
-            )
-        except IntegrityError:  # a unique rule of the model (e.g. one bookmark per URL)
-            raise self._conflict() from None
+        row_values = self._insert.row({"org_id": scope.org_id, "created_by_id": scope.principal.user_id, **values})
         # The row as written, with the model's attribute access: reads and
         # events only read attributes, and building an ORM instance (with
         # its instrumentation) just to read it back cost more than the INSERT.
         row: Any = SimpleNamespace(**row_values)
-        await self.event(session, scope, "created", row)
+        try:
+            await insert_rows(session, (self._insert, row_values), self._event_row(scope, "created", row))
+        except IntegrityError:  # a unique rule of the model (e.g. one bookmark per URL)
+            raise self._conflict() from None
         return self.read(row)
 
     async def update(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from keel.core.clock import now
 from keel.core.models import Base, IdMixin
-from keel.core.prepared import PreparedInsert
+from keel.core.prepared import PreparedInsert, Row, insert_rows
 
 
 class OutboxEvent(IdMixin, Base):
@@ -42,8 +42,13 @@ class OutboxEvent(IdMixin, Base):
 _INSERT = PreparedInsert(OutboxEvent)
 
 
+def event_row(event_type: str, payload: dict[str, Any], *, org_id: uuid.UUID | None = None) -> Row:
+    """An event's row, for ``insert_rows`` to write together with the row it describes."""
+    return _INSERT, _INSERT.row({"org_id": org_id, "event_type": event_type, "payload": payload})
+
+
 async def emit(
     session: AsyncSession, event_type: str, payload: dict[str, Any], *, org_id: uuid.UUID | None = None
 ) -> None:
     """Record an event in the caller's transaction; it commits with the change."""
-    await _INSERT.insert(session, {"org_id": org_id, "event_type": event_type, "payload": payload})
+    await insert_rows(session, event_row(event_type, payload, org_id=org_id))

@@ -32,6 +32,8 @@ transaction's rollback, through SQLAlchemy, deals with the connection.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -204,31 +206,74 @@ class PreparedInsert:
                 self._forms[shape] = form
             return form
 
+    def row(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The row ``values`` make, defaults included: what :meth:`insert` writes."""
+        return with_defaults(self.table, values)
+
     async def insert(self, session: AsyncSession, values: Mapping[str, Any]) -> dict[str, Any]:
         """Write one row; the values written, defaults included."""
-        row = with_defaults(self.table, values)
-        connection = await session.connection()
-        form = self._form(connection.dialect, tuple(row))
-        if form is None or not await _write_on_driver(connection, form, row):
-            await connection.execute(self.statement, row)
+        row = self.row(values)
+        await insert_rows(session, (self, row))
         return row
 
 
-async def _write_on_driver(connection: AsyncConnection, form: _DriverForm, params: Mapping[str, Any]) -> bool:
-    """Whether the driver wrote the row; False when SQLAlchemy must run the statement."""
+Row = tuple[PreparedInsert, Mapping[str, Any]]
+
+
+async def insert_rows(session: AsyncSession, *rows: Row) -> None:
+    """Write complete rows (see :meth:`PreparedInsert.row`) in the session's
+    transaction: on PostgreSQL in one statement, each INSERT but the last
+    in a data-modifying ``WITH`` (one round trip instead of one per row;
+    a change and its outbox event are written this way); elsewhere, and
+    where the driver cannot take them, one after another."""
+    connection = await session.connection()
+    forms = [prepared._form(connection.dialect, tuple(values)) for prepared, values in rows]
+    on_driver = [form for form in forms if form is not None]
+    if len(rows) > 1 and len(on_driver) == len(rows) and not on_driver[0].inline:
+        sql = _one_statement(tuple(form.sql for form in on_driver))
+        arguments = [value for form, (_, row) in zip(on_driver, rows, strict=True) for value in form.arguments(row)]
+        if await _write_on_driver(connection, sql, arguments, inline=False):
+            return
+    for form, (prepared, row) in zip(forms, rows, strict=True):
+        if form is None or not await _write_on_driver(connection, form.sql, form.arguments(row), inline=form.inline):
+            await connection.execute(prepared.statement, row)
+
+
+@functools.lru_cache(maxsize=64)
+def _one_statement(statements: tuple[str, ...]) -> str:
+    """asyncpg INSERTs as one: ``WITH w1 AS (first), ... last``, each one's
+    ``$n`` placeholders numbered on from the previous ones' (compiled
+    INSERTs carry every value as a parameter, so ``$`` is nothing else)."""
+    parts: list[str] = []
+    offset = 0
+    for sql in statements:
+        parts.append(_placeholders_from(sql, offset))
+        offset += len(set(_PLACEHOLDER.findall(sql)))
+    written = ", ".join(f"w{number} AS ({sql})" for number, sql in enumerate(parts[:-1], 1))
+    return f"WITH {written} {parts[-1]}"
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def _placeholders_from(sql: str, offset: int) -> str:
+    return _PLACEHOLDER.sub(lambda match: f"${int(match[1]) + offset}", sql)
+
+
+async def _write_on_driver(connection: AsyncConnection, sql: str, arguments: Sequence[Any], *, inline: bool) -> bool:
+    """Whether the driver wrote; False when SQLAlchemy must run the statement."""
     pooled = await connection.get_raw_connection()
     driver: Any = pooled.driver_connection
-    arguments = form.arguments(params)
-    if form.inline:
+    if inline:
         try:
-            driver.execute(form.sql, arguments)
+            driver.execute(sql, arguments)
         except Exception:  # SQLite undid just this statement: SQLAlchemy runs it again and reports the error
             return False
         return True
     if not driver.is_in_transaction():
         return False  # the adapter begins the transaction on first use
     try:
-        await driver.execute(form.sql, *arguments)
+        await driver.execute(sql, *arguments)
     except asyncpg.IntegrityConstraintViolationError as error:
-        raise IntegrityError(form.sql, arguments, error) from error
+        raise IntegrityError(sql, arguments, error) from error
     return True
