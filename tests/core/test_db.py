@@ -34,6 +34,23 @@ async def test_sqlite_pragmas(database: Database) -> None:
         assert (await connection.exec_driver_sql("PRAGMA synchronous")).scalar() == 1  # NORMAL
 
 
+@pytest.mark.sqlite
+async def test_sqlite_reads_run_in_autocommit_and_writes_in_a_transaction(database: Database) -> None:
+    """As on PostgreSQL: a read's statements are each their own snapshot, with
+    no BEGIN or COMMIT around them; a write's transaction holds the lock."""
+
+    async def in_transaction(write: bool) -> bool:
+        async with database.session(write=write) as session:
+            await session.execute(select(1))
+            raw = await (await session.connection()).get_raw_connection()
+            driver = raw.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            return driver.in_transaction
+
+    assert await in_transaction(write=False) is False
+    assert await in_transaction(write=True) is True
+
+
 @pytest.mark.readiness("db.concurrent_writers")
 async def test_concurrent_read_modify_write_transactions_lose_nothing(database: Database) -> None:
     """Each writer counts, then inserts: with write locking taken at BEGIN,

@@ -19,7 +19,7 @@ from sqlalchemy.pool import QueuePool
 
 from keel.config import DatabaseSettings
 from keel.core.metrics import PoolStats
-from keel.core.sqlite_driver import DRIVER_NAME, WRITE_OPTION, install_write_queue
+from keel.core.sqlite_driver import DRIVER_NAME, READ_OPTION, WRITE_OPTION, install_write_queue
 
 
 def _json_dumps(value: Any) -> str:
@@ -106,10 +106,13 @@ class Database:
             "autoflush": False,
             "sync_session_class": self.session_class,
         }
-        # PostgreSQL reads run in autocommit: under READ COMMITTED every statement
-        # takes its own snapshot anyway, so a transaction around a read-only
-        # request bought nothing but a BEGIN and a COMMIT round trip.
-        read_engine = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Reads run in autocommit: under PostgreSQL's READ COMMITTED every
+        # statement takes its own snapshot anyway, so a transaction around a
+        # read-only request bought nothing but a BEGIN and a COMMIT round trip;
+        # SQLite's reads do the same (see sqlite_driver.READ_OPTION).
+        read_engine = self.engine.execution_options(
+            **({READ_OPTION: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"})
+        )
         self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(read_engine, **session_options)
         self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), **session_options

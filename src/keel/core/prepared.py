@@ -16,7 +16,8 @@ would apply, so the same values are written and read:
   otherwise.
 - SQLite: ``sqlite3`` on the loop's thread (see ``keel.core.sqlite_driver``),
   inside the session's transaction, which keel's begin hook has opened by
-  the time the session hands out its connection.
+  the time the session hands out its connection (a read session's
+  statements run in autocommit, as on PostgreSQL).
 
 A statement SQLAlchemy must rewrite per call (expanding ``IN`` lists) always
 goes through SQLAlchemy. Errors: a read that failed on the driver, and an

@@ -34,6 +34,10 @@ DRIVER_NAME = "sqlite+keel"
 # BEGIN IMMEDIATE, taking the write lock up front instead of failing with
 # "database is locked" when a deferred reader tries to upgrade.
 WRITE_OPTION = "keel_write"
+# Execution option marking a connection that only reads: no BEGIN at all,
+# each statement its own snapshot (as PostgreSQL's autocommit reads), which
+# spares a read the BEGIN and COMMIT statements around it.
+READ_OPTION = "keel_read"
 _HOLDS_WRITE_QUEUE = "keel_holds_write_queue"
 _RETRY_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 
@@ -110,7 +114,8 @@ def _begin_immediate(dbapi_connection: sqlite3.Connection, busy_timeout_ms: int)
 
 
 def install_write_queue(engine: AsyncEngine, busy_timeout_ms: int) -> None:
-    """Begin every transaction; writers one at a time per process, in arrival order.
+    """Begin every transaction but a read's; writers one at a time per
+    process, in arrival order.
 
     Write transactions queue on an asyncio lock before taking SQLite's: the
     lock is released when the transaction ends, however it ends.
@@ -129,8 +134,11 @@ def install_write_queue(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
-        if not connection.get_execution_options().get(WRITE_OPTION, False):
-            connection.exec_driver_sql("BEGIN")
+        options = connection.get_execution_options()
+        if options.get(READ_OPTION, False):
+            return
+        if not options.get(WRITE_OPTION, False):
+            connection.connection.dbapi_connection.execute("BEGIN")
             return
         await_(queue().acquire())
         connection.info[_HOLDS_WRITE_QUEUE] = True
