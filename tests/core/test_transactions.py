@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from keel.config import HttpSettings
 from keel.main import create_app
 from tests.fixtures import routes
+from tests.fixtures.databases import database_settings
 
 
 async def count(client: httpx.AsyncClient, event_type: str) -> int:
@@ -51,6 +53,22 @@ async def test_timed_out_write_is_rolled_back(make_settings, make_client) -> Non
     # The connection went back to the pool: later writes still work.
     assert (await client.post(f"/test/events/{event}")).status_code == 201
     assert await count(client, event) == 1
+
+
+async def test_read_requests_hand_their_connection_back_without_committing(
+    make_settings, make_client, database_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """A read session runs in autocommit: closing it is all that ends it. With
+    one pooled connection, reads in a row and at once, then a write, all land."""
+    settings = make_settings(database=database_settings(database_url, db_pool_size=1, db_max_overflow=0))
+    client = await make_client(create_app(settings, routers=[routes.router]))
+    event = unique_event()
+    assert (await client.post(f"/test/events/{event}")).status_code == 201
+    for _ in range(3):
+        assert await count(client, event) == 1
+    assert await asyncio.gather(*(count(client, event) for _ in range(5))) == [1] * 5
+    assert (await client.post(f"/test/events/{event}")).status_code == 201
+    assert await count(client, event) == 2
 
 
 async def test_domain_routers_turn_away_only_paths_they_do_not_have() -> None:

@@ -3,6 +3,7 @@
 Services only ``flush()``. ``TransactionalRoute`` commits after the handler
 has produced its response and before that response is sent, so a client
 never sees success for a write that did not commit; any error rolls back.
+A read request's session runs in autocommit and is simply closed.
 """
 
 from __future__ import annotations
@@ -48,11 +49,20 @@ async def _finish(request: Request, *, commit: bool) -> None:
     session: AsyncSession | None = request.scope.pop(_SESSION_SCOPE_KEY, None)
     if session is None:
         return
+    if not is_write_request(request):
+        # A read session runs in autocommit on both backends: there is nothing
+        # to commit or roll back, only the connection to hand back.
+        await session.close()
+        return
+    if commit:
+        try:
+            await session.commit()  # ends the transaction and hands the connection back
+        except BaseException:
+            await session.close()
+            raise
+        return
     try:
-        if commit:
-            await session.commit()
-        else:
-            await session.rollback()
+        await session.rollback()
     finally:
         await session.close()
 
