@@ -47,13 +47,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value if value.tzinfo is UTC else value.astimezone(UTC)
+        return _as_utc(value)
 
     def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], datetime | None] | None:
+        if self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype) is None:
+            # The driver hands back datetimes (asyncpg: aware, in UTC): only
+            # the zone to check, without TypeDecorator's wrapper around it.
+            return _as_utc
         general = super().result_processor(dialect, coltype)
         if dialect.name != "sqlite" or general is None:
             return general
@@ -70,6 +70,14 @@ class UTCDateTime(TypeDecorator[datetime]):
                 return general(value)
 
         return sqlite_utc
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 _from_iso = datetime.fromisoformat
