@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keel.core.errors import Conflict, NotFound
 from keel.core.outbox import event_row
 from keel.core.pagination import CursorCodec, KeysetQuery, paged
-from keel.core.prepared import PreparedInsert, Row, insert_rows
+from keel.core.prepared import PreparedInsert, RowToInsert, insert_rows
 from keel.core.principal import OrgScope, Role, scoped_template
 from keel.core.versioning import check_version, flush_versioned, soft_delete
 
@@ -87,7 +87,7 @@ class OrgResources(Generic[ModelT, ReadT]):
     def _conflict(self) -> Conflict:
         return Conflict(f"A {self.noun.lower()} with these values already exists.")
 
-    def _event_row(self, scope: OrgScope, kind: str, row: Any) -> Row:
+    def _event_row(self, scope: OrgScope, kind: str, row: Any) -> RowToInsert:
         payload = {"id": str(row.id), "version": row.version, **{f: getattr(row, f) for f in self.event_fields}}
         return event_row(f"{self.event_prefix}.{kind}", payload, org_id=scope.org_id)
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from keel.core.clock import now
 from keel.core.models import Base, IdMixin
-from keel.core.prepared import PreparedInsert, Row, insert_rows
+from keel.core.prepared import PreparedInsert, RowToInsert, insert_rows
 
 
 class OutboxEvent(IdMixin, Base):
@@ -42,7 +42,7 @@ class OutboxEvent(IdMixin, Base):
 _INSERT = PreparedInsert(OutboxEvent)
 
 
-def event_row(event_type: str, payload: dict[str, Any], *, org_id: uuid.UUID | None = None) -> Row:
+def event_row(event_type: str, payload: dict[str, Any], *, org_id: uuid.UUID | None = None) -> RowToInsert:
     """An event's row, for ``insert_rows`` to write together with the row it describes."""
     return _INSERT, _INSERT.row({"org_id": org_id, "event_type": event_type, "payload": payload})
 

@@ -218,10 +218,10 @@ class PreparedInsert:
         return row
 
 
-Row = tuple[PreparedInsert, Mapping[str, Any]]
+RowToInsert = tuple[PreparedInsert, Mapping[str, Any]]
 
 
-async def insert_rows(session: AsyncSession, *rows: Row) -> None:
+async def insert_rows(session: AsyncSession, *rows: RowToInsert) -> None:
     """Write complete rows (see :meth:`PreparedInsert.row`) in the session's
     transaction: on PostgreSQL in one statement, each INSERT but the last
     in a data-modifying ``WITH`` (one round trip instead of one per row;
