@@ -19,8 +19,19 @@ async def test_security_headers_on_success_and_error(client: httpx.AsyncClient) 
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
-        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
         assert "strict-transport-security" not in response.headers
+
+
+async def test_only_the_docs_page_may_run_its_scripts_and_styles(client: httpx.AsyncClient) -> None:
+    """Swagger UI needs its bootstrap script and styles; JSON answers need nothing."""
+    docs = (await client.get("/docs")).headers["content-security-policy"]
+    assert "script-src 'self' 'unsafe-inline'" in docs
+    assert "frame-ancestors 'none'" in docs
+    for path in ("/openapi.json", "/static/docs/swagger-ui-bundle.js"):
+        assert (await client.get(path)).headers[
+            "content-security-policy"
+        ] == "default-src 'none'; frame-ancestors 'none'"
 
 
 @pytest.mark.readiness("http.hsts")

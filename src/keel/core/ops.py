@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from keel.core.health import HealthChecker
 from keel.core.metrics import PROMETHEUS_CONTENT_TYPE, Metrics
+from keel.core.middleware.security_headers import DOCS_PATH
 
 _SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 DOCS_ASSETS_URL = "/static/docs"
@@ -83,7 +84,7 @@ def mount_docs(app: FastAPI) -> None:
     """Swagger UI served from local assets: /docs works with no internet."""
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=_SWAGGER_ASSETS), name="docs-assets")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get(DOCS_PATH, include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",

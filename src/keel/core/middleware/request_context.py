@@ -19,7 +19,7 @@ from keel.core.errors import REQUEST_ID_SCOPE_KEY, InternalError, send_problem
 from keel.core.logging import bind_request_id, clear_request_context, get_logger, per_request_logger
 from keel.core.metrics import Metrics
 from keel.core.middleware.request_limits import RequestLimits
-from keel.core.middleware.security_headers import security_headers
+from keel.core.middleware.security_headers import DOCS_PATH, security_headers
 from keel.core.network import client_ip
 from keel.core.routing import route_template
 
@@ -61,6 +61,7 @@ class RequestContextMiddleware:
         self.limits = limits
         self.trusted_proxies = trusted_proxies
         self.response_headers = security_headers(hsts_max_age_s)
+        self.docs_page_headers = security_headers(hsts_max_age_s, docs_page=True)
         # Built here: the app factory has configured logging by now.
         self.access_log = per_request_logger("keel.access")
 
@@ -76,7 +77,8 @@ class RequestContextMiddleware:
 
         request_id = self._request_id(scope)
         bind_request_id(request_id)
-        added_headers = [(REQUEST_ID_HEADER, request_id.encode("ascii")), *self.response_headers]
+        security = self.docs_page_headers if scope["path"] == DOCS_PATH else self.response_headers
+        added_headers = [(REQUEST_ID_HEADER, request_id.encode("ascii")), *security]
         status = 0
         started = monotonic()
 
