@@ -56,11 +56,10 @@ def serve(
     uvicorn.run("keel.main:app_from_environment", factory=True, **options)
 
 
-# The standard asyncio loop, not uvloop: measured at 256 connections on a
-# saturated process, uvloop left some connections unserved for over 10 s
-# while others were served every 250 ms; asyncio served every connection in
-# turn (p99 0.35 s) at the same throughput under normal load.
-EVENT_LOOP = "asyncio"
+# uvloop, with listening sockets that accept every pending connection per
+# wakeup (core/event_loop.py): stock uvloop accepts one per loop iteration,
+# which under overload left new connections unaccepted for over 10 s.
+EVENT_LOOP = "keel.core.event_loop:new_event_loop"
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
