@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, bindparam, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -109,14 +110,51 @@ async def test_reads_skip_sqlalchemys_execution(database: Database, sqlalchemy_e
 
 
 @pytest.mark.postgres
-async def test_postgres_reads_in_a_transaction_run_through_sqlalchemy(
+async def test_a_postgres_read_that_opens_a_transaction_begins_it_on_the_driver(
     database: Database, sqlalchemy_executions: list[object]
 ) -> None:
+    """A write's first statement (its caller's locked row) begins the session's
+    transaction through the adapter's own: later statements, the commit and
+    the rollback are the same transaction's."""
     event_type = await _written_events(database, 1)
     sqlalchemy_executions.clear()
     async with database.session(write=True) as session:
         assert len(await _BY_TYPE.all(session, {"event_type": event_type})) == 1
-    assert sqlalchemy_executions == [_BY_TYPE.statement]
+        raw = await (await session.connection()).get_raw_connection()
+        assert raw.driver_connection.is_in_transaction()  # type: ignore[union-attr]
+        await emit(session, event_type, {}, org_id=uuid.uuid4())  # on the driver too: the transaction has begun
+        await session.rollback()
+    assert sqlalchemy_executions == []
+    async with database.session(write=False) as session:
+        assert len(await _BY_TYPE.all(session, {"event_type": event_type})) == 1
+
+
+@pytest.mark.postgres
+async def test_a_locked_read_on_the_driver_holds_its_lock_until_commit(database: Database) -> None:
+    event_id = await _stored_event(database, f"probe.{uuid.uuid4().hex[:8]}")
+    locked = PreparedRead(select(OutboxEvent.id).where(OutboxEvent.id == bindparam("id")).with_for_update())
+    nowait = select(OutboxEvent.id).where(OutboxEvent.id == event_id).with_for_update(nowait=True)
+    async with database.session(write=True) as holder:
+        assert [tuple(row) for row in await locked.all(holder, {"id": event_id})] == [(event_id,)]
+        async with database.session(write=True) as other:
+            with pytest.raises(DBAPIError, match="could not obtain lock"):
+                await other.execute(nowait)
+        await holder.commit()
+    async with database.session(write=True) as other:
+        assert (await other.execute(nowait)).scalar() == event_id
+
+
+async def test_a_failing_read_in_a_transaction_raises_and_the_session_goes_on(database: Database) -> None:
+    """On PostgreSQL the failed statement aborted the transaction: the driver's
+    error stands, and after the rollback the session works again."""
+    nowhere = Table("no_such_table", MetaData(), Column("id", Integer))
+    broken = PreparedRead(select(nowhere.c.id))
+    event_type = await _written_events(database, 1)
+    async with database.session(write=True) as session:
+        with pytest.raises((DBAPIError, asyncpg.UndefinedTableError)):
+            await broken.all(session, {})
+        await session.rollback()
+        assert len(await _BY_TYPE.all(session, {"event_type": event_type})) == 1
 
 
 async def test_reads_in_a_transaction_see_its_own_uncommitted_writes(database: Database) -> None:

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from keel.config import AuthSettings, RedisSettings
 from keel.identity.access_cache import MISSING, AccessCache
 from keel.main import create_app
 from tests.fixtures.accounts import API, Account, add_member, create_api_key, create_org, register
 from tests.fixtures.databases import database_settings
+from tests.fixtures.statements import executed_statements
 
 # A statement reading or writing access rows (not one that joins a name in).
 ABOUT_ACCESS = re.compile(r"\b(from|update|into) (users|memberships|organizations|api_keys)\b")
@@ -32,22 +32,14 @@ def auth(**settings: Any) -> AuthSettings:
     return AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1, **settings)
 
 
-@contextmanager
-def access_queries(app: FastAPI) -> Iterator[list[str]]:
+@asynccontextmanager
+async def access_queries(app: FastAPI) -> AsyncIterator[list[str]]:
     """The statements that read or write access rows while the block runs."""
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        statement = " ".join(str(args[2]).lower().split())
-        if ABOUT_ACCESS.search(statement):
-            seen.append(statement)
-
-    engine = app.state.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    async with executed_statements(app) as statements:
+        about_access: list[str] = []
+        yield about_access
+    normalized = (" ".join(statement.lower().split()) for statement in statements)
+    about_access += [statement for statement in normalized if ABOUT_ACCESS.search(statement)]
 
 
 @pytest.fixture
@@ -72,11 +64,11 @@ async def test_a_repeated_read_does_not_ask_the_database_who_the_caller_is(
 ) -> None:
     headers = crew["member"].headers
     assert (await client.get(crew["tasks"], headers=headers)).status_code == 200
-    with access_queries(app) as seen:
+    async with access_queries(app) as seen:
         assert (await client.get(crew["tasks"], headers=headers)).status_code == 200
     assert seen == []
     # Writes always ask (and lock): the memo never authorizes a change.
-    with access_queries(app) as seen:
+    async with access_queries(app) as seen:
         assert (await client.post(crew["tasks"], json={"title": "t"}, headers=headers)).status_code == 201
     assert any("users" in statement for statement in seen)
     assert any("memberships" in statement for statement in seen)
@@ -154,7 +146,7 @@ async def test_last_seen_stamps_do_not_clear_the_memo(make_settings, make_client
     tasks = f"{API}/orgs/{account.personal_org_id}/tasks"
     assert (await client.get(tasks, headers=account.headers)).status_code == 200
     await asyncio.sleep(1.1)
-    with access_queries(app) as seen:
+    async with access_queries(app) as seen:
         assert (await client.get(tasks, headers=account.headers)).status_code == 200  # stamps "last seen"
         assert (await client.get(tasks, headers=account.headers)).status_code == 200
     assert len(seen) == 1

@@ -9,26 +9,28 @@ straight to the driver, with the same bind and result processors SQLAlchemy
 would apply, so the same values are written and read:
 
 - PostgreSQL: asyncpg. A :class:`PreparedRead` runs there on a connection in
-  autocommit (reads; see ``keel.core.db``); inside a transaction it goes
-  through SQLAlchemy, whose adapter begins the transaction on first use. A
-  :class:`PreparedInsert` runs there inside a transaction that has begun
-  (writes first lock their caller's row, so it has) and through SQLAlchemy
-  otherwise.
+  autocommit (reads; see ``keel.core.db``) and inside a session's
+  transaction, which it begins through SQLAlchemy's adapter when it is the
+  transaction's first statement (the adapter otherwise begins it lazily, on
+  the first statement SQLAlchemy runs; a write request's first statement is
+  its caller's locked row). A :class:`PreparedInsert` runs there inside a
+  transaction that has begun and through SQLAlchemy otherwise.
 - SQLite: ``sqlite3`` on the loop's thread (see ``keel.core.sqlite_driver``),
   inside the session's transaction, which keel's begin hook has opened by
   the time the session hands out its connection (a read session's
   statements run in autocommit, as on PostgreSQL).
 
 A statement SQLAlchemy must rewrite per call (expanding ``IN`` lists) always
-goes through SQLAlchemy. Errors: a read that failed on the driver, and an
-insert that failed on SQLite (which undoes only the failed statement), are
-run once more through SQLAlchemy, which reports the error and invalidates a
-broken connection exactly as everywhere else (a read that hits PostgreSQL's
-statement timeout therefore fails after twice the timeout). A failed insert
-on PostgreSQL has aborted the transaction, so it cannot be run again: a
-constraint violation is raised as SQLAlchemy's ``IntegrityError`` (what
-callers catch to answer 409), anything else as the driver raised it, and the
-transaction's rollback, through SQLAlchemy, deals with the connection.
+goes through SQLAlchemy. Errors: a read that failed on the driver outside a
+transaction, and a statement that failed on SQLite (which undoes only the
+failed statement), are run once more through SQLAlchemy, which reports the
+error and invalidates a broken connection exactly as everywhere else (a read
+that hits PostgreSQL's statement timeout therefore fails after twice the
+timeout). A failed statement in a PostgreSQL transaction has aborted it, so
+it cannot be run again: a constraint violation on insert is raised as
+SQLAlchemy's ``IntegrityError`` (what callers catch to answer 409), anything
+else as the driver raised it, and the transaction's rollback, through
+SQLAlchemy, deals with the connection.
 """
 
 from __future__ import annotations
@@ -161,16 +163,43 @@ async def _read_on_driver(
     """The driver's rows, or None when SQLAlchemy must run the read instead."""
     pooled = await connection.get_raw_connection()
     driver: Any = pooled.driver_connection
-    try:
-        if form.inline:
+    if form.inline:
+        try:
             rows: Sequence[Any] = driver.execute(form.sql, form.arguments(params)).fetchall()
-            return rows
-        if not pooled.dbapi_connection.autocommit:  # type: ignore[union-attr]
-            return None  # in a transaction, which the adapter begins on first use
-        records: Sequence[Any] = await driver.fetch(form.sql, *form.arguments(params))
-    except Exception:  # the read is run again through SQLAlchemy, which reports the error
+        except Exception:  # run again through SQLAlchemy, which reports the error
+            return None
+        return rows
+    adapter: Any = pooled.dbapi_connection
+    if adapter.autocommit:
+        try:
+            records: Sequence[Any] = await driver.fetch(form.sql, *form.arguments(params))
+        except Exception:  # run again through SQLAlchemy, which reports the error
+            return None
+        return records
+    if not await _begin(adapter):
         return None
+    # A failed statement has aborted the transaction, so nothing can run it
+    # again: the driver's error stands, and the rollback deals with the connection.
+    records = await driver.fetch(form.sql, *form.arguments(params))
     return records
+
+
+async def _begin(adapter: Any) -> bool:
+    """Whether the session's PostgreSQL transaction has begun, beginning it if
+    this is its first statement: the same BEGIN (isolation level included)
+    through the SQLAlchemy adapter's own transaction, which its later
+    statements, commit and rollback then use. False where the adapter offers
+    no way to (SQLAlchemy then runs the statement and begins it itself)."""
+    if getattr(adapter, "_transaction", None) is not None:
+        return True
+    start = getattr(adapter, "_start_transaction", None)
+    if start is None:
+        return False
+    try:
+        await start()
+    except Exception:  # SQLAlchemy begins again, and reports and invalidates as usual
+        return False
+    return getattr(adapter, "_transaction", None) is not None
 
 
 def with_defaults(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.db import execute_core
 from keel.core.pagination import KeysetQuery
+from keel.core.prepared import PreparedRead
 from keel.identity.orgs.models import Membership, Organization
 from keel.identity.users.models import User
 
@@ -37,7 +38,7 @@ _MEMBER_NAME = _of_live_membership(User.name).join(User, User.id == Membership.u
 # The user's row and role in one statement, for writes: locked as
 # users.last_seen locks it (KEY SHARE: an account deletion waits, the
 # request's own "last seen" stamp does not).
-_USER_AND_ROLE = (
+_USER_AND_ROLE = PreparedRead(
     select(User.last_active_at, _ROLE_OF.scalar_subquery())
     .where(User.id == bindparam("user_id"), User.deleted_at.is_(None))
     .with_for_update(read=True, key_share=True, of=User)
@@ -48,7 +49,7 @@ async def user_and_role(
     session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID
 ) -> tuple[bool, datetime | None, str | None]:
     """(is the user active, when last seen, their role in ``org_id`` or None)."""
-    row = (await execute_core(session, _USER_AND_ROLE, {"user_id": user_id, "org_id": org_id})).first()
+    row = await _USER_AND_ROLE.first(session, {"user_id": user_id, "org_id": org_id})
     if row is None:
         return False, None, None
     last_active_at, role = cast(tuple[datetime | None, str | None], tuple(row))
