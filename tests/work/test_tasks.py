@@ -362,3 +362,15 @@ async def test_fast_read_bodies_are_exactly_what_the_declared_models_render(
         one = await client.get(f"{org['tasks']}/{item['id']}", headers=h)
         assert TaskRead.model_validate_json(one.content).model_dump(mode="json") == one.json() == item
         assert one.headers["etag"] == f'"v{item["version"]}"'
+
+
+async def test_a_bad_list_parameter_is_located_and_every_filter_is_documented(
+    client: httpx.AsyncClient, org: dict[str, Any]
+) -> None:
+    response = await client.get(org["tasks"], params={"limit": 0, "sort": "title"}, headers=org["viewer"].headers)
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["errors"]] == [["query", "limit"]]
+    operation = (await client.get("/openapi.json")).json()["paths"]["/api/v1/orgs/{org_id}/tasks"]["get"]
+    documented = {(parameter["in"], parameter["name"]) for parameter in operation["parameters"]}
+    filters = {"status", "project_id", "assignee_id", "due_before", "due_after", "q", "sort", "cursor", "limit"}
+    assert documented == {("path", "org_id")} | {("query", name) for name in filters}

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from sqlalchemy import Integer, Select, bindparam, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -177,5 +177,16 @@ async def cursor_codec(request: Request) -> CursorCodec:
 
 
 Cursors = Annotated[CursorCodec, Depends(cursor_codec)]
-CursorParam = Annotated[str | None, Query(max_length=1024, description="next_cursor of the previous page.")]
-LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size (max {MAX_LIMIT}).")]
+_CURSOR_MAX_LENGTH = 1024
+_CURSOR_ABOUT = "next_cursor of the previous page."
+_LIMIT_ABOUT = f"Page size (max {MAX_LIMIT})."
+CursorParam = Annotated[str | None, Query(max_length=_CURSOR_MAX_LENGTH, description=_CURSOR_ABOUT)]
+LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=_LIMIT_ABOUT)]
+
+
+class PageQuery(BaseModel):
+    """``cursor`` and ``limit``, for a route whose query parameters are one
+    model (``keel.core.query_models``)."""
+
+    cursor: str | None = Field(None, max_length=_CURSOR_MAX_LENGTH, description=_CURSOR_ABOUT)
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=_LIMIT_ABOUT)

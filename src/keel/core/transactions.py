@@ -22,6 +22,7 @@ from starlette.types import Scope
 
 from keel.core.db import Database
 from keel.core.errors import KeelError, ValidationFailed
+from keel.core.query_models import QueryModel, query_models
 
 API_PREFIX = "/api/v1"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -86,7 +87,16 @@ class TransactionalRoute(APIRoute):
 
 
 class _ApiRoute(TransactionalRoute):
-    """A public API route: also refuses query parameters it does not declare."""
+    """A public API route: also refuses query parameters it does not declare,
+    and documents those its query models (``core.query_models``) declare."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        documented = [parameter for model in query_models(self.dependant) for parameter in model.openapi_parameters]
+        if documented:
+            extra = dict(self.openapi_extra or {})
+            extra["parameters"] = [*extra.get("parameters", []), *documented]
+            self.openapi_extra = extra
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
@@ -144,6 +154,8 @@ class _PrefixedRouter(APIRouter):
 
 def _query_names(dependant: Any) -> set[str]:
     names = {param.alias for param in dependant.query_params}
+    if isinstance(dependant.call, QueryModel):
+        names |= dependant.call.names
     for sub in dependant.dependencies:
         names |= _query_names(sub)
     return names

@@ -1,21 +1,21 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import Query, Request, Response
-from pydantic import AwareDatetime
+from fastapi import Depends, Request, Response
 
 from keel.core.auth import AdminScope, MemberScope, ViewerScope
 from keel.core.openapi import problem_responses
-from keel.core.pagination import DEFAULT_LIMIT, CursorParam, Cursors, LimitParam, Page
+from keel.core.pagination import Cursors, Page
+from keel.core.query_models import QueryModel
 from keel.core.responses import read_response
 from keel.core.transactions import transactional_router
 from keel.core.versioning import etag, parse_if_match
 from keel.core.writes import IdempotencyKeyHeader, IfMatchHeader, idempotent
 from keel.work.tasks import service
 from keel.work.tasks.repository import TaskFilter
-from keel.work.tasks.schemas import TaskCreate, TaskRead, TaskStatus, TaskUpdate
+from keel.work.tasks.schemas import TaskCreate, TaskListQuery, TaskRead, TaskUpdate
 
 router = transactional_router(
     prefix="/orgs/{org_id}/tasks",
@@ -23,7 +23,7 @@ router = transactional_router(
     responses=problem_responses(400, 401, 403, 404, 422, 429),
 )
 
-TaskSort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "priority", "-priority", "title", "-title"]
+_LIST_QUERY = QueryModel(TaskListQuery)
 
 
 @router.get("", response_model=Page[TaskRead])
@@ -31,27 +31,19 @@ async def list_tasks(
     response: Response,
     scope: ViewerScope,
     cursors: Cursors,
-    status: Annotated[list[TaskStatus] | None, Query(max_length=4)] = None,
-    project_id: uuid.UUID | None = None,
-    assignee_id: uuid.UUID | None = None,
-    due_before: AwareDatetime | None = None,
-    due_after: AwareDatetime | None = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    sort: TaskSort = "-created_at",
-    cursor: CursorParam = None,
-    limit: LimitParam = DEFAULT_LIMIT,
+    query: Annotated[TaskListQuery, Depends(_LIST_QUERY)],
 ) -> Response:
     """Live tasks, filtered and sorted, with project and assignee embedded; cursor-paginated. Auth: viewer+."""
     task_filter = TaskFilter(
-        status=[s.value for s in status or ()],
-        project_id=project_id,
-        assignee_id=assignee_id,
-        due_before=due_before,
-        due_after=due_after,
-        q=q,
+        status=[s.value for s in query.status or ()],
+        project_id=query.project_id,
+        assignee_id=query.assignee_id,
+        due_before=query.due_before,
+        due_after=query.due_after,
+        q=query.q,
     )
     items, next_cursor = await service.list_tasks(
-        scope.session, scope, cursors, task_filter, sort=sort, cursor=cursor, limit=limit
+        scope.session, scope, cursors, task_filter, sort=query.sort, cursor=query.cursor, limit=query.limit
     )
     return read_response({"items": items, "next_cursor": next_cursor}, response)
 

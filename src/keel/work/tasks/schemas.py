@@ -3,10 +3,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
+from keel.core.pagination import PageQuery
 from keel.core.schemas import InputModel, PatchModel
 from keel.identity.users.schemas import UserSummary
 from keel.work.projects.schemas import ProjectSummary
@@ -21,6 +22,21 @@ class TaskStatus(StrEnum):
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=50, strip_whitespace=True)]
 Priority = Annotated[int, Field(ge=0, le=4, description="0 none, 1 low, 2 medium, 3 high, 4 urgent")]
+
+
+TaskSort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "priority", "-priority", "title", "-title"]
+
+
+class TaskListQuery(PageQuery):
+    """The task list's filters, sort and page, validated as one model."""
+
+    status: list[TaskStatus] | None = Field(None, max_length=4)
+    project_id: uuid.UUID | None = None
+    assignee_id: uuid.UUID | None = None
+    due_before: AwareDatetime | None = None
+    due_after: AwareDatetime | None = None
+    q: str | None = Field(None, min_length=1, max_length=200)
+    sort: TaskSort = "-created_at"
 
 
 class TaskCreate(InputModel):
