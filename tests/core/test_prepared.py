@@ -109,6 +109,39 @@ async def test_reads_skip_sqlalchemys_execution(database: Database, sqlalchemy_e
     assert sqlalchemy_executions == []
 
 
+async def test_a_read_session_borrows_a_pooled_connection_per_statement(
+    database: Database, sqlalchemy_executions: list[object]
+) -> None:
+    """In autocommit any connection gives the same snapshot: the statement
+    runs on one borrowed from the pool and handed straight back, and the
+    session itself never takes one."""
+    event_type = await _written_events(database, 2)
+    pool = database.engine.sync_engine.pool
+    sqlalchemy_executions.clear()
+    async with database.session(write=False) as session:
+        assert len(await _BY_TYPE.all(session, {"event_type": event_type})) == 2
+        assert not session.in_transaction()
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert sqlalchemy_executions == []
+
+
+async def test_a_read_session_holding_its_connection_reads_on_it(database_url: str) -> None:
+    """With the session's connection taken (an ORM read before), a prepared read
+    runs there rather than waiting for a second one: one connection in the
+    pool is enough."""
+    one = Database(database_settings(database_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=2))
+    try:
+        event_type = await _written_events(one, 1)
+        async with one.session(write=False) as session:
+            await session.execute(select(1))
+            assert len(await _BY_TYPE.all(session, {"event_type": event_type})) == 1
+        async with one.session(write=False) as session:  # and the borrowed one came back
+            assert len(await _BY_TYPE.all(session, {"event_type": event_type})) == 1
+            assert len(await _BY_TYPE.all(session, {"event_type": event_type})) == 1
+    finally:
+        await one.dispose()
+
+
 @pytest.mark.postgres
 async def test_a_postgres_read_that_opens_a_transaction_begins_it_on_the_driver(
     database: Database, sqlalchemy_executions: list[object]
@@ -182,6 +215,7 @@ async def test_a_failing_read_raises_sqlalchemys_error_and_the_session_goes_on(d
     async with database.session(write=False) as session:
         with pytest.raises(DBAPIError):
             await broken.all(session, {})
+    assert database.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     async with database.session(write=False) as session:
         assert len(await _BY_TYPE.all(session, {"event_type": event_type})) == 1
 

@@ -80,6 +80,11 @@ def _postgres_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
     )
 
 
+# Session info key: the session runs in autocommit and only reads, so a
+# statement may run on any pooled connection (see keel.core.prepared).
+READS_IN_AUTOCOMMIT = "keel.reads_in_autocommit"
+
+
 async def execute_core(
     session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
 ) -> Result[Any]:
@@ -113,7 +118,9 @@ class Database:
         read_engine = self.engine.execution_options(
             **({READ_OPTION: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"})
         )
-        self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(read_engine, **session_options)
+        self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            read_engine, info={READS_IN_AUTOCOMMIT: True}, **session_options
+        )
         self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), **session_options
         )

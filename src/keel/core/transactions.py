@@ -52,8 +52,10 @@ async def _finish(request: Request, *, commit: bool) -> None:
         return
     if not is_write_request(request):
         # A read session runs in autocommit on both backends: there is nothing
-        # to commit or roll back, only the connection to hand back.
-        await session.close()
+        # to commit or roll back, only the connection to hand back, if it took
+        # one (prepared reads borrow one per statement instead).
+        if session.in_transaction():
+            await session.close()
         return
     if commit:
         try:
