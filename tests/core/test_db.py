@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from keel.core.db import Database
+from keel.core.db import Database, ReadSession
 from keel.core.outbox import OutboxEvent, emit
 from tests.fixtures.databases import database_settings
 
@@ -169,3 +169,22 @@ async def test_datetimes_read_back_as_the_same_utc_instant(database: Database) -
     assert read is not None
     assert read.tzinfo is UTC
     assert read.isoformat() == "2026-03-01T12:30:05.123456+00:00"
+
+
+async def test_a_read_session_is_built_on_first_use_and_then_is_an_ordinary_session(database: Database) -> None:
+    """Prepared reads never need it built; anything else builds it, once."""
+    session = database.session(write=False)
+    assert isinstance(session, ReadSession)
+    assert not session.built
+    assert session.engine.dialect.name == database.engine.dialect.name
+    assert not session.in_transaction()
+    await session.close()  # nothing to close yet
+    assert not session.built
+    async with database.session(write=False) as used:
+        assert (await used.execute(text("SELECT 1"))).scalar() == 1
+        assert used.built
+        assert used.in_transaction()
+        assert used.engine is used.bind
+    assert not used.in_transaction()
+    with pytest.raises(AttributeError):
+        used.no_such_attribute  # noqa: B018 - a built session's missing attribute is still missing

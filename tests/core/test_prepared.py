@@ -121,6 +121,7 @@ async def test_a_read_session_borrows_a_pooled_connection_per_statement(
     async with database.session(write=False) as session:
         assert len(await _BY_TYPE.all(session, {"event_type": event_type})) == 2
         assert not session.in_transaction()
+        assert not session.built  # type: ignore[attr-defined]  # not even built: nothing used it
         assert pool.checkedout() == 0  # type: ignore[attr-defined]
     assert sqlalchemy_executions == []
 

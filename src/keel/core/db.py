@@ -80,9 +80,46 @@ def _postgres_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
     )
 
 
-# Session info key: the session runs in autocommit and only reads, so a
-# statement may run on any pooled connection (see keel.core.prepared).
-READS_IN_AUTOCOMMIT = "keel.reads_in_autocommit"
+class ReadSession(AsyncSession):
+    """A read session: its statements run in autocommit, so any pooled
+    connection gives the same snapshot (prepared reads borrow one per
+    statement, see keel.core.prepared), and it is built on first use.
+
+    A read request whose statements are all prepared reads never uses its
+    session, and building one (the ORM session, its identity map, the async
+    proxy's registration) was about 4 % of a PostgreSQL task read. Until
+    then only the options are kept: the first access to the session's own
+    state builds it.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self.__dict__["_options_until_built"] = options
+
+    def __getattr__(self, name: str) -> Any:
+        options = self.__dict__.pop("_options_until_built", None)
+        if options is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        AsyncSession.__init__(self, **options)
+        return getattr(self, name)
+
+    @property
+    def built(self) -> bool:
+        return "_options_until_built" not in self.__dict__
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine the session reads from, without building it."""
+        options = self.__dict__.get("_options_until_built")
+        bind = options["bind"] if options is not None else self.bind
+        assert isinstance(bind, AsyncEngine)
+        return bind
+
+    def in_transaction(self) -> bool:
+        return self.built and super().in_transaction()
+
+    async def close(self) -> None:
+        if self.built:
+            await super().close()
 
 
 async def execute_core(
@@ -118,8 +155,8 @@ class Database:
         read_engine = self.engine.execution_options(
             **({READ_OPTION: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"})
         )
-        self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            read_engine, info={READS_IN_AUTOCOMMIT: True}, **session_options
+        self.read_sessions: async_sessionmaker[ReadSession] = async_sessionmaker(
+            read_engine, class_=ReadSession, **session_options
         )
         self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), **session_options
@@ -127,8 +164,7 @@ class Database:
 
     def session(self, *, write: bool) -> AsyncSession:
         """A new session; ``write=True`` takes SQLite's write lock at BEGIN."""
-        factory = self.write_sessions if write else self.read_sessions
-        return factory()
+        return self.write_sessions() if write else self.read_sessions()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -45,11 +45,11 @@ import asyncpg
 from sqlalchemy import Insert, Select, Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.util import greenlet_spawn
 
-from keel.core.db import READS_IN_AUTOCOMMIT
+from keel.core.db import ReadSession
 from keel.core.sqlite_driver import InlineSQLiteDialect
 
 SQLITE_DRIVER = InlineSQLiteDialect.driver
@@ -145,7 +145,7 @@ class PreparedRead:
             return form
 
     async def all(self, session: AsyncSession, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
-        if session.info.get(READS_IN_AUTOCOMMIT) and not session.in_transaction():
+        if isinstance(session, ReadSession) and not session.in_transaction():
             borrowed = await self._on_a_pooled_connection(session, params)
             if borrowed is not None:
                 return borrowed
@@ -159,7 +159,7 @@ class PreparedRead:
         return rows
 
     async def _on_a_pooled_connection(
-        self, session: AsyncSession, params: Mapping[str, Any]
+        self, session: ReadSession, params: Mapping[str, Any]
     ) -> Sequence[Sequence[Any]] | None:
         """A read session's statement, run on a connection borrowed from the
         pool for just this statement: in autocommit each statement is its own
@@ -168,8 +168,7 @@ class PreparedRead:
         tenth of a task read on PostgreSQL) are skipped. Only while the
         session holds no connection, so a request never holds two. None where
         SQLAlchemy must run it (no driver form; the driver failed)."""
-        engine = session.bind
-        assert isinstance(engine, AsyncEngine)
+        engine = session.engine
         form = self._form(engine.dialect)
         if form is None:
             return None
