@@ -143,6 +143,7 @@ def create_app(
         if not rate_limiter.enabled:
             _log.warning("keel.rate_limits_off", note="KEEL_RATE_LIMITS=off: no request is limited")
         following = asyncio.create_task(access_cache.follow(cache)) if access_cache.enabled else None
+        await database.warm_up()
         try:
             yield
         finally:

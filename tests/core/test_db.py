@@ -188,3 +188,23 @@ async def test_a_read_session_is_built_on_first_use_and_then_is_an_ordinary_sess
     assert not used.in_transaction()
     with pytest.raises(AttributeError):
         used.no_such_attribute  # noqa: B018 - a built session's missing attribute is still missing
+
+
+async def test_warming_up_opens_the_pools_connections_and_hands_them_back(database_url: str) -> None:
+    database = Database(database_settings(database_url, db_pool_size=3, db_max_overflow=0))
+    try:
+        assert await database.warm_up() == 3
+        stats = database.pool_stats()
+        assert stats is not None
+        assert (stats.checked_in, stats.checked_out) == (3, 0)
+        assert await database.warm_up() == 0  # already open
+    finally:
+        await database.dispose()
+
+
+async def test_warming_up_a_database_that_is_down_gives_up_quietly() -> None:
+    database = Database(database_settings("postgresql+asyncpg://postgres@127.0.0.1:1/none", db_pool_size=2))
+    try:
+        assert await database.warm_up(within_s=2) == 0
+    finally:
+        await database.dispose()

@@ -6,6 +6,7 @@ how each is tuned, is decided here.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy.engine import URL, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.util import greenlet_spawn
 
 from keel.config import DatabaseSettings
 from keel.core.metrics import PoolStats
@@ -165,6 +167,32 @@ class Database:
     def session(self, *, write: bool) -> AsyncSession:
         """A new session; ``write=True`` takes SQLite's write lock at BEGIN."""
         return self.write_sessions() if write else self.read_sessions()
+
+    async def warm_up(self, *, within_s: float = 5.0) -> int:
+        """Open the pool's connections before the first requests need them;
+        how many are open. Under load a cold pool made the first requests
+        wait for connection setup (TLS negotiation and authentication on
+        PostgreSQL): the first seconds after a start had several times the
+        usual p99. Best effort: a database that is down or slow is the
+        readiness probe's to report, so this gives up after ``within_s``."""
+        pool = self.engine.sync_engine.pool
+        if not isinstance(pool, QueuePool):
+            return 0
+        opened: list[Any] = []
+
+        async def open_one() -> None:
+            opened.append(await greenlet_spawn(pool.connect))
+
+        tasks = [asyncio.create_task(open_one()) for _ in range(pool.size() - pool.checkedin())]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=within_s)
+            for task in late:
+                task.cancel()
+            # Failures are the readiness probe's to report: gathered, not raised.
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for connection in opened:
+            await greenlet_spawn(connection.close)
+        return len(opened)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
