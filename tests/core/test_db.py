@@ -190,6 +190,7 @@ async def test_a_read_session_is_built_on_first_use_and_then_is_an_ordinary_sess
         used.no_such_attribute  # noqa: B018 - a built session's missing attribute is still missing
 
 
+@pytest.mark.postgres
 async def test_warming_up_opens_the_pools_connections_and_hands_them_back(database_url: str) -> None:
     database = Database(database_settings(database_url, db_pool_size=3, db_max_overflow=0))
     try:
@@ -200,6 +201,19 @@ async def test_warming_up_opens_the_pools_connections_and_hands_them_back(databa
         assert await database.warm_up() == 0  # already open
     finally:
         await database.dispose()
+
+
+@pytest.mark.sqlite
+async def test_sqlite_is_not_warmed_up_and_reuses_its_most_recent_connection(database: Database) -> None:
+    """Each SQLite connection has its own page cache: few, and the warm one first."""
+    assert await database.warm_up() == 0
+    async with database.engine.connect() as first:
+        first_driver = (await first.get_raw_connection()).driver_connection
+        async with database.engine.connect() as second:
+            second_driver = (await second.get_raw_connection()).driver_connection
+    async with database.engine.connect() as again:
+        assert (await again.get_raw_connection()).driver_connection is first_driver
+    assert second_driver is not first_driver
 
 
 async def test_warming_up_a_database_that_is_down_gives_up_quietly() -> None:

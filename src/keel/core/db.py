@@ -61,6 +61,10 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
+        # Each SQLite connection has its own page cache: the most recently
+        # returned connection (warm cache) is handed out next, rather than
+        # reads cycling through every connection the pool ever opened.
+        pool_use_lifo=True,
     )
     _configure_sqlite(engine, settings.db_sqlite_busy_timeout_ms)
     return engine
@@ -174,9 +178,11 @@ class Database:
         wait for connection setup (TLS negotiation and authentication on
         PostgreSQL): the first seconds after a start had several times the
         usual p99. Best effort: a database that is down or slow is the
-        readiness probe's to report, so this gives up after ``within_s``."""
+        readiness probe's to report, so this gives up after ``within_s``.
+        Not for SQLite: opening it is a file open, and each connection held
+        open keeps a page cache of its own."""
         pool = self.engine.sync_engine.pool
-        if not isinstance(pool, QueuePool):
+        if self.is_sqlite or not isinstance(pool, QueuePool):
             return 0
         opened: list[Any] = []
 

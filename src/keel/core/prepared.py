@@ -8,6 +8,9 @@ statement is compiled once per dialect; the SQL and positional arguments go
 straight to the driver, with the same bind and result processors SQLAlchemy
 would apply, so the same values are written and read:
 
+- Both: in a read session (autocommit, ``keel.core.db.ReadSession``) a
+  :class:`PreparedRead` borrows a pooled connection for its statement alone,
+  unless the session already holds one.
 - PostgreSQL: asyncpg. A :class:`PreparedRead` runs there on a connection in
   autocommit (reads; see ``keel.core.db``) and inside a session's
   transaction, which it begins through SQLAlchemy's adapter when it is the
