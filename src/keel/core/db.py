@@ -174,10 +174,9 @@ class Database:
 
     async def warm_up(self, *, within_s: float = 5.0) -> int:
         """Open the pool's connections before the first requests need them;
-        how many are open. Under load a cold pool made the first requests
-        wait for connection setup (TLS negotiation and authentication on
-        PostgreSQL): the first seconds after a start had several times the
-        usual p99. Best effort: a database that is down or slow is the
+        how many are open. With a cold pool the first requests under load
+        each wait for a connection's setup (TLS negotiation and
+        authentication on PostgreSQL). Best effort: a database that is down or slow is the
         readiness probe's to report, so this gives up after ``within_s``.
         Not for SQLite: opening it is a file open, and each connection held
         open keeps a page cache of its own."""
