@@ -178,10 +178,7 @@ class PreparedRead:
         pooled = await greenlet_spawn(engine.sync_engine.pool.connect)
         driver: Any = pooled.driver_connection
         try:
-            if form.inline:
-                records: Sequence[Any] = driver.execute(form.sql, form.arguments(params)).fetchall()
-            else:
-                records = await driver.fetch(form.sql, *form.arguments(params))
+            records = await _fetch(driver, form, params)
         except Exception:  # run again through SQLAlchemy, which reports the error and handles the connection
             if not form.inline and driver.is_closed():
                 pooled.invalidate()
@@ -201,24 +198,25 @@ async def _read_on_driver(
     """The driver's rows, or None when SQLAlchemy must run the read instead."""
     pooled = await connection.get_raw_connection()
     driver: Any = pooled.driver_connection
-    if form.inline:
-        try:
-            rows: Sequence[Any] = driver.execute(form.sql, form.arguments(params)).fetchall()
-        except Exception:  # run again through SQLAlchemy, which reports the error
-            return None
-        return rows
     adapter: Any = pooled.dbapi_connection
-    if adapter.autocommit:
+    if form.inline or adapter.autocommit:
         try:
-            records: Sequence[Any] = await driver.fetch(form.sql, *form.arguments(params))
+            return await _fetch(driver, form, params)
         except Exception:  # run again through SQLAlchemy, which reports the error
             return None
-        return records
     if not await _begin(adapter):
         return None
     # A failed statement has aborted the transaction, so nothing can run it
     # again: the driver's error stands, and the rollback deals with the connection.
-    records = await driver.fetch(form.sql, *form.arguments(params))
+    return await _fetch(driver, form, params)
+
+
+async def _fetch(driver: Any, form: _DriverForm, params: Mapping[str, Any]) -> Sequence[Any]:
+    """The statement's records from the driver: sqlite3 inline, or asyncpg."""
+    if form.inline:
+        rows: Sequence[Any] = driver.execute(form.sql, form.arguments(params)).fetchall()
+        return rows
+    records: Sequence[Any] = await driver.fetch(form.sql, *form.arguments(params))
     return records
 
 
