@@ -22,7 +22,7 @@ from starlette.types import Scope
 
 from keel.core.db import Database
 from keel.core.errors import KeelError, ValidationFailed
-from keel.core.query_models import QueryModel, query_models
+from keel.core.query_models import query_models
 
 API_PREFIX = "/api/v1"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -102,7 +102,8 @@ class _ApiRoute(TransactionalRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
-        known_query_names = frozenset(_query_names(self.dependant))
+        declared_by_models = (model.names for model in query_models(self.dependant))
+        known_query_names = frozenset(_query_names(self.dependant)).union(*declared_by_models)
 
         async def handle_strictly(request: Request) -> Response:
             if request.scope["query_string"]:
@@ -156,8 +157,6 @@ class _PrefixedRouter(APIRouter):
 
 def _query_names(dependant: Any) -> set[str]:
     names = {param.alias for param in dependant.query_params}
-    if isinstance(dependant.call, QueryModel):
-        names |= dependant.call.names
     for sub in dependant.dependencies:
         names |= _query_names(sub)
     return names
