@@ -126,6 +126,7 @@ def create_app(
         settings.rate_limit,
         redis_url=redis_url,
         redis_key_prefix=redis.redis_key_prefix,
+        redis_timeout_s=redis.redis_timeout_s,
         trusted_proxies=frozenset(settings.http.trusted_proxies),
     )
     access_cache = AccessCache(ttl_s=settings.auth.access_cache_ttl_s)
@@ -154,6 +155,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await following
             await access_cache.close()
+            await rate_limiter.close()
             await cache.close()
             await database.dispose()
 

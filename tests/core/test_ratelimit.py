@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections.abc import Callable
 
 import pytest
+from limits.aio.storage import RedisStorage
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
 from keel.config import HttpSettings, RateLimitSettings, RedisSettings
+from keel.core.ratelimit import RateLimiter
 from keel.main import create_app
 from tests.fixtures import routes
+from tests.fixtures.databases import redis_test_url
+from tests.fixtures.silent_redis import silent_redis
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
@@ -105,3 +112,40 @@ async def test_a_new_window_restores_the_budget_and_its_reset(make_settings, mak
     assert response.status_code == 200
     assert response.headers["ratelimit-remaining"] == "1"
     assert int(response.headers["ratelimit-reset"]) == 1
+
+
+@pytest.mark.readiness("ratelimit.redis_fallback")
+async def test_a_redis_that_stops_answering_falls_back_to_memory() -> None:
+    settings = RateLimitSettings(rate_limit_auth="2/minute")
+    async with silent_redis() as (port, received):
+        limiter = RateLimiter(settings, redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_s=0.2)
+        try:
+            decisions = [await limiter.hit("auth", "ip:192.0.2.1") for _ in range(3)]
+        finally:
+            await limiter.close()
+    assert received, "the count was sent to Redis first"
+    assert [decision.allowed for decision in decisions] == [True, True, False]
+    assert limiter.degraded
+
+
+@pytest.mark.redis
+async def test_redis_counts_are_the_limits_librarys_keys_and_survive_a_script_flush() -> None:
+    url = redis_test_url()
+    assert url is not None
+    prefix = f"keel-test-{uuid.uuid4().hex}"
+    limiter = RateLimiter(RateLimitSettings(rate_limit_auth="5/minute"), redis_url=url, redis_key_prefix=prefix)
+    storage = RedisStorage("async+" + url, implementation="redispy", key_prefix=f"{prefix}:limits")
+    item = limiter.groups["auth"]
+    try:
+        assert [(await limiter.hit("auth", "ip:192.0.2.2")).remaining for _ in range(2)] == [4, 3]
+        admin = Redis.from_url(url)
+        await admin.script_flush()  # a restarted Redis forgets its scripts
+        await admin.aclose()
+        assert (await limiter.hit("auth", "ip:192.0.2.2")).remaining == 2
+        key = item.key_for("auth", "ip:192.0.2.2")
+        assert await storage.get(key) == 3
+        assert 0 < await storage.get_expiry(key) - time.time() <= 60
+        assert not limiter.degraded
+    finally:
+        await storage.clear(item.key_for("auth", "ip:192.0.2.2"))
+        await limiter.close()

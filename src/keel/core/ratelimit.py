@@ -4,10 +4,17 @@ Counters live in Redis when ``KEEL_REDIS_URL`` is set, so every process shares
 them; otherwise in memory. When Redis cannot be reached the limiter falls back
 to local memory (warning once), reports itself degraded, and retries Redis
 after a pause: a Redis outage never turns into 500s.
+
+Every limited request counts, so the count on Redis is the limiter's own
+script call on a pipelined connection (``redis_pipeline``) rather than the
+`limits` library's, which goes through redis-py's per-call machinery. The
+keys and the script's semantics are the library's: either can read the
+other's counters.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -24,10 +31,22 @@ from keel.core.coalesce import CoalescingCounter
 from keel.core.errors import TooManyRequests
 from keel.core.logging import get_logger
 from keel.core.network import client_ip
+from keel.core.redis_pipeline import RedisPipeline, RedisReplyError, RedisUnavailable, pack, pipeline_supports
 
 _log = get_logger("keel.ratelimit")
 _REDIS_RETRY_AFTER_S = 5.0
 _MAX_WINDOWS_KNOWN = 100_000
+# The `limits` library's fixed-window count: add, and start the window's
+# expiry on its first hit.
+_INCR_EXPIRE = b"""
+local current = redis.call("incrby", KEYS[1], tonumber(ARGV[2]))
+if tonumber(current) == tonumber(ARGV[2]) then
+    redis.call("expire", KEYS[1], ARGV[1])
+end
+return current
+"""
+_INCR_EXPIRE_SHA = hashlib.sha1(_INCR_EXPIRE).hexdigest().encode()  # noqa: S324 - Redis names scripts by SHA-1
+_REDIS_FAILURES = (StorageError, RedisUnavailable, RedisReplyError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +71,7 @@ class RateLimiter:
         *,
         redis_url: str | None = None,
         redis_key_prefix: str = "keel",
+        redis_timeout_s: float = 1.0,
         trusted_proxies: frozenset[str] = frozenset(),
     ) -> None:
         self.enabled = settings.enabled
@@ -64,19 +84,39 @@ class RateLimiter:
         self._memory = FixedWindowRateLimiter(MemoryStorage())
         self._redis: FixedWindowRateLimiter | None = None
         self._redis_counts: CoalescingCounter | None = None
+        self._pipeline: RedisPipeline | None = None
+        self._key_prefix = f"{redis_key_prefix}:limits:"
         if redis_url is not None:
             storage = RedisStorage(
                 "async+" + redis_url,
                 implementation="redispy",
                 key_prefix=f"{redis_key_prefix}:limits",
                 wrap_exceptions=True,
-                socket_timeout=1.0,
-                socket_connect_timeout=1.0,
+                socket_timeout=redis_timeout_s,
+                socket_connect_timeout=redis_timeout_s,
             )
             self._redis = FixedWindowRateLimiter(storage)
-            self._redis_counts = CoalescingCounter(lambda key, expiry, amount: storage.incr(key, expiry, amount))
+            if pipeline_supports(redis_url):
+                self._pipeline = RedisPipeline(redis_url, timeout_s=redis_timeout_s)
+                self._redis_counts = CoalescingCounter(self._pipelined_incr)
+            else:  # URL options only redis-py knows (TLS client certificates, say)
+                self._redis_counts = CoalescingCounter(lambda key, expiry, amount: storage.incr(key, expiry, amount))
         self._redis_down_until = 0.0
         self._window_ends: dict[str, float] = {}
+
+    async def _pipelined_incr(self, key: str, expiry_s: int, amount: int) -> int:
+        assert self._pipeline is not None
+        arguments = (b"1", (self._key_prefix + key).encode(), b"%d" % expiry_s, b"%d" % amount)
+        try:
+            return int(await self._pipeline.execute(pack(b"EVALSHA", _INCR_EXPIRE_SHA, *arguments)))
+        except RedisReplyError as error:
+            if not str(error).startswith("NOSCRIPT"):
+                raise
+            return int(await self._pipeline.execute(pack(b"EVAL", _INCR_EXPIRE, *arguments)))  # caches it
+
+    async def close(self) -> None:
+        if self._pipeline is not None:
+            await self._pipeline.close()
 
     @property
     def degraded(self) -> bool:
@@ -93,7 +133,7 @@ class RateLimiter:
         limiter = self._limiter()
         try:
             return await self._hit(limiter, item, group, subject)
-        except StorageError:
+        except _REDIS_FAILURES:
             if limiter is self._memory:
                 raise
             if not self.degraded:
