@@ -23,6 +23,7 @@ from typing import Any
 import uvloop
 
 from keel.core.logging import get_logger
+from keel.core.write_batching import batching_writes
 
 _log = get_logger("keel.server")
 
@@ -42,7 +43,7 @@ class EagerAcceptServer(asyncio.AbstractServer):
 
     def __init__(self, loop: EagerAcceptLoop, protocol_factory: ProtocolFactory, sockets: list[socket.socket]) -> None:
         self._loop = loop
-        self._protocol_factory = protocol_factory
+        self._protocol_factory = batching_writes(protocol_factory)
         self._sockets = sockets
         self._serving = False
         self._closed = asyncio.Event()
