@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from keel.core.event_loop import EagerAcceptLoop
-from keel.core.write_batching import BatchedTransport
+from keel.core.write_batching import FLUSH_AT_BYTES, BatchedTransport
 
 
 class _Plain(asyncio.Protocol):
@@ -75,6 +75,21 @@ def test_writes_of_one_iteration_leave_together_when_it_ends() -> None:
         batched.write(b"next")  # a later iteration's writes are a batch of their own
         await asyncio.sleep(0)
         assert await _received(peer) == b"next"
+
+    _run(scenario)
+
+
+def test_a_large_batch_is_handed_over_without_waiting_for_the_iteration() -> None:
+    """A body streamed without a pause meets the transport's flow control."""
+
+    async def scenario(loop: EagerAcceptLoop, batched: BatchedTransport, peer: socket.socket, _: _Plain) -> None:
+        chunk = b"x" * 16384
+        for _ in range(FLUSH_AT_BYTES // len(chunk) - 1):
+            batched.write(chunk)
+        assert _nothing_received(peer)
+        batched.write(memoryview(chunk))
+        assert batched.get_write_buffer_size() == 0
+        assert len(peer.recv(FLUSH_AT_BYTES)) > 0
 
     _run(scenario)
 

@@ -121,7 +121,7 @@ class RedisPipeline:
         self._url = url
         self.timeout_s = timeout_s
         self._connection: _Connection | None = None
-        self._connecting: asyncio.Lock | None = None
+        self._opening: asyncio.Future[_Connection] | None = None
 
     async def execute(self, command: bytes) -> Any:
         """Send a packed command (see :func:`pack`); its reply.
@@ -144,22 +144,31 @@ class RedisPipeline:
             raise RedisUnavailable("Redis did not answer in time") from None
 
     async def _connect(self) -> _Connection:
-        if self._connecting is None:
-            self._connecting = asyncio.Lock()
-        async with self._connecting:
-            if self._connection is not None and self._connection.usable:
-                return self._connection
-            connection: _Connection | None = None
-            try:
-                async with asyncio.timeout(self.timeout_s):
-                    connection = await self._open()
-                    await self._handshake(connection)
-            except (OSError, TimeoutError, RedisReplyError, RedisUnavailable) as error:
-                if connection is not None:
-                    connection.abort()
-                raise RedisUnavailable(f"cannot connect to Redis ({type(error).__name__})") from None
-            self._connection = connection
-            return connection
+        """The outcome of one attempt to open the connection, shared by every
+        caller arriving while it runs: a Redis that does not answer costs them
+        one timeout together, not one each in turn."""
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open_and_greet())
+            self._opening.add_done_callback(self._attempt_over)
+        return await asyncio.shield(self._opening)
+
+    def _attempt_over(self, attempt: asyncio.Future[_Connection]) -> None:
+        self._opening = None
+        if not attempt.cancelled():
+            attempt.exception()  # each caller has its copy; this one is seen even if they all left
+
+    async def _open_and_greet(self) -> _Connection:
+        connection: _Connection | None = None
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                connection = await self._open()
+                await self._handshake(connection)
+        except (OSError, TimeoutError, RedisReplyError, RedisUnavailable) as error:
+            if connection is not None:
+                connection.abort()
+            raise RedisUnavailable(f"cannot connect to Redis ({type(error).__name__})") from None
+        self._connection = connection
+        return connection
 
     async def _open(self) -> _Connection:
         parts = urlsplit(self._url)
@@ -187,6 +196,8 @@ class RedisPipeline:
             await reply
 
     async def close(self) -> None:
+        if self._opening is not None:
+            self._opening.cancel()
         connection, self._connection = self._connection, None
         if connection is not None and connection.transport is not None:
             connection.transport.close()

@@ -7,7 +7,9 @@ connection's transport is wrapped here so that writes made during a loop
 iteration are joined and handed to the real transport at the end of that
 iteration: one system call per response, and nothing waits longer than the
 iteration that wrote it. Closing flushes first; aborting drops, as it does
-for the transport's own buffer.
+for the transport's own buffer. A batch that reaches 64 KiB is handed over
+at once, so a body streamed without a pause still meets the transport's
+flow control (it pauses the writer when the socket cannot keep up).
 """
 
 from __future__ import annotations
@@ -17,24 +19,30 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
+FLUSH_AT_BYTES = 64 * 1024
 
 
 class BatchedTransport:
     """Delegates to ``transport``; ``write`` gathers until the iteration ends."""
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    __slots__ = ("_loop", "_pending", "_pending_bytes", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
         if not self._pending:
             self._loop.call_soon(self._flush)
-        self._pending.append(bytes(data))
+        chunk = bytes(data)
+        self._pending.append(chunk)
+        self._pending_bytes += len(chunk)
+        if self._pending_bytes >= FLUSH_AT_BYTES:
+            self._flush()
 
     def writelines(self, lines: Iterable[bytes | bytearray | memoryview]) -> None:
         for data in lines:
@@ -45,6 +53,7 @@ class BatchedTransport:
             return
         data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
         self._pending.clear()
+        self._pending_bytes = 0
         if not self._transport.is_closing():
             self._transport.write(data)
 
@@ -58,10 +67,11 @@ class BatchedTransport:
 
     def abort(self) -> None:
         self._pending.clear()
+        self._pending_bytes = 0
         self._transport.abort()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+        return self._transport.get_write_buffer_size() + self._pending_bytes
 
     def __getattr__(self, name: str) -> Any:
         # get_extra_info, is_closing, pause_reading, resume_reading, set_protocol, ...
