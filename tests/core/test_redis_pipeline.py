@@ -147,3 +147,12 @@ async def test_callers_arriving_while_redis_is_reached_share_one_attempt() -> No
         with pytest.raises(RedisUnavailable):
             await redis.execute(pack(b"PING"))
         assert len(received) == 2
+
+
+@pytest.mark.redis
+async def test_empty_and_zero_replies_are_replies() -> None:
+    missing = f"keel-test-{uuid.uuid4().hex}".encode()
+    async with pipeline(_url()) as redis:
+        assert await redis.execute(pack(b"GET", missing)) is None
+        assert await redis.execute(pack(b"EXISTS", missing)) == 0
+        assert await redis.execute(pack(b"ECHO", b"")) == b""

@@ -29,6 +29,7 @@ from keel.core.logging import get_logger
 
 _log = get_logger("keel.redis")
 _SCHEMES = frozenset({"redis", "rediss", "unix"})
+_INCOMPLETE = object()  # hiredis's answer while a reply is still arriving (never a reply itself)
 
 
 class RedisUnavailable(Exception):
@@ -58,7 +59,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.outgoing: list[bytes] = []
-        self.parser = hiredis.Reader(replyError=RedisReplyError)
+        self.parser = hiredis.Reader(replyError=RedisReplyError, notEnoughData=_INCOMPLETE)
         self.transport: asyncio.Transport | None = None
         self.lost = asyncio.get_running_loop().create_future()
 
@@ -86,7 +87,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.parser.feed(data)
-        while (reply := self.parser.gets()) is not False:
+        while (reply := self.parser.gets()) is not _INCOMPLETE:
             if not self.waiting:  # nothing asked for this: the stream cannot be trusted
                 self.abort()
                 return
