@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import uvloop
 
 from keel.core.logging import get_logger
-from keel.core.write_batching import batching_writes
+from keel.core.write_batching import ProtocolFactory, batching_writes
 
 _log = get_logger("keel.server")
 
@@ -34,8 +34,6 @@ _ACCEPTS_PER_WAKEUP = 256
 # backlog holds the connections) instead of spinning on a readable socket.
 _RETRY_AFTER_RESOURCE_ERROR_S = 1.0
 _RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-
-ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 
 
 class EagerAcceptServer(asyncio.AbstractServer):
