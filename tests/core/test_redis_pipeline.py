@@ -156,3 +156,17 @@ async def test_empty_and_zero_replies_are_replies() -> None:
         assert await redis.execute(pack(b"GET", missing)) is None
         assert await redis.execute(pack(b"EXISTS", missing)) == 0
         assert await redis.execute(pack(b"ECHO", b"")) == b""
+
+
+@pytest.mark.redis
+async def test_a_command_on_a_connection_lost_meanwhile_fails_at_once() -> None:
+    async with pipeline(_url(), timeout_s=30) as redis:
+        assert await redis.execute(pack(b"PING")) == b"PONG"
+        connection = redis._connection
+        assert connection is not None
+        connection.abort()
+        await connection.lost
+        with pytest.raises(RedisUnavailable):
+            # At once, not after the pipeline's 30 s timeout for a reply that cannot come.
+            await asyncio.wait_for(connection.send(pack(b"PING")), 5)
+        assert await redis.execute(pack(b"PING")) == b"PONG"  # the pipeline opens a new one

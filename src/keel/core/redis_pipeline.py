@@ -69,6 +69,9 @@ class _Connection(asyncio.Protocol):
 
     def send(self, command: bytes) -> asyncio.Future[Any]:
         reply: asyncio.Future[Any] = self.lost.get_loop().create_future()
+        if self.lost.done():  # lost since the caller picked it: nothing will fail this reply later
+            reply.set_exception(RedisUnavailable("connection to Redis lost"))
+            return reply
         self.waiting.append(reply)
         if not self.outgoing:
             self.lost.get_loop().call_soon(self._flush)
