@@ -7,7 +7,8 @@ burst of new connections was accepted at one per iteration: 256 clients
 connecting at once waited up to 10 s to be accepted while the ones already in
 were served every 250 ms. Here the listening socket is read by a reader
 callback that accepts everything pending, as the standard asyncio loop does,
-and each connection is handed to uvloop's C transport.
+and each connection is handed to uvloop's C transport, writing through a
+batching wrapper (``write_batching``: a response leaves in one write).
 
 `new_event_loop` is a uvicorn loop factory (`--loop keel.core.event_loop:new_event_loop`).
 """

@@ -122,7 +122,7 @@ class RedisPipeline:
     def __init__(self, url: str, *, timeout_s: float) -> None:
         if not pipeline_supports(url):
             raise ValueError("unsupported Redis URL for a pipelined connection")
-        self._url = url
+        self._address = urlsplit(url)  # parsed once; read when (re)connecting
         self.timeout_s = timeout_s
         self._connection: _Connection | None = None
         self._opening: asyncio.Future[_Connection] | None = None
@@ -175,7 +175,7 @@ class RedisPipeline:
         return connection
 
     async def _open(self) -> _Connection:
-        parts = urlsplit(self._url)
+        parts = self._address
         loop = asyncio.get_running_loop()
         if parts.scheme == "unix":
             _, connection = await loop.create_unix_connection(_Connection, parts.path)
@@ -187,7 +187,7 @@ class RedisPipeline:
         return connection
 
     async def _handshake(self, connection: _Connection) -> None:
-        parts = urlsplit(self._url)
+        parts = self._address
         replies = []
         if parts.password is not None:
             user = [unquote(parts.username).encode()] if parts.username else []
