@@ -8,15 +8,18 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from fastapi import FastAPI
 from limits.aio.storage import RedisStorage
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from keel.config import HttpSettings, RateLimitSettings, RedisSettings
+from keel.core.errors import NotFound
 from keel.core.ratelimit import RateLimiter
 from keel.main import create_app
 from tests.fixtures import routes
 from tests.fixtures.databases import redis_test_url
+from tests.fixtures.gated_redis import GatedRedis, gated_redis
 from tests.fixtures.silent_redis import silent_redis
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
@@ -149,3 +152,93 @@ async def test_redis_counts_are_the_limits_librarys_keys_and_survive_a_script_fl
     finally:
         await storage.clear(item.key_for("auth", "ip:192.0.2.2"))
         await limiter.close()
+
+
+def _app_on(make_settings, redis: GatedRedis, limit: str) -> FastAPI:  # type: ignore[no-untyped-def]
+    settings = make_settings(
+        rate_limit=RateLimitSettings(rate_limit_auth=limit),
+        redis=RedisSettings(redis_url=SecretStr(redis.url), redis_key_prefix=f"keel-test-{uuid.uuid4().hex}"),
+    )
+    return create_app(settings, routers=[routes.router])
+
+
+@pytest.mark.redis
+async def test_a_read_with_room_left_works_while_its_count_is_on_the_way(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
+    url = redis_test_url()
+    assert url is not None
+    async with gated_redis(url) as redis:
+        app = _app_on(make_settings, redis, "20/minute")
+        client = await make_client(app)
+        first = await client.get("/test/limited-read")  # counted first: its room is not known yet
+        assert first.headers["ratelimit-remaining"] == "19"
+
+        def work() -> None:
+            redis.events.append("work")
+            redis.gate.set()  # a read that waited for its count would never get here
+
+        redis.gate.clear()
+        redis.events.clear()
+        app.state.work_probe = work
+        second = await client.get("/test/limited-read")
+        assert second.status_code == 200
+        assert redis.events == ["work", "count reply"]
+        assert second.headers["ratelimit-remaining"] == "18"  # the count was awaited before the reply
+        assert not app.state.rate_limiter.degraded
+
+
+@pytest.mark.redis
+async def test_a_write_is_counted_before_its_work(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
+    url = redis_test_url()
+    assert url is not None
+    async with gated_redis(url) as redis:
+        app = _app_on(make_settings, redis, "20/minute")
+        client = await make_client(app)
+        assert (await client.post("/test/limited-write")).status_code == 200
+        redis.events.clear()
+        app.state.work_probe = lambda: redis.events.append("work")
+        response = await client.post("/test/limited-write")
+        assert response.status_code == 200
+        assert redis.events == ["count reply", "work"]
+        assert response.headers["ratelimit-remaining"] == "18"
+
+
+@pytest.mark.redis
+async def test_concurrent_reads_are_counted_exactly(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(rate_limit=RateLimitSettings(rate_limit_auth="20/minute"))
+    client = await make_client(create_app(settings, routers=[routes.router]))
+    assert (await client.get("/test/limited-read")).status_code == 200
+    responses = await asyncio.gather(*(client.get("/test/limited-read") for _ in range(30)))
+    assert sorted(response.status_code for response in responses) == [200] * 19 + [429] * 11
+    remaining = sorted(int(r.headers["ratelimit-remaining"]) for r in responses if r.status_code == 200)
+    assert remaining == list(range(19))
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("work_fails", [False, True], ids=["work succeeds", "work fails"])
+async def test_a_read_whose_deferred_count_is_refused_is_429(  # type: ignore[no-untyped-def]
+    make_settings, make_client, work_fails: bool
+) -> None:
+    """Another process spends the budget after this one last counted the
+    caller: this process's next read is counted alongside its work, and the
+    refusal still answers, outranking the error the work ended in."""
+    settings = make_settings(rate_limit=RateLimitSettings(rate_limit_auth="20/minute"))
+    this = create_app(settings, routers=[routes.router])
+    this_client = await make_client(this)
+    other_client = await make_client(create_app(settings, routers=[routes.router]))
+    assert (await this_client.get("/test/limited-read")).headers["ratelimit-remaining"] == "19"
+    for _ in range(19):
+        assert (await other_client.get("/test/limited-read")).status_code == 200
+    worked: list[str] = []
+
+    def work() -> None:
+        worked.append("work")
+        if work_fails:
+            raise NotFound("no such thing")
+
+    this.state.work_probe = work
+    refused = await this_client.get("/test/limited-read")
+    assert worked == ["work"]  # it was counted alongside its work
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert int(refused.headers["retry-after"]) >= 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 Increment = Callable[[str, int, int], Awaitable[int]]  # (key, expiry_s, amount) -> new total
 
@@ -24,8 +25,9 @@ class _Batch:
     size: int = 0
 
 
-def _retrieve(future: asyncio.Future[int]) -> None:
-    """Mark a failed batch's error as seen even if every member was cancelled."""
+def mark_outcome_seen(future: asyncio.Future[Any]) -> None:
+    """A done callback: a future nobody may await still has its error marked
+    as seen (asyncio would otherwise log it as never retrieved)."""
     if not future.cancelled():
         future.exception()
 
@@ -37,6 +39,10 @@ class CoalescingCounter:
     _gathering: dict[str, _Batch] = field(default_factory=dict)
     _senders: set[asyncio.Task[None]] = field(default_factory=set)
 
+    def in_flight(self, key: str) -> bool:
+        """Whether an increment of ``key`` is on its way (a new one would wait for it)."""
+        return key in self._in_flight
+
     async def incr(self, key: str, expiry_s: int) -> int:
         """Add one to ``key`` (expiring ``expiry_s`` after its first hit); the new count."""
         batch = self._gathering.get(key)
@@ -44,7 +50,7 @@ class CoalescingCounter:
             if key not in self._in_flight:
                 return await self._send(key, expiry_s, 1)
             batch = self._gathering[key] = _Batch(asyncio.get_running_loop().create_future())
-            batch.done.add_done_callback(_retrieve)
+            batch.done.add_done_callback(mark_outcome_seen)  # every member may be cancelled
             sender = asyncio.create_task(self._send_batch(key, expiry_s, batch))
             self._senders.add(sender)
             sender.add_done_callback(self._senders.discard)

@@ -10,10 +10,19 @@ script call on a pipelined connection (``redis_pipeline``) rather than the
 `limits` library's, which goes through redis-py's per-call machinery. The
 keys and the script's semantics are the library's: either can read the
 other's counters.
+
+A read on a route that settles its count (``settle_deferred_count``) need not
+wait for that round trip before its own work: when the caller had ample room
+at its last count, the count runs alongside the read's SQL and is awaited
+before the response leaves; a refused count still answers 429. Writes and
+callers near their limit are counted first, so a refused write does no work;
+so is a caller whose previous count is still on its way, which shares that
+count's round trip anyway (``coalesce``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import time
@@ -27,7 +36,7 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 
 from keel.config import RateLimitSettings
-from keel.core.coalesce import CoalescingCounter
+from keel.core.coalesce import CoalescingCounter, mark_outcome_seen
 from keel.core.errors import TooManyRequests
 from keel.core.logging import get_logger
 from keel.core.network import client_ip
@@ -47,6 +56,11 @@ return current
 """
 _INCR_EXPIRE_SHA = hashlib.sha1(_INCR_EXPIRE).hexdigest().encode()  # noqa: S324 - Redis names scripts by SHA-1
 _REDIS_FAILURES = (StorageError, RedisUnavailable, RedisReplyError)
+# A caller counted alongside its work needs this share of its budget left at
+# its last count: concurrent requests of one caller then stay within it.
+_DEFER_ABOVE_SHARE_LEFT = 0.1
+_DEFERRED_COUNT = "keel.deferred_rate_limit_count"
+_MAY_DEFER = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +116,8 @@ class RateLimiter:
             else:  # URL options only redis-py knows (TLS client certificates, say)
                 self._redis_counts = CoalescingCounter(lambda key, expiry, amount: storage.incr(key, expiry, amount))
         self._redis_down_until = 0.0
-        self._window_ends: dict[str, float] = {}
+        # Per counter: when its window ends and what was left at its last count.
+        self._windows: dict[str, tuple[float, int]] = {}
 
     async def _pipelined_incr(self, key: str, expiry_s: int, amount: int) -> int:
         assert self._pipeline is not None
@@ -123,6 +138,20 @@ class RateLimiter:
         """True while Redis is configured but the limiter is counting locally."""
         return self._redis is not None and self._redis_down_until > time.monotonic()
 
+    def has_room(self, group: str, subject: str) -> bool:
+        """Whether ``subject``'s count may run alongside its work: its last
+        count, on Redis, left it well within its budget (or its window has
+        ended since), and no count of it is on its way now."""
+        if self._redis is None or self.degraded:
+            return False  # a count in memory takes no round trip to overlap
+        item = self.groups[group]
+        key = item.key_for(group, subject)
+        known = self._windows.get(key)
+        if known is None or (self._redis_counts is not None and self._redis_counts.in_flight(key)):
+            return False
+        window_end, remaining = known
+        return remaining > item.amount * _DEFER_ABOVE_SHARE_LEFT or window_end <= time.time()
+
     def _limiter(self) -> FixedWindowRateLimiter:
         if self._redis is not None and not self.degraded:
             return self._redis
@@ -139,7 +168,7 @@ class RateLimiter:
             if not self.degraded:
                 _log.warning("ratelimit.redis_unavailable", fallback="memory", retry_after_s=_REDIS_RETRY_AFTER_S)
             self._redis_down_until = time.monotonic() + _REDIS_RETRY_AFTER_S
-            self._window_ends.clear()  # they were Redis's windows, not memory's
+            self._windows.clear()  # they were Redis's windows, not memory's
             return await self._hit(self._memory, item, group, subject)
 
     async def _hit(
@@ -156,23 +185,25 @@ class RateLimiter:
         else:
             count = await limiter.storage.incr(key, item.get_expiry())
         moment = time.time()
-        window_end = self._window_ends.get(key)
+        known = self._windows.get(key)
+        window_end = known[0] if known is not None else None
         if count == 1:
             window_end = moment + item.get_expiry()
         elif window_end is None or window_end <= moment:
             window_end = await limiter.storage.get_expiry(key)
-        self._remember_window_end(key, window_end)
+        remaining = max(0, item.amount - count)
+        self._remember_window(key, window_end, remaining)
         return RateLimitDecision(
             allowed=count <= item.amount,
             limit=item.amount,
-            remaining=max(0, item.amount - count),
+            remaining=remaining,
             reset_after_s=max(0, math.ceil(window_end - moment)),
         )
 
-    def _remember_window_end(self, key: str, window_end: float) -> None:
-        if key not in self._window_ends and len(self._window_ends) >= _MAX_WINDOWS_KNOWN:
-            self._window_ends.clear()  # ends are re-learnt: one extra round trip each
-        self._window_ends[key] = window_end
+    def _remember_window(self, key: str, window_end: float, remaining: int) -> None:
+        if key not in self._windows and len(self._windows) >= _MAX_WINDOWS_KNOWN:
+            self._windows.clear()  # ends are re-learnt: one extra round trip each
+        self._windows[key] = (window_end, remaining)
 
     def client_subject(self, request: Request) -> str:
         """Unauthenticated callers are counted by client address."""
@@ -187,12 +218,43 @@ async def enforce_rate_limit(request: Request, response: Response, group: str, s
     limiter: RateLimiter = request.app.state.rate_limiter
     if not limiter.enabled:
         return
-    decision = await limiter.hit(group, subject or limiter.client_subject(request))
+    subject = subject or limiter.client_subject(request)
+    scope = request.scope
+    if scope.get(_DEFERRED_COUNT) is _MAY_DEFER and limiter.has_room(group, subject):
+        scope[_DEFERRED_COUNT] = asyncio.ensure_future(limiter.hit(group, subject))
+        return
+    _apply(await limiter.hit(group, subject), response)
+
+
+def _apply(decision: RateLimitDecision, response: Response | None) -> None:
     headers = decision.headers()
     if not decision.allowed:
         headers["Retry-After"] = str(max(1, decision.reset_after_s))
         raise TooManyRequests("Rate limit exceeded; retry later.", headers=headers)
-    response.headers.update(headers)
+    if response is not None:
+        response.headers.update(headers)
+
+
+def allow_deferred_count(request: Request) -> None:
+    """Let this request's count run alongside its work; the route then calls
+    ``settle_deferred_count`` before replying (only reads: a write must not
+    run unless counted first)."""
+    request.scope[_DEFERRED_COUNT] = _MAY_DEFER
+
+
+async def settle_deferred_count(request: Request, response: Response | None) -> None:
+    """Await the request's count if it was deferred: RateLimit-* headers on
+    ``response``, or 429 (which outranks any error the work ended in)."""
+    pending = request.scope.pop(_DEFERRED_COUNT, None)
+    if isinstance(pending, asyncio.Future):
+        _apply(await pending, response)
+
+
+def abandon_deferred_count(request: Request) -> None:
+    """A cancelled request leaves its count to finish on its own."""
+    pending = request.scope.pop(_DEFERRED_COUNT, None)
+    if isinstance(pending, asyncio.Future):
+        pending.add_done_callback(mark_outcome_seen)
 
 
 def rate_limit(group: str) -> Callable[..., Awaitable[None]]:

@@ -3,7 +3,8 @@
 Services only ``flush()``. ``TransactionalRoute`` commits after the handler
 has produced its response and before that response is sent, so a client
 never sees success for a write that did not commit; any error rolls back.
-A read request's session runs in autocommit and is simply closed.
+A read request's session runs in autocommit and is simply closed; a read's
+rate-limit count may run alongside it and is settled before the reply.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.types import Scope
 from keel.core.db import Database
 from keel.core.errors import KeelError, ValidationFailed
 from keel.core.query_models import query_models
+from keel.core.ratelimit import abandon_deferred_count, allow_deferred_count, settle_deferred_count
 
 API_PREFIX = "/api/v1"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -77,12 +79,22 @@ class TransactionalRoute(APIRoute):
         handle = super().get_route_handler()
 
         async def handle_in_transaction(request: Request) -> Response:
+            reading = not is_write_request(request)
+            if reading:
+                allow_deferred_count(request)
             try:
                 response = await handle(request)
             except BaseException as exc:
                 await _finish(request, commit=isinstance(exc, KeelError) and exc.keep_changes)
+                if reading:
+                    if isinstance(exc, Exception):
+                        await settle_deferred_count(request, None)
+                    else:
+                        abandon_deferred_count(request)
                 raise
             await _finish(request, commit=response.status_code < 400)
+            if reading:
+                await settle_deferred_count(request, response)
             return response
 
         return handle_in_transaction
