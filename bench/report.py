@@ -48,7 +48,9 @@ def verdict(row: Row) -> str:
     parts = []
     if row.ratio is not None and row.target is not None:
         met = row.ratio >= row.target
-        parts.append(f"ratio ≥ {row.target:.2f} " + ("met" if met else f"**missed by {row.target - row.ratio:.2f}**"))
+        # Three decimals when missed: the ratio column's two can round a miss up to the line.
+        shortfall = f"**missed** ({row.ratio:.3f}, short by {row.target - row.ratio:.3f})"
+        parts.append(f"ratio ≥ {row.target:.2f} " + ("met" if met else shortfall))
     for check in row.checks:
         if check.ok:
             parts.append(f"{check.name} met")
