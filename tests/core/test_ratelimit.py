@@ -242,3 +242,18 @@ async def test_a_read_whose_deferred_count_is_refused_is_429(  # type: ignore[no
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.headers["ratelimit-remaining"] == "0"
     assert int(refused.headers["retry-after"]) >= 1
+
+
+@pytest.mark.redis
+async def test_a_read_cancelled_by_its_deadline_is_still_counted(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(
+        rate_limit=RateLimitSettings(rate_limit_auth="20/minute"), http=HttpSettings(request_timeout_s=0.3)
+    )
+    app = create_app(settings, routers=[routes.router])
+    client = await make_client(app)
+    assert (await client.get("/test/limited-read")).headers["ratelimit-remaining"] == "19"
+    app.state.work_probe = lambda: asyncio.sleep(5)
+    assert (await client.get("/test/limited-read")).status_code == 504
+    app.state.work_probe = None
+    # The cancelled read's count, deferred, still finished on its own.
+    assert (await client.get("/test/limited-read")).headers["ratelimit-remaining"] == "17"
