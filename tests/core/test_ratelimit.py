@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from limits.aio.storage import RedisStorage
@@ -154,52 +156,55 @@ async def test_redis_counts_are_the_limits_librarys_keys_and_survive_a_script_fl
         await limiter.close()
 
 
-def _app_on(make_settings, redis: GatedRedis, limit: str) -> FastAPI:  # type: ignore[no-untyped-def]
-    settings = make_settings(
-        rate_limit=RateLimitSettings(rate_limit_auth=limit),
-        redis=RedisSettings(redis_url=SecretStr(redis.url), redis_key_prefix=f"keel-test-{uuid.uuid4().hex}"),
-    )
-    return create_app(settings, routers=[routes.router])
+@dataclass
+class _Gated:
+    app: FastAPI
+    client: httpx.AsyncClient
+    redis: GatedRedis
 
 
-@pytest.mark.redis
-async def test_a_read_with_room_left_works_while_its_count_is_on_the_way(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+async def gated(make_settings, make_client) -> AsyncIterator[_Gated]:  # type: ignore[no-untyped-def]
+    """An app limiting the auth group to 20/minute on Redis, through a gated relay."""
     url = redis_test_url()
     assert url is not None
     async with gated_redis(url) as redis:
-        app = _app_on(make_settings, redis, "20/minute")
-        client = await make_client(app)
-        first = await client.get("/test/limited-read")  # counted first: its room is not known yet
-        assert first.headers["ratelimit-remaining"] == "19"
-
-        def work() -> None:
-            redis.events.append("work")
-            redis.gate.set()  # a read that waited for its count would never get here
-
-        redis.gate.clear()
-        redis.events.clear()
-        app.state.work_probe = work
-        second = await client.get("/test/limited-read")
-        assert second.status_code == 200
-        assert redis.events == ["work", "count reply"]
-        assert second.headers["ratelimit-remaining"] == "18"  # the count was awaited before the reply
-        assert not app.state.rate_limiter.degraded
+        settings = make_settings(
+            rate_limit=RateLimitSettings(rate_limit_auth="20/minute"),
+            redis=RedisSettings(redis_url=SecretStr(redis.url), redis_key_prefix=f"keel-test-{uuid.uuid4().hex}"),
+        )
+        app = create_app(settings, routers=[routes.router])
+        yield _Gated(app, await make_client(app), redis)
 
 
 @pytest.mark.redis
-async def test_a_write_is_counted_before_its_work(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
-    url = redis_test_url()
-    assert url is not None
-    async with gated_redis(url) as redis:
-        app = _app_on(make_settings, redis, "20/minute")
-        client = await make_client(app)
-        assert (await client.post("/test/limited-write")).status_code == 200
-        redis.events.clear()
-        app.state.work_probe = lambda: redis.events.append("work")
-        response = await client.post("/test/limited-write")
-        assert response.status_code == 200
-        assert redis.events == ["count reply", "work"]
-        assert response.headers["ratelimit-remaining"] == "18"
+async def test_a_read_with_room_left_works_while_its_count_is_on_the_way(gated: _Gated) -> None:
+    first = await gated.client.get("/test/limited-read")  # counted first: its room is not known yet
+    assert first.headers["ratelimit-remaining"] == "19"
+
+    def work() -> None:
+        gated.redis.events.append("work")
+        gated.redis.gate.set()  # a read that waited for its count would never get here
+
+    gated.redis.gate.clear()
+    gated.redis.events.clear()
+    gated.app.state.work_probe = work
+    second = await gated.client.get("/test/limited-read")
+    assert second.status_code == 200
+    assert gated.redis.events == ["work", "count reply"]
+    assert second.headers["ratelimit-remaining"] == "18"  # the count was awaited before the reply
+    assert not gated.app.state.rate_limiter.degraded
+
+
+@pytest.mark.redis
+async def test_a_write_is_counted_before_its_work(gated: _Gated) -> None:
+    assert (await gated.client.post("/test/limited-write")).status_code == 200
+    gated.redis.events.clear()
+    gated.app.state.work_probe = lambda: gated.redis.events.append("work")
+    response = await gated.client.post("/test/limited-write")
+    assert response.status_code == 200
+    assert gated.redis.events == ["count reply", "work"]
+    assert response.headers["ratelimit-remaining"] == "18"
 
 
 @pytest.mark.redis
