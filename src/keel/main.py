@@ -20,6 +20,7 @@ from keel.core import schema
 from keel.core.auth import AUTHENTICATING
 from keel.core.cache import Cache, MemoryCache, RedisCache
 from keel.core.db import Database
+from keel.core.dispatch import ApiDispatch
 from keel.core.errors import install_error_handlers
 from keel.core.health import HealthChecker
 from keel.core.logging import configure_logging, get_logger
@@ -159,6 +160,7 @@ def create_app(
             await cache.close()
             await database.dispose()
 
+    telemetry = telemetry if telemetry is not None else telemetry_config(settings)
     app = FastAPI(
         title="keel",
         version=__version__,
@@ -169,7 +171,7 @@ def create_app(
         openapi_url="/openapi.json" if settings.docs_exposed else None,
         lifespan=lifespan,
         middleware=_middleware(settings, metrics),
-        telemetry=telemetry if telemetry is not None else telemetry_config(settings),  # type: ignore[arg-type]
+        telemetry=telemetry,  # type: ignore[arg-type]
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -195,6 +197,8 @@ def create_app(
     if settings.docs_exposed:
         mount_docs(app)
     routers_of_api = api_routers()
+    if telemetry.get("tracing") is False:  # with tracing on, FastAPI's routing names the spans
+        app.router.routes.append(ApiDispatch(routers_of_api))
     for api_router in routers_of_api:
         app.include_router(api_router)
     declare_security(app, (route for router in routers_of_api for route in router.routes), AUTHENTICATING)

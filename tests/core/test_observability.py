@@ -68,6 +68,10 @@ async def test_tracing_exports_spans_and_puts_trace_ids_in_logs(make_settings, m
     assert server_span.attributes["http.route"] == "/test/items/{item_id}"
     access = next(line for line in json_lines(logged(capsys)) if line["event"] == "http.request")
     assert access["trace_id"] == format(server_span.context.trace_id, "032x")
+    # API routes too: with tracing on they go through FastAPI's routing (see core.dispatch).
+    assert (await client.get("/api/v1/me")).status_code == 401
+    routes_traced = {span.attributes.get("http.route") for span in exporter.get_finished_spans() if span.attributes}
+    assert "/api/v1/me" in routes_traced
 
 
 def test_tracing_disabled_by_default(settings) -> None:  # type: ignore[no-untyped-def]

@@ -125,7 +125,7 @@ class _ApiRoute(TransactionalRoute):
         return handle_strictly
 
 
-def transactional_router(prefix: str, **options: Any) -> APIRouter:
+def transactional_router(prefix: str, **options: Any) -> PrefixedRouter:
     """A router for the public API: under /api/v1, routes in the request transaction.
 
     The full prefix is baked into each route (not added when including), so a
@@ -133,10 +133,10 @@ def transactional_router(prefix: str, **options: Any) -> APIRouter:
     each route's class when including, so every domain router is built here
     (``keel.api`` checks it).
     """
-    return _PrefixedRouter(prefix=API_PREFIX + prefix, route_class=_ApiRoute, **options)
+    return PrefixedRouter(prefix=API_PREFIX + prefix, route_class=_ApiRoute, **options)
 
 
-class _PrefixedRouter(APIRouter):
+class PrefixedRouter(APIRouter):
     """A router that turns away a request for a path none of its routes has
     with one regex, instead of asking each route in turn (the app tries the
     domain routers one after another on every request, and FastAPI asks each
@@ -161,8 +161,12 @@ class _PrefixedRouter(APIRouter):
             self._paths_of = (len(self.routes), paths)
         return self._paths_of[1]
 
+    def owns(self, scope: Scope) -> bool:
+        """Whether the request's path is one of this router's routes' paths."""
+        return self._paths().match(get_route_path(scope)) is not None
+
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if not self._paths().match(get_route_path(scope)):
+        if not self.owns(scope):
             return Match.NONE, {}
         return super().matches(scope)
 
