@@ -9,23 +9,13 @@ from fastapi import FastAPI
 from starlette.routing import Match
 
 from keel.core.dispatch import ApiDispatch
-from keel.core.transactions import transactional_router
 from keel.main import create_app
 from tests.fixtures import routes
+from tests.fixtures.things import things_routers
 
 
 def _things_app() -> tuple[FastAPI, ApiDispatch]:
-    outer = transactional_router(prefix="/things")
-    inner = transactional_router(prefix="/things/{thing_id}/parts")
-
-    @outer.get("/{thing_id}")
-    async def get_thing(thing_id: str) -> dict[str, str]:
-        return {"thing": thing_id}
-
-    @inner.get("")
-    async def list_parts(thing_id: str) -> dict[str, str]:
-        return {"parts of": thing_id}
-
+    outer, inner = things_routers()
     app = FastAPI()
     dispatch = ApiDispatch([outer, inner])
     app.router.routes.append(dispatch)

@@ -77,19 +77,9 @@ async def test_domain_routers_turn_away_only_paths_they_do_not_have() -> None:
     path, even under its prefix, fall through to the next router."""
     from fastapi import FastAPI
 
-    from keel.core.transactions import transactional_router
+    from tests.fixtures.things import things_routers
 
-    outer = transactional_router(prefix="/things")
-    inner = transactional_router(prefix="/things/{thing_id}/parts")
-
-    @outer.get("/{thing_id}")
-    async def get_thing(thing_id: str) -> dict[str, str]:
-        return {"thing": thing_id}
-
-    @inner.get("")
-    async def list_parts(thing_id: str) -> dict[str, str]:
-        return {"parts of": thing_id}
-
+    outer, inner = things_routers()
     app = FastAPI()
     app.include_router(outer)
     app.include_router(inner)
