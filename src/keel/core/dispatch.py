@@ -4,13 +4,14 @@ FastAPI keeps each included router as a branch of its own: a request is
 offered to every branch in turn, and the branch that takes it matches its
 routes twice (once to say it matches, again to handle), moving route
 contexts in and out of the request scope on each try. ``ApiDispatch`` is
-one route, placed first in the app, that knows every API route: it asks
+one route, placed before those branches, that knows every API route: it asks
 each router's one-regex path check (``PrefixedRouter.owns``) and then
 that router's routes, once, and hands the request to the route that
 matches path and method. What it does not match fully — an unknown path,
 a known path with another method (405) — it leaves to FastAPI's routing,
 which answers as before; the routers stay included, so the OpenAPI
-document is FastAPI's own.
+document is FastAPI's own, and so are routes added to a router after the
+dispatcher was built (they are answered by FastAPI's routing).
 
 A route handled here runs the handler it was built with (FastAPI's route
 API, no include-time wrapping), so keel includes its API routers with no
@@ -23,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi.routing import APIRoute
+from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
 
@@ -38,8 +40,9 @@ class ApiDispatch(BaseRoute):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
             return Match.NONE, {}
+        route_path = get_route_path(scope)
         for router, routes in self._branches:
-            if not router.owns(scope):
+            if not router.owns(route_path):
                 continue
             for route in routes:
                 match, child_scope = route.matches(scope)

@@ -161,12 +161,13 @@ class PrefixedRouter(APIRouter):
             self._paths_of = (len(self.routes), paths)
         return self._paths_of[1]
 
-    def owns(self, scope: Scope) -> bool:
-        """Whether the request's path is one of this router's routes' paths."""
-        return self._paths().match(get_route_path(scope)) is not None
+    def owns(self, route_path: str) -> bool:
+        """Whether ``route_path`` (the request's, see ``get_route_path``) is
+        one of this router's routes' paths."""
+        return self._paths().match(route_path) is not None
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if not self.owns(scope):
+        if not self.owns(get_route_path(scope)):
             return Match.NONE, {}
         return super().matches(scope)
 
