@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from keel.core.futures import mark_outcome_seen
 
 Increment = Callable[[str, int, int], Awaitable[int]]  # (key, expiry_s, amount) -> new total
 
@@ -23,13 +24,6 @@ Increment = Callable[[str, int, int], Awaitable[int]]  # (key, expiry_s, amount)
 class _Batch:
     done: asyncio.Future[int]
     size: int = 0
-
-
-def mark_outcome_seen(future: asyncio.Future[Any]) -> None:
-    """A done callback: a future nobody may await still has its error marked
-    as seen (asyncio would otherwise log it as never retrieved)."""
-    if not future.cancelled():
-        future.exception()
 
 
 @dataclass

@@ -36,8 +36,9 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 
 from keel.config import RateLimitSettings
-from keel.core.coalesce import CoalescingCounter, mark_outcome_seen
+from keel.core.coalesce import CoalescingCounter
 from keel.core.errors import TooManyRequests
+from keel.core.futures import mark_outcome_seen
 from keel.core.logging import get_logger
 from keel.core.network import client_ip
 from keel.core.redis_pipeline import RedisPipeline, RedisReplyError, RedisUnavailable, pack, pipeline_supports

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
 
+from keel.core.futures import mark_outcome_seen
 from keel.core.logging import get_logger
 
 _log = get_logger("keel.redis")
@@ -158,8 +159,7 @@ class RedisPipeline:
 
     def _attempt_over(self, attempt: asyncio.Future[_Connection]) -> None:
         self._opening = None
-        if not attempt.cancelled():
-            attempt.exception()  # each caller has its copy; this one is seen even if they all left
+        mark_outcome_seen(attempt)  # each caller has its copy; this one is seen even if they all left
 
     async def _open_and_greet(self) -> _Connection:
         connection: _Connection | None = None
