@@ -180,6 +180,13 @@ async def test_a_read_session_is_built_on_first_use_and_then_is_an_ordinary_sess
     assert not session.in_transaction()
     await session.close()  # nothing to close yet
     assert not session.built
+    async with database.session(write=False) as unused:
+        others_ran = asyncio.Event()
+        asyncio.get_running_loop().call_soon(others_ran.set)
+    # Nothing to close: leaving it did not wait a pass of the event loop
+    # behind other work (a built session closes in a task of its own).
+    assert not others_ran.is_set()
+    assert not unused.built
     async with database.session(write=False) as used:
         assert (await used.execute(text("SELECT 1"))).scalar() == 1
         assert used.built

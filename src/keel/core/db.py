@@ -127,6 +127,13 @@ class ReadSession(AsyncSession):
         if self.built:
             await super().close()
 
+    async def __aexit__(self, *exc_info: Any) -> None:
+        # AsyncSession closes in a task of its own, shielded from cancellation:
+        # two passes of the event loop, each behind every other request's
+        # work. A session never built has nothing to close.
+        if self.built:
+            await super().__aexit__(*exc_info)
+
 
 async def execute_core(
     session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None

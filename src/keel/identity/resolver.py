@@ -39,18 +39,21 @@ class IdentityResolver:
                 return None
             await self._stamp(session, user_id, last_active_at, users.touch_activity)
             return Principal(user_id=user_id)
-        key = ("user", user_id)
-        last_active_at = self.access.get(key)
+        last_active_at = self.access.get(("user", user_id))
         if last_active_at is MISSING:
             generation = self.access.generation
             async with self._lookup() as lookup:
                 active, last_active_at = await users.last_seen(lookup, user_id)
             if not active:
                 return None
-            self.access.put(key, last_active_at, generation=generation)
+            self.access.put(("user", user_id), last_active_at, generation=generation)
+        return await self._seen_reader(user_id, last_active_at)
+
+    async def _seen_reader(self, user_id: uuid.UUID, last_active_at: datetime | None) -> Principal:
+        """A reading user's principal, their "last seen" stamp written if it is due."""
         stamped = await self._stamp(None, user_id, last_active_at, users.touch_activity)
         if stamped is not None:
-            self.access.replace(key, stamped)
+            self.access.replace(("user", user_id), stamped)
         return Principal(user_id=user_id)
 
     async def api_key_principal(self, session: AsyncSession, api_key: str, *, write: bool) -> Principal | None:
@@ -96,18 +99,34 @@ class IdentityResolver:
     async def user_in_org(
         self, session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID, *, write: bool
     ) -> tuple[Principal | None, Role | None]:
-        if not write:  # from the memo, each on its own
+        if not write:
+            if self.access.get(("role", user_id, org_id)) is MISSING and self.access.get(("user", user_id)) is MISSING:
+                return await self._reader_and_role(user_id, org_id)
+            # From the memo, each on its own.
             principal = await self.user_principal(session, user_id, write=False)
             if principal is None:
                 return None, None
             return principal, await self.role_in_org(session, principal, org_id, write=False)
         # A write asks the database once: the user's row (key-share-locked, as
         # user_principal locks it) and the role, in one statement.
-        active, last_active_at, role = await orgs.user_and_role(session, user_id, org_id)
+        active, last_active_at, role = await orgs.user_and_role(session, user_id, org_id, lock=True)
         if not active:
             return None, None
         await self._stamp(session, user_id, last_active_at, users.touch_activity)
         return Principal(user_id=user_id), Role(role) if role else None
+
+    async def _reader_and_role(self, user_id: uuid.UUID, org_id: uuid.UUID) -> tuple[Principal | None, Role | None]:
+        """A reader the memo knows nothing of: the user and the role in one
+        statement (the memo's entries for both expire together), remembered."""
+        generation = self.access.generation
+        async with self._lookup() as lookup:
+            active, last_active_at, found = await orgs.user_and_role(lookup, user_id, org_id, lock=False)
+        if not active:
+            return None, None
+        role = Role(found) if found else None
+        self.access.put(("user", user_id), last_active_at, generation=generation)
+        self.access.put(("role", user_id, org_id), role, generation=generation)
+        return await self._seen_reader(user_id, last_active_at), role
 
     @asynccontextmanager
     async def _lookup(self, request_session: AsyncSession | None = None) -> AsyncIterator[AsyncSession]:

@@ -31,25 +31,27 @@ def _of_live_membership(*columns: Any) -> Select[Any]:
 
 
 # Run on every org-scoped request: built once.
-_ROLE_OF = _of_live_membership(Membership.role)
+_ROLE_OF_QUERY = _of_live_membership(Membership.role)
+_ROLE_OF = PreparedRead(_ROLE_OF_QUERY)
 _MEMBER_NAME = _of_live_membership(User.name).join(User, User.id == Membership.user_id)
 
-
-# The user's row and role in one statement, for writes: locked as
-# users.last_seen locks it (KEY SHARE: an account deletion waits, the
-# request's own "last seen" stamp does not).
-_USER_AND_ROLE = PreparedRead(
-    select(User.last_active_at, _ROLE_OF.scalar_subquery())
-    .where(User.id == bindparam("user_id"), User.deleted_at.is_(None))
-    .with_for_update(read=True, key_share=True, of=User)
+# The user's row and role in one statement: for a read that knows neither,
+# and for writes, locked as users.last_seen locks it (KEY SHARE: an account
+# deletion waits, the request's own "last seen" stamp does not).
+_USER_AND_ROLE_QUERY = select(User.last_active_at, _ROLE_OF_QUERY.scalar_subquery()).where(
+    User.id == bindparam("user_id"), User.deleted_at.is_(None)
 )
+_USER_AND_ROLE = PreparedRead(_USER_AND_ROLE_QUERY)
+_USER_AND_ROLE_LOCKED = PreparedRead(_USER_AND_ROLE_QUERY.with_for_update(read=True, key_share=True, of=User))
 
 
 async def user_and_role(
-    session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID
+    session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID, *, lock: bool
 ) -> tuple[bool, datetime | None, str | None]:
     """(is the user active, when last seen, their role in ``org_id`` or None)."""
-    row = await _USER_AND_ROLE.first(session, {"user_id": user_id, "org_id": org_id})
+    row = await (_USER_AND_ROLE_LOCKED if lock else _USER_AND_ROLE).first(
+        session, {"user_id": user_id, "org_id": org_id}
+    )
     if row is None:
         return False, None, None
     last_active_at, role = cast(tuple[datetime | None, str | None], tuple(row))
@@ -62,8 +64,8 @@ async def member_name(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UU
 
 
 async def role_of(session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID) -> str | None:
-    role: str | None = (await execute_core(session, _ROLE_OF, {"user_id": user_id, "org_id": org_id})).scalar()
-    return role
+    row = await _ROLE_OF.first(session, {"user_id": user_id, "org_id": org_id})
+    return None if row is None else cast(str, row[0])
 
 
 async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> Sequence[tuple[Membership, Organization]]:
