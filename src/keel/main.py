@@ -132,6 +132,9 @@ def create_app(
     )
     access_cache = AccessCache(ttl_s=settings.auth.access_cache_ttl_s)
     access_cache.watch(database.session_class)
+    principal_resolver = IdentityResolver(
+        database, activity_interval_s=settings.auth.activity_write_interval_s, access=access_cache
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -156,6 +159,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await following
             await access_cache.close()
+            await principal_resolver.last_seen.settle()  # readers' stamps handed over, written
             await rate_limiter.close()
             await cache.close()
             await database.dispose()
@@ -182,9 +186,7 @@ def create_app(
     app.state.token_signer = token_signer
     app.state.identity = IdentityServices.build(settings, token_signer)
     app.state.cursors = CursorCodec(settings.signing_key)
-    app.state.principal_resolver = IdentityResolver(
-        database, activity_interval_s=settings.auth.activity_write_interval_s, access=access_cache
-    )
+    app.state.principal_resolver = principal_resolver
     app.state.health = HealthChecker(
         database,
         cache=cache if redis_url else None,

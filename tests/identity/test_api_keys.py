@@ -6,10 +6,11 @@ import uuid
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from keel.identity.api_keys.models import ApiKey
-from tests.fixtures.accounts import API, create_api_key, create_org, register
+from tests.fixtures.accounts import API, create_api_key, create_org, last_seen_written, register
 
 
 @pytest.mark.readiness("auth.api_keys")
@@ -46,12 +47,13 @@ async def test_key_is_shown_once_and_works_until_revoked(client: httpx.AsyncClie
     assert (await client.get(f"{API}/orgs/{org_id}", headers={"x-api-key": secret})).status_code == 401
 
 
-async def test_last_used_at_is_recorded(client: httpx.AsyncClient) -> None:
+async def test_last_used_at_is_recorded(client: httpx.AsyncClient, app: FastAPI) -> None:
     owner = await register(client)
     org_id = await create_org(client, owner)
     created = await create_api_key(client, org_id, owner)
     assert created["last_used_at"] is None
     await client.get(f"{API}/orgs/{org_id}", headers={"x-api-key": created["secret"]})
+    await last_seen_written(app)
     [listed] = (await client.get(f"{API}/orgs/{org_id}/api-keys", headers=owner.headers)).json()["items"]
     assert listed["last_used_at"] is not None
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from keel.identity.audit.models import AuditEvent
 from keel.identity.orgs.models import Membership
 from keel.identity.users.models import User
-from tests.fixtures.accounts import API, PASSWORD, add_member, create_api_key, create_org, register
+from tests.fixtures.accounts import API, PASSWORD, add_member, create_api_key, create_org, last_seen_written, register
 
 
 async def test_export_holds_everything_about_the_user(client: httpx.AsyncClient) -> None:
@@ -101,6 +101,7 @@ async def test_concurrent_writes_of_one_user_survive_a_due_activity_stamp(client
     stamps last_active_at on it. Those locks must not deadlock each other when
     many writes of one user arrive together just as the stamp falls due."""
     account = await register(client)
+    await last_seen_written(app)  # registering read /me: its stamp lands after the response
     for _ in range(3):
         async with app.state.database.session(write=True) as session:
             await session.execute(update(User).where(User.id == uuid.UUID(account.id)).values(last_active_at=None))

@@ -10,13 +10,14 @@ from sqlalchemy import update
 
 from keel.core.clock import now
 from keel.identity.users.models import User
-from tests.fixtures.accounts import API, add_member, create_org, register
+from tests.fixtures.accounts import API, add_member, create_org, last_seen_written, register
 
 
 async def test_dashboard_counts_overdue_and_active_members(client: httpx.AsyncClient, app) -> None:  # type: ignore[no-untyped-def]
     owner, idle = await register(client, name="Owner"), await register(client, name="Idle")
     org_id = await create_org(client, owner)
     await add_member(client, org_id, owner, idle, "viewer")
+    await last_seen_written(app)  # registering read /me: its stamp is written after the response
     async with app.state.database.session(write=True) as session:
         await session.execute(
             update(User).where(User.id == uuid.UUID(idle.id)).values(last_active_at=now() - timedelta(hours=2))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,10 +16,9 @@ from keel.core.principal import Principal, Role
 from keel.core.security import hash_secret
 from keel.identity.access_cache import MISSING, AccessCache
 from keel.identity.api_keys import repository as api_keys
+from keel.identity.last_seen import LastSeenStamps, Touch
 from keel.identity.orgs import repository as orgs
 from keel.identity.users import repository as users
-
-_Touch = Callable[[AsyncSession, uuid.UUID, datetime, datetime], Awaitable[None]]
 
 
 class IdentityResolver:
@@ -30,6 +29,7 @@ class IdentityResolver:
         self.database = database
         self.activity_interval = timedelta(seconds=activity_interval_s)
         self.access = access
+        self.last_seen = LastSeenStamps(database, self.activity_interval)
 
     async def user_principal(self, session: AsyncSession, user_id: uuid.UUID, *, write: bool) -> Principal | None:
         if write:
@@ -37,7 +37,7 @@ class IdentityResolver:
             active, last_active_at = await users.last_seen(session, user_id, lock=True)
             if not active:
                 return None
-            await self._stamp(session, user_id, last_active_at, users.touch_activity)
+            await self._stamp_now(session, user_id, last_active_at, users.touch_activity)
             return Principal(user_id=user_id)
         last_active_at = self.access.get(("user", user_id))
         if last_active_at is MISSING:
@@ -47,11 +47,11 @@ class IdentityResolver:
             if not active:
                 return None
             self.access.put(("user", user_id), last_active_at, generation=generation)
-        return await self._seen_reader(user_id, last_active_at)
+        return self._seen_reader(user_id, last_active_at)
 
-    async def _seen_reader(self, user_id: uuid.UUID, last_active_at: datetime | None) -> Principal:
-        """A reading user's principal, their "last seen" stamp written if it is due."""
-        stamped = await self._stamp(None, user_id, last_active_at, users.touch_activity)
+    def _seen_reader(self, user_id: uuid.UUID, last_active_at: datetime | None) -> Principal:
+        """A reading user's principal, their "last seen" stamp handed over if it is due."""
+        stamped = self._stamp_later(user_id, last_active_at, users.touch_activity)
         if stamped is not None:
             self.access.replace(("user", user_id), stamped)
         return Principal(user_id=user_id)
@@ -74,8 +74,9 @@ class IdentityResolver:
         principal, last_used_at = remembered
         assert isinstance(principal, Principal)
         assert principal.api_key_id is not None
-        stamped = await self._stamp(request_session, principal.api_key_id, last_used_at, api_keys.touch_used)
-        if stamped is not None:
+        if request_session is not None:
+            await self._stamp_now(request_session, principal.api_key_id, last_used_at, api_keys.touch_used)
+        elif (stamped := self._stamp_later(principal.api_key_id, last_used_at, api_keys.touch_used)) is not None:
             self.access.replace(cache_key, (principal, stamped))
         return principal
 
@@ -112,7 +113,7 @@ class IdentityResolver:
         active, last_active_at, role = await orgs.user_and_role(session, user_id, org_id, lock=True)
         if not active:
             return None, None
-        await self._stamp(session, user_id, last_active_at, users.touch_activity)
+        await self._stamp_now(session, user_id, last_active_at, users.touch_activity)
         return Principal(user_id=user_id), Role(role) if role else None
 
     async def _reader_and_role(self, user_id: uuid.UUID, org_id: uuid.UUID) -> tuple[Principal | None, Role | None]:
@@ -126,38 +127,36 @@ class IdentityResolver:
         role = Role(found) if found else None
         self.access.put(("user", user_id), last_active_at, generation=generation)
         self.access.put(("role", user_id, org_id), role, generation=generation)
-        return await self._seen_reader(user_id, last_active_at), role
+        return self._seen_reader(user_id, last_active_at), role
 
     @asynccontextmanager
     async def _lookup(self, request_session: AsyncSession | None = None) -> AsyncIterator[AsyncSession]:
         """Where a credential is looked up: the request's own session for a write
-        (it locks there), else a short session of its own, closed before a
-        read's stamp opens another — a request never holds one pooled
-        connection while it waits for a second (with as many readers as the
-        pool has connections, that waited until the pool timed out)."""
+        (it locks there), else a short session of its own, whose prepared reads
+        borrow a pooled connection for just their statement — a request never
+        holds one pooled connection while it waits for a second (with as many
+        readers as the pool has connections, that waited until the pool timed out)."""
         if request_session is not None:
             yield request_session
             return
         async with self.database.session(write=False) as session:
             yield session
 
-    async def _stamp(
-        self, request_session: AsyncSession | None, row_id: uuid.UUID, last: datetime | None, touch: _Touch
-    ) -> datetime | None:
-        """Write a "last seen" stamp at most once per interval; the time written, if any.
-
-        A write request stamps in its own transaction (it already holds the
-        write lock); a read request uses a short transaction of its own. The
-        UPDATE's WHERE keeps concurrent stamps from piling up.
-        """
+    def _due(self, last: datetime | None) -> datetime | None:
+        """Now, if a row last stamped at ``last`` is due a "last seen" stamp (once per interval)."""
         moment = now()
-        if last is not None and moment - last < self.activity_interval:
-            return None
-        stale_before = moment - self.activity_interval
-        if request_session is not None:
-            await touch(request_session, row_id, moment, stale_before)
-            return moment
-        async with self.database.session(write=True) as session:
-            await touch(session, row_id, moment, stale_before)
-            await session.commit()
+        return moment if last is None or moment - last >= self.activity_interval else None
+
+    async def _stamp_now(self, session: AsyncSession, row_id: uuid.UUID, last: datetime | None, touch: Touch) -> None:
+        """A write request stamps in its own transaction, which holds the write lock
+        already. The UPDATE's WHERE keeps concurrent stamps from piling up."""
+        moment = self._due(last)
+        if moment is not None:
+            await touch(session, [row_id], moment, moment - self.activity_interval)
+
+    def _stamp_later(self, row_id: uuid.UUID, last: datetime | None, touch: Touch) -> datetime | None:
+        """A read request hands its stamp over (see keel.identity.last_seen); the time it will write, if due."""
+        moment = self._due(last)
+        if moment is not None:
+            self.last_seen.hand_over(touch, row_id, moment)
         return moment

@@ -52,11 +52,11 @@ async def revoke_created_by(session: AsyncSession, user_id: uuid.UUID, at: datet
     )
 
 
-async def touch_used(session: AsyncSession, key_id: uuid.UUID, at: datetime, stale_before: datetime) -> None:
+async def touch_used(session: AsyncSession, key_ids: Sequence[uuid.UUID], at: datetime, stale_before: datetime) -> None:
     """Written past the ORM: a stamp is not a change of access (see keel.identity.access_cache)."""
     await execute_core(
         session,
         update(ApiKey)
-        .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale_before))
+        .where(ApiKey.id.in_(key_ids), or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale_before))
         .values(last_used_at=at),
     )

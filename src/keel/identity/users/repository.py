@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, or_, select, update
@@ -51,14 +52,16 @@ async def email_taken(session: AsyncSession, email_normalized: str) -> bool:
     return (await session.scalar(statement)) is not None
 
 
-async def touch_activity(session: AsyncSession, user_id: uuid.UUID, at: datetime, stale_before: datetime) -> None:
-    """Record activity at most once per interval: a no-op while the stamp is fresh.
+async def touch_activity(
+    session: AsyncSession, user_ids: Sequence[uuid.UUID], at: datetime, stale_before: datetime
+) -> None:
+    """Record activity at most once per interval: a no-op for a user whose stamp is fresh.
 
     Written past the ORM: a stamp is not a change of access (see keel.identity.access_cache).
     """
     await execute_core(
         session,
         update(User)
-        .where(User.id == user_id, or_(User.last_active_at.is_(None), User.last_active_at < stale_before))
+        .where(User.id.in_(user_ids), or_(User.last_active_at.is_(None), User.last_active_at < stale_before))
         .values(last_active_at=at),
     )
