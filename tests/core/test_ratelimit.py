@@ -14,14 +14,18 @@ from fastapi import FastAPI
 from limits.aio.storage import RedisStorage
 from pydantic import SecretStr
 from redis.asyncio import Redis
+from sqlalchemy import select
 
 from keel.config import HttpSettings, RateLimitSettings, RedisSettings
 from keel.core.errors import NotFound
 from keel.core.ratelimit import RateLimiter
 from keel.main import create_app
+from keel.work.tasks.models import Task
 from tests.fixtures import routes
+from tests.fixtures.accounts import API, register
 from tests.fixtures.databases import redis_test_url
 from tests.fixtures.gated_redis import GatedRedis, gated_redis
+from tests.fixtures.locks import user_row_locked
 from tests.fixtures.silent_redis import silent_redis
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
@@ -205,6 +209,41 @@ async def test_a_write_is_counted_before_its_work(gated: _Gated) -> None:
     assert response.status_code == 200
     assert gated.redis.events == ["count reply", "work"]
     assert response.headers["ratelimit-remaining"] == "18"
+
+
+@pytest.mark.redis
+async def test_a_writes_count_goes_out_while_its_caller_is_looked_up(gated: _Gated, database_url: str) -> None:
+    account = await register(gated.client)
+    tasks = f"{API}/orgs/{account.personal_org_id}/tasks"
+    first = await gated.client.post(tasks, json={"title": "first"}, headers=account.headers)
+    assert first.status_code == 201
+    sent = gated.redis.scripts_sent
+    async with user_row_locked(database_url, account.id):  # the caller's lookup waits here
+        writing = asyncio.ensure_future(gated.client.post(tasks, json={"title": "second"}, headers=account.headers))
+        for _ in range(500):
+            if gated.redis.scripts_sent > sent:
+                break
+            await asyncio.sleep(0.01)
+        assert gated.redis.scripts_sent > sent  # counted meanwhile
+        assert not writing.done()
+    response = await writing
+    assert response.status_code == 201
+    assert int(response.headers["ratelimit-remaining"]) == int(first.headers["ratelimit-remaining"]) - 1
+
+
+async def test_a_refused_write_changes_nothing(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(rate_limit=RateLimitSettings(rate_limit_default="3/minute"))
+    app = create_app(settings)
+    client = await make_client(app)
+    account = await register(client)  # reading /me spends one
+    tasks = f"{API}/orgs/{account.personal_org_id}/tasks"
+    responses = [await client.post(tasks, json={"title": f"t{n}"}, headers=account.headers) for n in range(3)]
+    assert [response.status_code for response in responses] == [201, 201, 429]
+    # A create (answered with a response of its own, for Idempotency-Key) carries the headers too.
+    assert [response.headers["ratelimit-remaining"] for response in responses] == ["1", "0", "0"]
+    async with app.state.database.session(write=False) as session:
+        titles = await session.scalars(select(Task.title).where(Task.org_id == uuid.UUID(account.personal_org_id)))
+        assert sorted(titles) == ["t0", "t1"]
 
 
 @pytest.mark.redis

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from keel.config import AuthSettings
 from keel.core.clock import now
@@ -26,6 +22,7 @@ from keel.identity.users.models import User
 from keel.main import create_app
 from tests.fixtures.accounts import API, last_seen_written, register
 from tests.fixtures.databases import database_settings
+from tests.fixtures.locks import user_row_locked
 
 
 async def last_active(client: httpx.AsyncClient, headers: dict[str, str]) -> str | None:
@@ -46,29 +43,6 @@ async def test_activity_is_stamped_once_per_interval(client: httpx.AsyncClient, 
     assert first in (None, stamped)
     await client.post(f"{API}/orgs", json={"name": "busy"}, headers=account.headers)
     assert await last_active(client, account.headers) == stamped
-
-
-@asynccontextmanager
-async def stamps_held_back(database_url: str, user_id: str) -> AsyncIterator[None]:
-    """While the block runs, no "last seen" stamp of the user can be written:
-    SQLite's write lock, or the user's row locked on PostgreSQL."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        other = sqlite3.connect(str(url.database), isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
-        return
-    other_pg = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
-    try:
-        async with other_pg.transaction():
-            await other_pg.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", uuid.UUID(user_id))
-            yield
-    finally:
-        await other_pg.close()
 
 
 async def stored_last_active(database_url: str, user_id: str) -> Any:
@@ -94,7 +68,7 @@ async def test_a_read_answers_without_waiting_for_its_stamp(
     account = await register(client)
     await last_seen_written(app)
     await asyncio.sleep(1.1)  # the stamp falls due
-    async with stamps_held_back(database_url, account.id):
+    async with user_row_locked(database_url, account.id):
         # Were the read to write its stamp itself, it would wait for the lock.
         read = await asyncio.wait_for(client.get(f"{API}/me", headers=account.headers), timeout=3)
         assert read.status_code == 200
@@ -114,7 +88,7 @@ async def test_stamps_handed_over_are_written_before_the_app_stops(
     await last_seen_written(app)
     await asyncio.sleep(1.1)
     written_before = await stored_last_active(database_url, account.id)
-    async with stamps_held_back(database_url, account.id):
+    async with user_row_locked(database_url, account.id):
         assert (await client.get(f"{API}/me", headers=account.headers)).status_code == 200
         stopping = asyncio.create_task(manager.__aexit__(None, None, None))
         await asyncio.sleep(0.3)

@@ -9,6 +9,7 @@ app, so core never imports a domain.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.errors import Forbidden, NotFound, Unauthorized
 from keel.core.principal import API_KEY_PREFIX, OrgScope, Principal, Role
-from keel.core.ratelimit import enforce_rate_limit
+from keel.core.ratelimit import RateLimitDecision, count_alongside, enforce_rate_limit, settle_count
 from keel.core.security import InvalidToken, TokenSigner
 from keel.core.transactions import DbSession, is_write_request, request_session
 
@@ -73,6 +74,7 @@ async def _authenticated(
     resolver: PrincipalResolver = request.app.state.principal_resolver
     principal: Principal | None
     role: Role | None = None
+    counting: asyncio.Future[RateLimitDecision] | None = None
     write = is_write_request(request)
     if credential.startswith(API_KEY_PREFIX):
         principal = await resolver.api_key_principal(session, credential, write=write)
@@ -85,6 +87,11 @@ async def _authenticated(
             user_id = uuid.UUID(str(claims["sub"]))
         except (InvalidToken, ValueError):
             raise Unauthorized("Invalid or expired token.") from None
+        # A write's count, keyed by the token's user, runs alongside the
+        # lookup of its caller (BEGIN, the locked row read) and is settled
+        # below, before the work: a 429 rolls the transaction back, so a
+        # refused write changes nothing. A read's count is deferred later still.
+        counting = count_alongside(request, "default", Principal(user_id=user_id).subject) if write else None
         if org_id is None:
             principal = await resolver.user_principal(session, user_id, write=write)
         else:
@@ -93,7 +100,10 @@ async def _authenticated(
             principal = Principal(user_id=principal.user_id, token_jti=str(claims["jti"]))
     if principal is None:
         raise Unauthorized("Invalid or revoked credential.")
-    await enforce_rate_limit(request, response, "default", principal.subject)
+    if counting is not None:
+        await settle_count(counting, response)
+    else:
+        await enforce_rate_limit(request, response, "default", principal.subject)
     return principal, role
 
 

@@ -56,13 +56,14 @@ def add_org_resource_routes(
     async def create_item(
         body: create_schema,  # type: ignore[valid-type]
         request: Request,
+        response: Response,
         scope: MemberScope,
         key: IdempotencyKeyHeader = None,
     ) -> Response:
         async def act() -> BaseModel:
             return await resources.create(scope.session, scope, await check(scope.session, scope, create_values(body)))  # type: ignore[no-any-return]
 
-        return await idempotent(request, scope.session, scope.principal, key, body, act)
+        return await idempotent(request, response, scope.session, scope.principal, key, body, act)
 
     async def get_item(item_id: uuid.UUID, response: Response, scope: ViewerScope) -> Any:
         row = await resources.load(scope.session, scope, item_id)

@@ -139,11 +139,16 @@ class RateLimiter:
         """True while Redis is configured but the limiter is counting locally."""
         return self._redis is not None and self._redis_down_until > time.monotonic()
 
+    @property
+    def counts_remotely(self) -> bool:
+        """Whether a count takes a round trip (to Redis), which other work may overlap."""
+        return self._redis is not None and not self.degraded
+
     def has_room(self, group: str, subject: str) -> bool:
         """Whether ``subject``'s count may run alongside its work: its last
         count, on Redis, left it well within its budget (or its window has
         ended since), and no count of it is on its way now."""
-        if self._redis is None or self.degraded:
+        if not self.counts_remotely:
             return False  # a count in memory takes no round trip to overlap
         item = self.groups[group]
         key = item.key_for(group, subject)
@@ -225,6 +230,25 @@ async def enforce_rate_limit(request: Request, response: Response, group: str, s
         scope[_DEFERRED_COUNT] = asyncio.ensure_future(limiter.hit(group, subject))
         return
     _apply(await limiter.hit(group, subject), response)
+
+
+def count_alongside(request: Request, group: str, subject: str) -> asyncio.Future[RateLimitDecision] | None:
+    """Start counting the request now, so that work which changes nothing
+    (a write's BEGIN and the lookup of its caller) overlaps the round trip;
+    ``settle_count`` then applies it before any change is made. None where
+    there is no round trip to overlap (limits off, or counted in memory):
+    the caller counts with ``enforce_rate_limit`` as usual."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if not limiter.enabled or not limiter.counts_remotely:
+        return None
+    pending = asyncio.ensure_future(limiter.hit(group, subject))
+    pending.add_done_callback(mark_outcome_seen)  # left unawaited when the lookup fails
+    return pending
+
+
+async def settle_count(pending: asyncio.Future[RateLimitDecision], response: Response) -> None:
+    """Apply a count started by ``count_alongside``: RateLimit-* headers, or 429."""
+    _apply(await pending, response)
 
 
 def _apply(decision: RateLimitDecision, response: Response | None) -> None:

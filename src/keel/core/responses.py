@@ -12,12 +12,13 @@ tests re-validate these bodies against it, so the two cannot drift apart.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from starlette.responses import JSONResponse, Response
 
 _OPTIONS = orjson.OPT_UTC_Z
+_R = TypeVar("_R", bound=Response)
 
 
 def _other_types(value: Any) -> Any:
@@ -33,9 +34,13 @@ class ReadResponse(JSONResponse):
 
 
 def read_response(content: Any, sub_response: Response, headers: dict[str, str] | None = None) -> ReadResponse:
-    """``content`` rendered, with the headers that dependencies set on the
-    route's injected ``Response`` (rate-limit headers, say): FastAPI drops those
-    when a route returns a response of its own."""
-    rendered = ReadResponse(content, headers=headers)
+    """``content`` rendered, with the headers dependencies set (see :func:`with_headers_of`)."""
+    return with_headers_of(sub_response, ReadResponse(content, headers=headers))
+
+
+def with_headers_of(sub_response: Response, rendered: _R) -> _R:
+    """``rendered``, with the headers that dependencies set on the route's
+    injected ``Response`` (rate-limit headers, say): FastAPI drops those when
+    a route returns a response of its own."""
     rendered.headers.raw.extend(sub_response.headers.raw)
     return rendered

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from keel.core.idempotency import MAX_KEY_LENGTH, request_fingerprint, run_once
 from keel.core.principal import Principal
+from keel.core.responses import with_headers_of
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -28,6 +29,7 @@ IfMatchHeader = Annotated[
 
 async def idempotent(
     request: Request,
+    response: Response,
     session: AsyncSession,
     principal: Principal,
     key: str | None,
@@ -45,4 +47,5 @@ async def idempotent(
         action=action,
     )
     headers = {"Idempotent-Replayed": "true" if stored.replayed else "false"}
-    return Response(stored.body, status_code=stored.status_code, media_type="application/json", headers=headers)
+    rendered = Response(stored.body, status_code=stored.status_code, media_type="application/json", headers=headers)
+    return with_headers_of(response, rendered)

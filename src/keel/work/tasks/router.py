@@ -50,11 +50,17 @@ async def list_tasks(
 
 @router.post("", response_model=TaskRead, status_code=201, responses=problem_responses(409))
 async def create_task(
-    body: TaskCreate, request: Request, scope: MemberScope, key: IdempotencyKeyHeader = None
+    body: TaskCreate, request: Request, response: Response, scope: MemberScope, key: IdempotencyKeyHeader = None
 ) -> Response:
     """Create a task; repeatable with Idempotency-Key. Auth: member+."""
     return await idempotent(
-        request, scope.session, scope.principal, key, body, lambda: service.create_task(scope.session, scope, body)
+        request,
+        response,
+        scope.session,
+        scope.principal,
+        key,
+        body,
+        lambda: service.create_task(scope.session, scope, body),
     )
 
 
