@@ -31,7 +31,7 @@ import httpx
 
 from bench.load import LoadResult, MixedUser, run_wrk, wrk_available
 from bench.report import Check, Row, cpu_ms_per_request, write_report
-from bench.servers import Server, uvicorn
+from bench.servers import Server, uvicorn, wait_until_idle
 from keel.cli import EVENT_LOOP
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +69,7 @@ class Seeded:
 
 
 def measure(server: Server, path: str = "/", **load: object) -> Measured:
+    wait_until_idle(Server.running)
     cpu_before = server.cpu_seconds()
     result = run_wrk(server.port, path, **load)  # type: ignore[arg-type]
     return Measured(result, server.rss_mb(), server.cpu_seconds() - cpu_before)

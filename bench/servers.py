@@ -7,12 +7,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import httpx
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Idle: at most 2 clock ticks of CPU over a quarter of a second (heartbeats and timers).
+_IDLE_PROBE_S = 0.25
+_IDLE_CPU_S = 2 / _CLOCK_TICKS
 
 
 def free_port() -> int:
@@ -22,6 +25,9 @@ def free_port() -> int:
 
 
 class Server:
+    # Every server started and not yet stopped, so a measurement can wait for all to be idle.
+    running: set[Server] = set()
+
     def __init__(self, name: str, command: Sequence[str], env: dict[str, str], cwd: Path, ready_path: str) -> None:
         self.name = name
         self.port = free_port()
@@ -35,6 +41,7 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+        Server.running.add(self)
         self._wait(ready_path)
 
     def _wait(self, path: str) -> None:
@@ -60,6 +67,7 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
     def stop(self) -> None:
+        Server.running.discard(self)
         self.process.terminate()
         try:
             self.process.wait(timeout=20)
@@ -72,6 +80,20 @@ class Server:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def wait_until_idle(servers: Iterable[Server], *, within_s: float = 15.0) -> None:
+    """Return once no server burns CPU any more (or after ``within_s``): a
+    server still working off the previous load — a baseline draining its
+    queued inserts into the SQLite file the next scenario writes to, say —
+    would otherwise land in the next measurement."""
+    deadline = time.monotonic() + within_s
+    servers = list(servers)
+    while time.monotonic() < deadline:
+        before = [server.cpu_seconds() for server in servers]
+        time.sleep(_IDLE_PROBE_S)
+        if all(server.cpu_seconds() - cpu <= _IDLE_CPU_S for server, cpu in zip(servers, before, strict=True)):
+            return
 
 
 def uvicorn(app: str, *, factory: bool = False, loop: str = "uvloop") -> list[str]:
