@@ -98,9 +98,10 @@ def write_report(
         f"- Command: `{command}`",
         f"- Load: wrk, one uvicorn worker per server; reads and `mixed` at {plan.connections} connections,",
         f"  `task_create` at {plan.write_connections}. Each comparison alternates its sides for {plan.rounds}"
-        f" rounds of {plan.seconds} s",
-        "  (so the machine's slow spells fall on both); req/s are totals over the rounds (each round's",
-        "  in the next column), latency",
+        f" rounds of {plan.seconds} s,",
+        "  every other round in reverse order, each once every server is idle (so the machine's slow",
+        "  spells fall on all sides); req/s are totals over the rounds (each round's in the next column),",
+        "  latency",
         f"  percentiles the worst round's. `overload`: {plan.overload_connections} connections for"
         f" {plan.overload_seconds} s.",
         "- keel runs with its production middleware (request id, JSON access log, metrics,",

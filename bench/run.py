@@ -207,10 +207,16 @@ def combined(parts: list[Measured]) -> Measured:
 
 def alternate(plan: Plan, *sides: tuple[Server, dict[str, object]]) -> list[Measured]:
     """Measure each side in turn, ``plan.rounds`` times: the machine's slow and
-    fast spells then fall on every side alike, which keeps ratios honest."""
+    fast spells then fall on every side alike, which keeps ratios honest.
+    Every other round runs the sides in reverse order (A B C, C B A, ...):
+    a drift within a round, and whatever favours a side for its place in
+    the order, then falls on each side alike too."""
     parts: list[list[Measured]] = [[] for _ in sides]
-    for _ in range(plan.rounds):
-        for index, (server, load) in enumerate(sides):
+    for round_number in range(plan.rounds):
+        order = list(enumerate(sides))
+        if round_number % 2:
+            order.reverse()
+        for index, (server, load) in order:
             parts[index].append(measure(server, seconds=plan.seconds, **load))  # type: ignore[arg-type]
     return [combined(side) for side in parts]
 
