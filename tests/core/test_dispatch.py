@@ -9,7 +9,6 @@ from fastapi import FastAPI
 from starlette.routing import Match
 
 from keel.core.dispatch import ApiDispatch
-from keel.core.transactions import PrefixedRouter
 from keel.main import create_app
 from tests.fixtures import routes
 from tests.fixtures.things import things_routers
@@ -40,25 +39,8 @@ def test_only_a_full_match_is_taken() -> None:
         _scope("DELETE", "/api/v1/things/a"),
         _scope("GET", "/api/v1/things/a/other"),
         _scope("GET", "/api/v1/things/a", kind="websocket"),
-        _scope("GET", "/health/live"),
     ):
         assert dispatch.matches(scope) == (Match.NONE, {})
-
-
-def test_a_router_whose_prefix_starts_with_a_parameter_is_still_dispatched() -> None:
-    """Paths outside every router are turned away by the text the routers'
-    prefixes all start with; a parameter ends that text."""
-    widgets = PrefixedRouter(prefix="/{tenant}/widgets")
-
-    @widgets.get("")
-    async def list_widgets(tenant: str) -> dict[str, str]:
-        return {"tenant": tenant}
-
-    dispatch = ApiDispatch([*things_routers(), widgets])
-    match, child_scope = dispatch.matches(_scope("GET", "/acme/widgets"))
-    assert match is Match.FULL
-    assert child_scope["path_params"] == {"tenant": "acme"}
-    assert dispatch.matches(_scope("GET", "/api/v1/things/a"))[0] is Match.FULL
 
 
 async def test_requests_get_the_answers_fastapi_routing_gives() -> None:

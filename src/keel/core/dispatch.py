@@ -21,7 +21,6 @@ names each server span after its route; the dispatcher is then left out.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from fastapi.routing import APIRoute
@@ -37,19 +36,11 @@ class ApiDispatch(BaseRoute):
         self._branches = [
             (router, [route for route in router.routes if isinstance(route, APIRoute)]) for router in routers
         ]
-        # Every path a router owns starts with its prefix's text up to the
-        # first parameter: a request outside all of them (health probes,
-        # metrics) is turned away with one comparison, not a check per router.
-        # The text, character by character: a prefix of a path, not a path.
-        starts = [router.prefix.split("{", 1)[0] for router in routers]
-        self._common_start = os.path.commonprefix(starts)  # noqa: RUF071
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
             return Match.NONE, {}
         route_path = get_route_path(scope)
-        if not route_path.startswith(self._common_start):
-            return Match.NONE, {}
         for router, routes in self._branches:
             if not router.owns(route_path):
                 continue
