@@ -366,6 +366,42 @@ async def test_fast_read_bodies_are_exactly_what_the_declared_models_render(
         assert one.headers["etag"] == f'"v{item["version"]}"'
 
 
+@pytest.mark.readiness("api.read_responses_match_models")
+@pytest.mark.parametrize(
+    ("due_at", "shown"),
+    [
+        ("2030-01-02T03:04:05Z", "2030-01-02T03:04:05Z"),
+        ("2030-01-02T03:04:05.100000Z", "2030-01-02T03:04:05.100000Z"),
+        ("2030-01-02T03:04:05.000001Z", "2030-01-02T03:04:05.000001Z"),
+        ("2030-01-02T08:34:05.123456+05:30", "2030-01-02T03:04:05.123456Z"),
+    ],
+)
+async def test_every_task_answer_shows_a_task_alike(
+    client: httpx.AsyncClient, org: dict[str, Any], due_at: str, shown: str
+) -> None:
+    """Reads take timestamps and labels as the text they are shown as
+    (keel.core.rendered); a write answers from the values it wrote. Every
+    answer about a task shows the same body, byte for byte."""
+    h = org["member"].headers
+    labels = ["ünï", 'a "quoted" \\ label', "🚀"]
+    created = await client.post(org["tasks"], json={"title": "Alike", "due_at": due_at, "labels": labels}, headers=h)
+    task = created.json()
+    assert (task["due_at"], task["labels"]) == (shown, labels)
+    one = f"{org['tasks']}/{task['id']}"
+    listed = await client.get(org["tasks"], params={"limit": 1}, headers=h)
+    got = await client.get(one, headers=h)
+    assert listed.json()["items"] == [task]
+    assert got.json() == task  # the same values (a creation's answer orders its keys as its model does)
+
+    patched = await client.patch(one, json={"title": "Still alike"}, headers=h)
+    assert patched.json()["title"] == "Still alike"
+    assert (await client.get(one, headers=h)).content == patched.content
+    assert (await client.delete(one, headers=h)).status_code == 204
+    restored = await client.post(f"{one}/restore", headers=org["owner"].headers)
+    assert (await client.get(one, headers=h)).content == restored.content
+    assert TaskRead.model_validate_json(restored.content).model_dump(mode="json") == restored.json()
+
+
 async def test_a_bad_list_parameter_is_located_and_every_filter_is_documented(
     client: httpx.AsyncClient, org: dict[str, Any]
 ) -> None:

@@ -71,7 +71,9 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
 
 
 def _postgres_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
-    server_settings = {"application_name": "keel"}
+    # UTC and ISO style: timestamps read as text (keel.core.rendered) are
+    # then already nearly their JSON form.
+    server_settings = {"application_name": "keel", "TimeZone": "UTC", "DateStyle": "ISO"}
     if settings.db_statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     return create_async_engine(

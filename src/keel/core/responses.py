@@ -28,9 +28,14 @@ def _other_types(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def render(content: Any) -> bytes:
+    """``content`` as a hot read path's JSON (see the module)."""
+    return orjson.dumps(content, default=_other_types, option=_OPTIONS)
+
+
 class ReadResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, default=_other_types, option=_OPTIONS)
+        return render(content)
 
 
 def read_response(content: Any, sub_response: Response, headers: dict[str, str] | None = None) -> ReadResponse:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field_validator, model_validator
 
 
 def _contains_nul(value: Any) -> bool:
@@ -15,6 +16,15 @@ def _contains_nul(value: Any) -> bool:
     if isinstance(value, dict):
         return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
     return False
+
+
+def _in_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+"""An input instant with its zone required, kept in UTC: an answer built
+from the values written then shows it as every read does."""
 
 
 class InputModel(BaseModel):

@@ -16,6 +16,7 @@ from keel.core.db import execute_core
 from keel.core.pagination import KeysetQuery
 from keel.core.prepared import PreparedRead
 from keel.core.principal import OrgScope, scoped_template
+from keel.core.rendered import rendered_json, rendered_timestamp
 from keel.identity.users import public as users
 from keel.work.projects.models import Project
 from keel.work.tasks.models import Task
@@ -23,7 +24,9 @@ from keel.work.tasks.models import Task
 # The assignee's name comes from identity, joined into the same statement.
 _ASSIGNEE = users.joinable_names("assignee")
 # What a task read returns: plain columns (no ORM objects on the hot read
-# path), its live project's name and its assignee's name, in one statement.
+# path; timestamps and labels as the JSON they are rendered as, see
+# keel.core.rendered), its live project's name and its assignee's name, in
+# one statement.
 _READ_COLUMNS: tuple[Any, ...] = (
     Task.id,
     Task.org_id,
@@ -33,11 +36,11 @@ _READ_COLUMNS: tuple[Any, ...] = (
     Task.priority,
     Task.project_id,
     Task.assignee_id,
-    Task.due_at,
-    Task.labels,
+    rendered_timestamp(Task.due_at),
+    rendered_json(Task.labels),
     Task.created_by_id,
-    Task.created_at,
-    Task.updated_at,
+    rendered_timestamp(Task.created_at),
+    rendered_timestamp(Task.updated_at),
     Task.version,
     Project.name.label("project_name"),
     _ASSIGNEE.name.label("assignee_name"),

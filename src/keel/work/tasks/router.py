@@ -78,11 +78,10 @@ async def update_task(
     response: Response,
     scope: MemberScope,
     if_match: IfMatchHeader = None,
-) -> TaskRead:
+) -> Response:
     """Change a task; with If-Match, only if unchanged since read (else 412). Auth: member+."""
     task = await service.update_task(scope.session, scope, task_id, body, expected=parse_if_match(if_match))
-    response.headers["ETag"] = etag(task.version)
-    return task
+    return read_response(task, response, headers={"ETag": etag(task["version"])})
 
 
 @router.delete("/{task_id}", status_code=204, responses=problem_responses(412))
@@ -93,6 +92,6 @@ async def delete_task(task_id: uuid.UUID, scope: MemberScope, if_match: IfMatchH
 
 
 @router.post("/{task_id}/restore", response_model=TaskRead)
-async def restore_task(task_id: uuid.UUID, scope: AdminScope) -> TaskRead:
+async def restore_task(task_id: uuid.UUID, response: Response, scope: AdminScope) -> Response:
     """Bring back a soft-deleted task. Auth: admin+."""
-    return await service.restore_task(scope.session, scope, task_id)
+    return read_response(await service.restore_task(scope.session, scope, task_id), response)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
 from keel.core.pagination import PageQuery
-from keel.core.schemas import InputModel, PatchModel
+from keel.core.schemas import InputModel, PatchModel, UtcDatetime
 from keel.identity.users.schemas import UserSummary
 from keel.work.projects.schemas import ProjectSummary
 
@@ -46,7 +46,7 @@ class TaskCreate(InputModel):
     priority: Priority = 0
     project_id: uuid.UUID | None = None
     assignee_id: uuid.UUID | None = None
-    due_at: AwareDatetime | None = None
+    due_at: UtcDatetime | None = None
     labels: list[Label] = Field(default_factory=list, max_length=20)
 
 
@@ -61,7 +61,7 @@ class TaskUpdate(PatchModel):
     priority: Priority | None = None
     project_id: uuid.UUID | None = None
     assignee_id: uuid.UUID | None = None
-    due_at: AwareDatetime | None = None
+    due_at: UtcDatetime | None = None
     labels: list[Label] | None = Field(default=None, max_length=20)
 
 

@@ -130,10 +130,6 @@ async def _read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) 
     return _read([row])[0]
 
 
-async def _read_model(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskRead:
-    return TaskRead.model_validate(await _read_one(session, scope, task_id))
-
-
 # The shared life cycle, handing back the Task row; reads then go through _read_one.
 resources: OrgResources[Task, Task] = OrgResources(
     Task, lambda task: task, event_prefix="task", noun="Task", event_fields=("title", "status")
@@ -180,18 +176,18 @@ async def list_tasks(
 
 async def update_task(
     session: AsyncSession, scope: OrgScope, task_id: uuid.UUID, changes: TaskUpdate, *, expected: int | None
-) -> TaskRead:
+) -> TaskData:
     scope.require(Role.MEMBER)
     values = changes.model_dump(exclude_unset=True)
     await _reference_names(session, scope, project_id=values.get("project_id"), assignee_id=values.get("assignee_id"))
     task = await resources.update(session, scope, task_id, values, expected=expected)
-    return await _read_model(session, scope, task.id)
+    return await _read_one(session, scope, task.id)
 
 
 async def delete_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID, *, expected: int | None) -> None:
     await resources.delete(session, scope, task_id, expected=expected)
 
 
-async def restore_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskRead:
+async def restore_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskData:
     task = await resources.restore(session, scope, task_id)
-    return await _read_model(session, scope, task.id)
+    return await _read_one(session, scope, task.id)

@@ -1,0 +1,95 @@
+"""Columns read as the JSON a response shows them as, for hot read paths.
+
+A page of fifty tasks reads 150 timestamps and 50 JSON label lists. Decoded
+by the driver (asyncpg builds each timestamp through a ``timedelta``, and
+each JSON value is parsed) only for orjson to write them out again, they were
+about a sixth of a page's CPU on PostgreSQL. Read as text instead:
+
+- a timestamp's text becomes its JSON string with two slices in the common
+  case (PostgreSQL prints it in the session's zone, which ``keel.core.db``
+  sets to UTC, and in ISO style); anything else is parsed and rendered the
+  general way, so the string is always exactly what
+  :func:`keel.core.responses.render` writes for the decoded value;
+- a JSON column's stored text (written by keel as compact JSON) is embedded
+  in the response as it is, through ``orjson.Fragment``.
+
+Such a value is for rendering only: code that computes with a row's
+timestamp parses it back (``datetime.fromisoformat`` reads the ``Z``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Text, TypeDecorator, cast
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import Label
+
+from keel.core.responses import render
+
+# "2026-12-02 02:23:32.742308+00": PostgreSQL's text of a timestamptz in UTC
+# with a six-digit fraction (it trims trailing zeros, and prints none for a
+# whole second).
+_POSTGRES_FULL = len("2026-12-02 02:23:32.742308+00")
+# "2026-12-02 02:23:32.742308": the naive UTC text keel stores on SQLite,
+# always with six digits (a whole second is rendered without them).
+_SQLITE_FULL = len("2026-12-02 02:23:32.742308")
+
+
+def _rendered(moment: datetime) -> str:
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return render(moment)[1:-1].decode()
+
+
+def _timestamp_from_postgres(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if len(value) == _POSTGRES_FULL and value.endswith("+00"):
+        return value[:10] + "T" + value[11:26] + "Z"
+    return _rendered(datetime.fromisoformat(value))
+
+
+def _timestamp_from_sqlite(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if len(value) == _SQLITE_FULL and not value.endswith(".000000"):
+        return value[:10] + "T" + value[11:] + "Z"
+    return _rendered(datetime.fromisoformat(value))
+
+
+def _fragment(value: str | None) -> orjson.Fragment | None:
+    return None if value is None else orjson.Fragment(value)
+
+
+class RenderedTimestamp(TypeDecorator[str]):
+    """A UTC timestamp column read as its JSON string (see the module)."""
+
+    impl = Text
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], str | None]:
+        return _timestamp_from_postgres if dialect.name == "postgresql" else _timestamp_from_sqlite
+
+
+class RenderedJson(TypeDecorator[orjson.Fragment]):
+    """A JSON column read as its stored text, embedded verbatim when rendered."""
+
+    impl = Text
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], orjson.Fragment | None]:
+        return _fragment
+
+
+def rendered_timestamp(column: InstrumentedAttribute[Any]) -> Label[str]:
+    """``column`` in a SELECT, read as the string a response shows, under its own name."""
+    return cast(column, RenderedTimestamp()).label(column.key)
+
+
+def rendered_json(column: InstrumentedAttribute[Any]) -> Label[orjson.Fragment]:
+    """``column`` (JSON) in a SELECT, read as its stored text, under its own name."""
+    return cast(column, RenderedJson()).label(column.key)
