@@ -84,6 +84,8 @@ async def test_rendered_columns_give_the_bytes_their_decoded_values_give(databas
     [
         (postgresql.dialect(), "2026-12-02 02:23:32.742308+00", datetime(2026, 12, 2, 2, 23, 32, 742308)),
         (postgresql.dialect(), "2026-12-02 02:23:32.7423+00", datetime(2026, 12, 2, 2, 23, 32, 742300)),
+        (postgresql.dialect(), "2026-12-02 02:23:32.7+00", datetime(2026, 12, 2, 2, 23, 32, 700000)),
+        (postgresql.dialect(), "2026-12-02 02:23:32.74231+00", datetime(2026, 12, 2, 2, 23, 32, 742310)),
         (postgresql.dialect(), "2026-12-02 02:23:32+00", datetime(2026, 12, 2, 2, 23, 32)),
         # A session in another zone (keel's are in UTC): still the same instant.
         (postgresql.dialect(), "2026-12-02 07:53:32.742308+05:30", datetime(2026, 12, 2, 2, 23, 32, 742308)),

@@ -5,11 +5,11 @@ by the driver (asyncpg builds each timestamp through a ``timedelta``, and
 each JSON value is parsed) only for orjson to write them out again, they were
 about a sixth of a page's CPU on PostgreSQL. Read as text instead:
 
-- a timestamp's text becomes its JSON string with two slices in the common
-  case (PostgreSQL prints it in the session's zone, which ``keel.core.db``
-  sets to UTC, and in ISO style); anything else is parsed and rendered the
-  general way, so the string is always exactly what
-  :func:`keel.core.responses.render` writes for the decoded value;
+- a timestamp's text becomes its JSON string with a few slices (PostgreSQL
+  prints it in the session's zone, which ``keel.core.db`` sets to UTC, and
+  in ISO style); any other spelling is parsed and rendered the general way,
+  so the string is always exactly what :func:`keel.core.responses.render`
+  writes for the decoded value;
 - a JSON column's stored text (written by keel as compact JSON) is embedded
   in the response as it is, through ``orjson.Fragment``.
 
@@ -31,13 +31,13 @@ from sqlalchemy.sql.elements import Label
 
 from keel.core.responses import render
 
-# "2026-12-02 02:23:32.742308+00": PostgreSQL's text of a timestamptz in UTC
-# with a six-digit fraction (it trims trailing zeros, and prints none for a
-# whole second).
-_POSTGRES_FULL = len("2026-12-02 02:23:32.742308+00")
-# "2026-12-02 02:23:32.742308": the naive UTC text keel stores on SQLite,
-# always with six digits (a whole second is rendered without them).
-_SQLITE_FULL = len("2026-12-02 02:23:32.742308")
+# PostgreSQL's text of a timestamptz in UTC: "2026-12-02 02:23:32.742308+00",
+# its fraction's trailing zeros trimmed ("...32.7423+00"), none for a whole
+# second ("...32+00"). JSON shows six digits, or none for a whole second: the
+# zeros to put back, by the text's length.
+_POSTGRES_PADDING = {22: "", 24: "00000", 25: "0000", 26: "000", 27: "00", 28: "0", 29: ""}
+# The naive UTC text keel stores on SQLite, always with six digits.
+_SQLITE_LENGTH = len("2026-12-02 02:23:32.742308")
 
 
 def _rendered(moment: datetime) -> str:
@@ -48,15 +48,18 @@ def _rendered(moment: datetime) -> str:
 def _timestamp_from_postgres(value: str | None) -> str | None:
     if value is None:
         return None
-    if len(value) == _POSTGRES_FULL and value.endswith("+00"):
-        return value[:10] + "T" + value[11:26] + "Z"
+    padding = _POSTGRES_PADDING.get(len(value))
+    if padding is not None and value.endswith("+00") and value[4] == "-":  # a four-digit year, in UTC
+        return value[:10] + "T" + value[11:-3] + padding + "Z"
     return _rendered(datetime.fromisoformat(value))
 
 
 def _timestamp_from_sqlite(value: str | None) -> str | None:
     if value is None:
         return None
-    if len(value) == _SQLITE_FULL and not value.endswith(".000000"):
+    if len(value) == _SQLITE_LENGTH and value[4] == "-":
+        if value.endswith(".000000"):
+            return value[:10] + "T" + value[11:19] + "Z"
         return value[:10] + "T" + value[11:] + "Z"
     return _rendered(datetime.fromisoformat(value))
 
