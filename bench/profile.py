@@ -1,6 +1,6 @@
 """Per-request cost of keel's scenarios, in process, with an optional profile.
 
-    python -m bench.profile [--scenario task_get] [--requests 2000] [--pyinstrument out.html]
+    python -m bench.profile [--scenario task_get] [--requests 2000] [--pyinstrument out.html] [--middleware-off]
 
 Builds keel's ASGI app on a freshly seeded embedded database (or the
 database named by KEEL_DATABASE_URL, already migrated and seeded) and calls
@@ -85,6 +85,8 @@ async def measure(args: argparse.Namespace) -> dict[Path, str]:
     from keel.main import create_app
 
     app = create_app()
+    if args.middleware_off:  # as bench.keel_bare serves it
+        app.user_middleware.clear()
     async with LifespanManager(app) as manager:
         asgi: Asgi = manager.app  # type: ignore[assignment]
         status, body = await call(
@@ -134,6 +136,10 @@ def main() -> int:
     parser.add_argument("--scenario", default="all", choices=["all", "health", "task_get", "task_list", "task_create"])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--pyinstrument", help="write a profile here ({scenario} is replaced); .html or .txt")
+    parser.add_argument("--middleware-off", action="store_true", help="the app without its middleware")
+    parser.add_argument("--org-id", help="an org seeded by `keel seed` in KEEL_DATABASE_URL (skips seeding)")
+    parser.add_argument("--email", help="with --org-id: a member's email, as `keel seed` printed it")
+    parser.add_argument("--password", help="with --org-id: that member's password")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="keel-profile-"))
     env = {
@@ -143,8 +149,9 @@ def main() -> int:
         "KEEL_MAX_LOOP_STALL_MS": "600000",
         **{key: value for key, value in os.environ.items() if key.startswith("KEEL_")},
     }
-    seeded = seed(env, workdir, tasks=20_000, mixed=False)
-    args.org_id, args.email, args.password = seeded.org_id, seeded.email, seeded.password
+    if not args.org_id:
+        seeded = seed(env, workdir, tasks=20_000, mixed=False)
+        args.org_id, args.email, args.password = seeded.org_id, seeded.email, seeded.password
     os.environ.update(env)
     # The access log is part of the cost; keep writing it, to a file.
     global REPORT
