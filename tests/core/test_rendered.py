@@ -94,6 +94,8 @@ async def test_rendered_columns_give_the_bytes_their_decoded_values_give(databas
         (sqlite.dialect(), "2026-12-02 02:23:32.742308", datetime(2026, 12, 2, 2, 23, 32, 742308)),
         (sqlite.dialect(), "2026-12-02 02:23:32.000000", datetime(2026, 12, 2, 2, 23, 32)),
         (sqlite.dialect(), "2026-12-02 02:23:32", datetime(2026, 12, 2, 2, 23, 32)),
+        # Written by another program (sqlite3's own adapter keeps the offset).
+        (sqlite.dialect(), "2026-12-02 02:23:32.742308+00:00", datetime(2026, 12, 2, 2, 23, 32, 742308)),
     ],
 )
 def test_every_spelling_of_a_timestamp_renders_as_its_instant(dialect: object, text: str, moment: datetime) -> None:

@@ -70,7 +70,7 @@ class RenderedTimestamp(TypeDecorator[str | datetime]):
     def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], str | datetime | None] | None:
         if dialect.name == "postgresql":
             return _timestamp_from_postgres
-        return UTCDateTime().result_processor(dialect, coltype)
+        return UTCDateTime().dialect_impl(dialect).result_processor(dialect, coltype)
 
 
 class RenderedJson(TypeDecorator[orjson.Fragment]):
