@@ -10,7 +10,11 @@ from fastapi import FastAPI
 from keel.main import app_from_environment
 
 
-def app() -> FastAPI:
-    application = app_from_environment()
+def without_middleware(application: FastAPI) -> FastAPI:
+    """``application`` with its middleware list emptied (before its first request)."""
     application.user_middleware.clear()
     return application
+
+
+def app() -> FastAPI:
+    return without_middleware(app_from_environment())

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from bench.keel_bare import without_middleware
 from bench.run import keel_env, seed
 
 REPORT = sys.stdout
@@ -85,8 +86,8 @@ async def measure(args: argparse.Namespace) -> dict[Path, str]:
     from keel.main import create_app
 
     app = create_app()
-    if args.middleware_off:  # as bench.keel_bare serves it
-        app.user_middleware.clear()
+    if args.middleware_off:
+        app = without_middleware(app)
     async with LifespanManager(app) as manager:
         asgi: Asgi = manager.app  # type: ignore[assignment]
         status, body = await call(

@@ -40,18 +40,14 @@ from keel.core.responses import render
 _POSTGRES_PADDING = {22: "", 24: "00000", 25: "0000", 26: "000", 27: "00", 28: "0", 29: ""}
 
 
-def _rendered(moment: datetime) -> str:
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return render(moment)[1:-1].decode()
-
-
 def _timestamp_from_postgres(value: str | None) -> str | None:
     if value is None:
         return None
     padding = _POSTGRES_PADDING.get(len(value))
     if padding is not None and value.endswith("+00") and value[4] == "-":  # a four-digit year, in UTC
         return value[:10] + "T" + value[11:-3] + padding + "Z"
-    return _rendered(datetime.fromisoformat(value))
+    # A timestamptz's text always carries its offset.
+    return render(datetime.fromisoformat(value).astimezone(UTC))[1:-1].decode()
 
 
 def _fragment(value: str | None) -> orjson.Fragment | None:
