@@ -22,6 +22,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from keel.core.db import Database
+from keel.core.direct_handler import direct_handler
 from keel.core.errors import KeelError, ValidationFailed
 from keel.core.query_models import query_models
 from keel.core.ratelimit import abandon_deferred_count, allow_deferred_count, settle_deferred_count
@@ -76,7 +77,8 @@ class TransactionalRoute(APIRoute):
     """An APIRoute whose handler commits the request session before replying."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handle = super().get_route_handler()
+        fastapi_handle = super().get_route_handler()
+        handle = direct_handler(self, fastapi_handle) or fastapi_handle
 
         async def handle_in_transaction(request: Request) -> Response:
             reading = not is_write_request(request)
