@@ -71,8 +71,8 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
 
 
 def _postgres_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
-    # UTC and ISO style: timestamps read as text (keel.core.rendered) are
-    # then already nearly their JSON form.
+    # UTC and ISO style: any timestamp PostgreSQL prints as text is in
+    # keel's zone and an ISO 8601 spelling.
     server_settings = {"application_name": "keel", "TimeZone": "UTC", "DateStyle": "ISO"}
     if settings.db_statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
