@@ -177,6 +177,8 @@ async def test_a_read_session_is_built_on_first_use_and_then_is_an_ordinary_sess
     assert isinstance(session, ReadSession)
     assert not session.built
     assert session.engine.dialect.name == database.engine.dialect.name
+    assert session.get_bind() is session.engine.sync_engine
+    assert not session.built
     assert not session.in_transaction()
     await session.close()  # nothing to close yet
     assert not session.built
@@ -192,6 +194,7 @@ async def test_a_read_session_is_built_on_first_use_and_then_is_an_ordinary_sess
         assert used.built
         assert used.in_transaction()
         assert used.engine is used.bind
+        assert used.get_bind() is used.engine.sync_engine
     assert not used.in_transaction()
     with pytest.raises(AttributeError):
         used.no_such_attribute  # noqa: B018 - a built session's missing attribute is still missing

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Executable, event, text
-from sqlalchemy.engine import URL, Result, make_url
+from sqlalchemy import ClauseElement, Executable, event, text
+from sqlalchemy.engine import URL, Connection, Engine, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
@@ -124,6 +124,15 @@ class ReadSession(AsyncSession):
 
     def in_transaction(self) -> bool:
         return self.built and super().in_transaction()
+
+    def get_bind(
+        self, mapper: Any = None, clause: ClauseElement | None = None, bind: Any = None, **kw: Any
+    ) -> Engine | Connection:
+        # The one engine, without building the session (a list asks it for
+        # its dialect before its first statement).
+        if not self.built and mapper is None and clause is None and bind is None and not kw:
+            return self.engine.sync_engine
+        return super().get_bind(mapper, clause, bind, **kw)
 
     async def close(self) -> None:
         if self.built:
