@@ -15,14 +15,23 @@ from sqlalchemy.dialects import postgresql, sqlite
 from keel.core.db import Database
 from keel.core.outbox import OutboxEvent, emit
 from keel.core.prepared import PreparedRead
-from keel.core.rendered import RenderedTimestamp, rendered_json, rendered_timestamp
+from keel.core.rendered import RenderedTimestamp, rendered_json, rendered_timestamp, rendered_uuid
 from keel.core.responses import render
 from tests.fixtures.databases import database_settings
 
 _BY_TYPE = (OutboxEvent.event_type == bindparam("event_type"),)
-_DECODED = PreparedRead(select(OutboxEvent.created_at, OutboxEvent.payload).where(*_BY_TYPE).order_by(OutboxEvent.id))
+_DECODED = PreparedRead(
+    select(OutboxEvent.created_at, OutboxEvent.payload, OutboxEvent.id, OutboxEvent.org_id)
+    .where(*_BY_TYPE)
+    .order_by(OutboxEvent.id)
+)
 _RENDERED = PreparedRead(
-    select(rendered_timestamp(OutboxEvent.created_at), rendered_json(OutboxEvent.payload))
+    select(
+        rendered_timestamp(OutboxEvent.created_at),
+        rendered_json(OutboxEvent.payload),
+        rendered_uuid(OutboxEvent.id),
+        rendered_uuid(OutboxEvent.org_id),
+    )
     .where(*_BY_TYPE)
     .order_by(OutboxEvent.id)
 )
@@ -58,7 +67,8 @@ async def _written(database: Database) -> str:
     event_type = f"rendered.{uuid.uuid4().hex[:8]}"
     async with database.session(write=True) as session:
         for number in range(len(_MOMENTS)):
-            await emit(session, event_type, _PAYLOADS[number % len(_PAYLOADS)], org_id=uuid.uuid4())
+            org_id = None if number == 2 else uuid.uuid4()  # a null UUID column too
+            await emit(session, event_type, _PAYLOADS[number % len(_PAYLOADS)], org_id=org_id)
         await session.flush()
         ids = (await session.execute(select(OutboxEvent.id).where(*_BY_TYPE), {"event_type": event_type})).scalars()
         for event_id, moment in zip(sorted(ids), _MOMENTS, strict=True):
@@ -81,6 +91,9 @@ async def test_rendered_columns_give_the_bytes_their_decoded_values_give(databas
     # What code that computes with a read timestamp gets back from it.
     assert [_instant(row[0]) for row in on_driver] == list(_MOMENTS)
     assert all(isinstance(row[1], orjson.Fragment) for row in on_driver)
+    # Code that computes with a read id reads it as a UUID.
+    assert [uuid.UUID(str(row[2])) for row in on_driver] == [row[2] for row in decoded]
+    assert sum(row[3] is None for row in on_driver) == 1
 
 
 @pytest.mark.parametrize(

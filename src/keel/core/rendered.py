@@ -21,6 +21,7 @@ timestamp parses it back (``datetime.fromisoformat`` reads the ``Z``).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -34,7 +35,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement, Label
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from keel.core.models import UTCDateTime
+from keel.core.models import UTCDateTime, UUIDColumn
 
 # PostgreSQL writes the JSON string itself: six fraction digits, or none for
 # a whole second (as orjson renders a datetime), in UTC whatever the session's zone.
@@ -70,12 +71,26 @@ class RenderedJson(TypeDecorator[orjson.Fragment]):
         return _fragment
 
 
-class _TimestampText(ColumnElement[str | datetime]):
-    """A timestamp column selected as text: its JSON string on PostgreSQL
-    (see ``_POSTGRES_JSON_TIMESTAMP``), its stored text elsewhere."""
+class RenderedUuid(TypeDecorator[str | uuid.UUID]):
+    """A UUID column as selected by :func:`rendered_uuid`: on PostgreSQL its
+    canonical text (asyncpg's own UUID type is a subclass orjson hands back
+    to Python, one call per value); on SQLite the stored hex, read into a
+    UUID as everywhere else."""
+
+    impl = Text
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], str | uuid.UUID | None] | None:
+        if dialect.name == "postgresql":
+            return None
+        return UUIDColumn().dialect_impl(dialect).result_processor(dialect, coltype)
+
+
+class _Rendered(ColumnElement[Any]):
+    """A column selected as the text its response shows; each kind compiles
+    per dialect below."""
 
     inherit_cache = True
-    type = RenderedTimestamp()
 
     def __init__(self, column: ColumnElement[Any]) -> None:
         self.column = column
@@ -90,19 +105,48 @@ class _TimestampText(ColumnElement[str | datetime]):
     _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
 
 
+class _TimestampText(_Rendered):
+    """Its JSON string on PostgreSQL (see ``_POSTGRES_JSON_TIMESTAMP``), its stored text elsewhere."""
+
+    inherit_cache = True
+    type = RenderedTimestamp()
+
+
+class _UuidText(_Rendered):
+    """Its canonical text on PostgreSQL, the stored value elsewhere."""
+
+    inherit_cache = True
+    type = RenderedUuid()
+
+
 @compiles(_TimestampText)
-def _as_stored_text(element: _TimestampText, compiler: SQLCompiler, **kw: Any) -> str:
+def _as_stored_text(element: _Rendered, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(cast(element.column, Text), **kw)
 
 
 @compiles(_TimestampText, "postgresql")
-def _as_json_string(element: _TimestampText, compiler: SQLCompiler, **kw: Any) -> str:
+def _as_json_string(element: _Rendered, compiler: SQLCompiler, **kw: Any) -> str:
     return _POSTGRES_JSON_TIMESTAMP.format(compiler.process(element.column, **kw))
+
+
+@compiles(_UuidText)
+def _as_stored(element: _Rendered, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(_UuidText, "postgresql")
+def _as_text(element: _Rendered, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(cast(element.column, Text), **kw)
 
 
 def rendered_timestamp(column: InstrumentedAttribute[Any]) -> Label[str | datetime]:
     """``column`` in a SELECT, read as the string a response shows, under its own name."""
     return _TimestampText(column.expression).label(column.key)
+
+
+def rendered_uuid(column: InstrumentedAttribute[Any]) -> Label[str | uuid.UUID]:
+    """``column`` (a UUID) in a SELECT, read as the string a response shows, under its own name."""
+    return _UuidText(column.expression).label(column.key)
 
 
 def rendered_json(column: InstrumentedAttribute[Any]) -> Label[orjson.Fragment]:

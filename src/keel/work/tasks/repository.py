@@ -16,7 +16,7 @@ from keel.core.db import execute_core
 from keel.core.pagination import KeysetQuery
 from keel.core.prepared import PreparedRead
 from keel.core.principal import OrgScope, scoped_template
-from keel.core.rendered import rendered_json, rendered_timestamp
+from keel.core.rendered import rendered_json, rendered_timestamp, rendered_uuid
 from keel.identity.users import public as users
 from keel.work.projects.models import Project
 from keel.work.tasks.models import Task
@@ -28,17 +28,17 @@ _ASSIGNEE = users.joinable_names("assignee")
 # keel.core.rendered), its live project's name and its assignee's name, in
 # one statement.
 _READ_COLUMNS: tuple[Any, ...] = (
-    Task.id,
-    Task.org_id,
+    rendered_uuid(Task.id),
+    rendered_uuid(Task.org_id),
     Task.title,
     Task.description,
     Task.status,
     Task.priority,
-    Task.project_id,
-    Task.assignee_id,
+    rendered_uuid(Task.project_id),
+    rendered_uuid(Task.assignee_id),
     rendered_timestamp(Task.due_at),
     rendered_json(Task.labels),
-    Task.created_by_id,
+    rendered_uuid(Task.created_by_id),
     rendered_timestamp(Task.created_at),
     rendered_timestamp(Task.updated_at),
     Task.version,
