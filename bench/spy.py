@@ -30,22 +30,20 @@ from bench.load import run_wrk
 from bench.run import keel_env, seed
 from bench.servers import free_port
 
-# Building blocks, found by a substring of their frames.
+# Building blocks, found by a pattern of their frames.
 BLOCKS = {
-    "request context layer (id, headers, log, metrics)": "RequestContextMiddleware.__call__",
-    "FastAPI dependencies (auth, scope, session, params)": "solve_dependencies",
-    "  authentication": "authenticate (keel",
-    "  org scope (role lookup)": "org_scope (keel",
-    "  rate limiting": "enforce_rate_limit (keel",
-    "route handler": "run_endpoint_function",
-    "SQL execution (SQLAlchemy + driver)": "Connection.execute (",
-    "result rows (type processing, fetch)": "Result.all",
-    "  UUID conversion": "Uuid.result_processor",
-    "response rendering": "render (",
-    "commit / rollback": "_finish (keel",
-    "route matching": "_IncludedRouter._match",
-    "SQL statement cache keys": "_generate_cache_key",
+    "request context layer (id, headers, log, metrics)": r"RequestContextMiddleware\.__call__",
+    "dependencies (auth, scope, session, params)": r"solve_dependencies|_Level\.solve",
+    "  authentication": r"\b_?authenticated? \(",
+    "  rate limiting": r"enforce_rate_limit \(|settle_deferred_count \(",
+    "route handler": r"run_endpoint_function|\bhandle \([^;]*direct_handler",
+    "SQL on the driver (prepared reads and inserts)": r"_on_a_pooled_connection|_read_on_driver|PreparedInsert",
+    "SQL through SQLAlchemy": r"Connection\.execute \(",
+    "response rendering": r"\brender \(",
+    "commit / rollback": r"_finish \(",
+    "route matching": r"ApiDispatch\.matches",
 }
+_PATTERNS = {block: re.compile(pattern) for block, pattern in BLOCKS.items()}
 
 
 def _frame(frame: str) -> str:
@@ -60,8 +58,8 @@ def summarize(raw: Path) -> str:
         stack, _, count = line.rpartition(" ")
         samples = int(count)
         total += samples
-        for block, marker in BLOCKS.items():
-            if marker in stack:
+        for block, pattern in _PATTERNS.items():
+            if pattern.search(stack):
                 inclusive[block] += samples
         own[_frame(stack.split(";")[-1])] += samples
     lines = [f"{total} samples", "", "| building block | share of samples |", "| --- | ---: |"]

@@ -200,7 +200,7 @@ def create_app(
         mount_docs(app)
     routers_of_api = api_routers()
     if telemetry.get("tracing") is False:  # with tracing on, FastAPI's routing names the spans
-        app.router.routes.append(ApiDispatch(routers_of_api))
+        app.router.routes.insert(0, ApiDispatch(routers_of_api))
     for api_router in routers_of_api:
         app.include_router(api_router)
     declare_security(app, (route for router in routers_of_api for route in router.routes), AUTHENTICATING)

@@ -39,6 +39,7 @@ def test_only_a_full_match_is_taken() -> None:
         _scope("DELETE", "/api/v1/things/a"),
         _scope("GET", "/api/v1/things/a/other"),
         _scope("GET", "/api/v1/things/a", kind="websocket"),
+        _scope("GET", "/health/live"),  # outside the API's prefix
     ):
         assert dispatch.matches(scope) == (Match.NONE, {})
 
@@ -57,5 +58,7 @@ async def test_requests_get_the_answers_fastapi_routing_gives() -> None:
 def test_keel_dispatches_its_api_unless_tracing_names_spans_by_route(make_settings) -> None:  # type: ignore[no-untyped-def]
     plain = create_app(make_settings(), routers=[routes.router])
     assert sum(isinstance(route, ApiDispatch) for route in plain.router.routes) == 1
+    # First: an API request is not offered to the operational routes before it.
+    assert isinstance(plain.router.routes[0], ApiDispatch)
     traced = create_app(make_settings(), routers=[routes.router], telemetry={"tracer_provider": None})
     assert not any(isinstance(route, ApiDispatch) for route in traced.router.routes)

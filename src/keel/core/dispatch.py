@@ -1,12 +1,13 @@
 """One match per request over the public API's routes.
 
 FastAPI keeps each included router as a branch of its own: a request is
-offered to every branch in turn, and the branch that takes it matches its
-routes twice (once to say it matches, again to handle), moving route
-contexts in and out of the request scope on each try. ``ApiDispatch`` is
-one route, placed before those branches, that knows every API route: it asks
-each router's one-regex path check (``PrefixedRouter.owns``) and then
-that router's routes, once, and hands the request to the route that
+offered to every route and branch in turn (the operational routes first),
+and the branch that takes it matches its routes twice (once to say it
+matches, again to handle), moving route contexts in and out of the request
+scope on each try. ``ApiDispatch`` is one route, placed first, that knows
+every API route (anything outside the API's prefix it turns away with one
+string check): it asks each router's one-regex path check
+(``PrefixedRouter.owns``) and then that router's routes, once, and hands the request to the route that
 matches path and method. What it does not match fully — an unknown path,
 a known path with another method (405) — it leaves to FastAPI's routing,
 which answers as before; the routers stay included, so the OpenAPI
@@ -28,7 +29,7 @@ from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
 
-from keel.core.transactions import PrefixedRouter
+from keel.core.transactions import API_PREFIX, PrefixedRouter
 
 
 class ApiDispatch(BaseRoute):
@@ -41,6 +42,8 @@ class ApiDispatch(BaseRoute):
         if scope["type"] != "http":
             return Match.NONE, {}
         route_path = get_route_path(scope)
+        if not route_path.startswith(API_PREFIX):  # health probes, metrics, docs
+            return Match.NONE, {}
         for router, routes in self._branches:
             if not router.owns(route_path):
                 continue
