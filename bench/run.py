@@ -170,12 +170,16 @@ def postgres_database() -> Iterator[str]:
 
 
 def settle_postgres(keel_url: str) -> None:
-    """VACUUM ANALYZE after the bulk load, so autovacuum does not wake up mid-measurement."""
+    """VACUUM ANALYZE after the bulk load, so autovacuum does not wake up
+    mid-measurement; then a CHECKPOINT, so the load's writes reach the disk
+    now rather than during the first scenarios (the checkpointer spreads
+    them over minutes, and the host's writeback competes for its two cores)."""
 
     async def vacuum() -> None:
         connection = await asyncpg.connect(keel_url.replace("postgresql+asyncpg://", "postgresql://", 1))
         try:
             await connection.execute("VACUUM ANALYZE")
+            await connection.execute("CHECKPOINT")
         finally:
             await connection.close()
 
