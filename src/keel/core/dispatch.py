@@ -7,12 +7,13 @@ matches, again to handle), moving route contexts in and out of the request
 scope on each try. ``ApiDispatch`` is one route, placed first, that knows
 every API route (anything outside the API's prefix it turns away with one
 string check): it asks each router's one-regex path check
-(``PrefixedRouter.owns``) and then that router's routes, once, and hands the request to the route that
-matches path and method. What it does not match fully — an unknown path,
-a known path with another method (405) — it leaves to FastAPI's routing,
-which answers as before; the routers stay included, so the OpenAPI
-document is FastAPI's own, and so are routes added to a router after the
-dispatcher was built (they are answered by FastAPI's routing).
+(``PrefixedRouter.owns``) and then that router's routes, once, and hands
+the request to the route that matches path and method. What it does not
+match fully — an unknown path, a known path with another method (405) — it
+leaves to FastAPI's routing, which answers as before; the routers stay
+included, so the OpenAPI document is FastAPI's own, and so are routes added
+to a router after the dispatcher was built (they are answered by FastAPI's
+routing).
 
 A route handled here runs the handler it was built with (FastAPI's route
 API, no include-time wrapping), so keel includes its API routers with no

@@ -9,9 +9,13 @@ about a sixth of a page's CPU on PostgreSQL. Read as text instead:
   PostgreSQL itself (``to_char`` in UTC): exactly what
   :func:`keel.core.responses.render` writes for the decoded value, with no
   Python work per value (slicing PostgreSQL's own text into that string in
-  Python cost the keel process three times what ``to_char`` costs the
+  Python cost the keel process more than twice what ``to_char`` costs the
   database); SQLite's stored text is parsed into a datetime as before (one
   C call);
+- on PostgreSQL a UUID is selected as its canonical text: asyncpg's own
+  UUID type is a subclass orjson hands back to Python, one call per value
+  (SQLite's stored hex is read into a ``uuid.UUID``, which orjson writes
+  natively);
 - a JSON column's stored text (written by keel as compact JSON) is embedded
   in the response as it is, through ``orjson.Fragment``.
 
