@@ -124,7 +124,8 @@ class _UuidText(_Rendered):
 
 
 @compiles(_TimestampText)
-def _as_stored_text(element: _Rendered, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(_UuidText, "postgresql")
+def _as_text(element: _Rendered, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(cast(element.column, Text), **kw)
 
 
@@ -136,11 +137,6 @@ def _as_json_string(element: _Rendered, compiler: SQLCompiler, **kw: Any) -> str
 @compiles(_UuidText)
 def _as_stored(element: _Rendered, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(element.column, **kw)
-
-
-@compiles(_UuidText, "postgresql")
-def _as_text(element: _Rendered, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(cast(element.column, Text), **kw)
 
 
 def rendered_timestamp(column: InstrumentedAttribute[Any]) -> Label[str | datetime]:
