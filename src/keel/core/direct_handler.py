@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import params
-from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.models import Dependant, _is_async_gen_callable, _is_coroutine_callable, _is_gen_callable
 from fastapi.dependencies.utils import request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, _effective_route_context_var
@@ -56,7 +56,7 @@ class _Level:
     name: str | None
     use_cache: bool
     subs: tuple[_Level, ...]
-    uuid_path_params: tuple[tuple[str, Any], ...]  # (name, FastAPI's field) read directly when canonical
+    uuid_path_params: tuple[Any, ...]  # FastAPI's fields, read directly when canonical
     path_params: tuple[Any, ...]  # FastAPI's fields, validated by FastAPI
     query_params: tuple[Any, ...]
     header_params: tuple[Any, ...]
@@ -83,10 +83,10 @@ class _Level:
                 values[sub.name] = solved
         if self.uuid_path_params:
             path = request.path_params
-            for name, field in self.uuid_path_params:
+            for field in self.uuid_path_params:
                 raw = path.get(field.alias)
                 if isinstance(raw, str) and _CANONICAL_UUID.fullmatch(raw):
-                    values[name] = uuid.UUID(raw)
+                    values[field.name] = uuid.UUID(raw)
                 else:
                     self._validate((field,), path, values, errors)
         if self.path_params:
@@ -163,7 +163,8 @@ def _returns_response(call: Callable[..., Any] | None) -> bool:
 
 def _level(dependant: Dependant, *, root: bool) -> _Level | None:
     call = dependant.call
-    if call is None or not _is_plain_coroutine(call):
+    # What FastAPI would await as it is: a coroutine callable, not a generator.
+    if call is None or not _is_coroutine_callable(call) or _is_gen_callable(call) or _is_async_gen_callable(call):
         return None
     if (
         dependant.body_params
@@ -188,7 +189,7 @@ def _level(dependant: Dependant, *, root: bool) -> _Level | None:
         name=None if root else dependant.name,
         use_cache=dependant.use_cache,
         subs=tuple(subs),
-        uuid_path_params=tuple((field.name, field) for field in uuid_params),
+        uuid_path_params=tuple(uuid_params),
         path_params=tuple(field for field in dependant.path_params if field not in uuid_params),
         query_params=tuple(dependant.query_params),
         header_params=tuple(dependant.header_params),
@@ -196,15 +197,6 @@ def _level(dependant: Dependant, *, root: bool) -> _Level | None:
         request_name=dependant.request_param_name,
         response_name=dependant.response_param_name,
     )
-
-
-def _is_plain_coroutine(call: Callable[..., Any]) -> bool:
-    """An ``async def`` function, or an object whose ``__call__`` is one (not a generator)."""
-    if inspect.isfunction(call) or inspect.ismethod(call):
-        return inspect.iscoroutinefunction(call)
-    if inspect.isclass(call):
-        return False
-    return inspect.iscoroutinefunction(getattr(call, "__call__", None))  # noqa: B004
 
 
 def _is_plain_uuid(field: Any) -> bool:
