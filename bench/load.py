@@ -21,6 +21,7 @@ response = function(status, headers, body)
   elseif status == 429 then rate_limited = rate_limited + 1
   elseif status >= 500 then server_errors = server_errors + 1
   elseif status >= 400 then client_errors = client_errors + 1 end
+  if on_body then on_body(body) end
 end
 done = function(summary, latency, requests)
   local totals = {shed = 0, rate_limited = 0, server_errors = 0, client_errors = 0}
@@ -49,6 +50,33 @@ request = function()
     return wrk.format(nil, nil, nil, '{"title": "bench task ' .. counter .. '"}')
   end
   return wrk.format()
+end
+"""
+
+# A list walked page by page: each answer's next_cursor is queued, and the
+# next request sent (wrk sends it on the same connection, straight after
+# reading the answer) takes the newest one, so every connection follows its
+# own chain of cursors; a chain that ends, or an answer without a cursor,
+# starts again at the first page. The cursor is looked for in the body's
+# tail only, where both keel and the baseline write it.
+_FOLLOWING = r"""
+wrk.method = "GET"
+wrk.headers["Authorization"] = "%(authorization)s"
+local first = "%(path)s"
+local cursors = {}
+local marker = '"next_cursor":"'
+request = function()
+  local cursor = table.remove(cursors)
+  if cursor then return wrk.format(nil, first .. "&cursor=" .. cursor) end
+  return wrk.format(nil, first)
+end
+on_body = function(body)
+  local at = string.find(body, marker, -2048, true)
+  if at then
+    local start = at + #marker
+    local stop = string.find(body, '"', start, true)
+    if stop then table.insert(cursors, string.sub(body, start, stop - 1)) end
+  end
 end
 """
 
@@ -117,12 +145,17 @@ def run_wrk(
     connections: int = 16,
     seconds: int = 8,
     mixed: Sequence[MixedUser] = (),
+    follow_cursors: bool = False,
 ) -> LoadResult:
+    """``follow_cursors``: ``path`` is a list's first page (with a query
+    string); each connection walks on through its next_cursor."""
+    authorization = f"Bearer {token}" if token else ""
     if mixed:
         users = ", ".join(f'{{"{u.token}", "{u.org_id}", "{u.task_id}"}}' for u in mixed)
         script = _MIXED % {"users": users} + _COUNTING
+    elif follow_cursors:
+        script = _FOLLOWING % {"path": path, "authorization": authorization} + _COUNTING
     else:
-        authorization = f"Bearer {token}" if token else ""
         script = _SINGLE % {"method": method, "path": path, "authorization": authorization} + _COUNTING
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)

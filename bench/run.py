@@ -269,8 +269,9 @@ def run_backend(backend: str, plan: Plan, workdir: Path) -> tuple[list[Row], dic
         c, wc = plan.connections, plan.write_connections
         health: dict[str, object] = {"path": "/health/live", "connections": c}
         get: dict[str, object] = {"path": task_path, "token": token, "connections": c}
-        page: dict[str, object] = {"path": f"{tasks_path}?limit=50", "token": token, "connections": c}
-        deep: dict[str, object] = {**page, "path": f"{tasks_path}?limit=50&cursor={deep_cursor}"}
+        first: dict[str, object] = {"path": f"{tasks_path}?limit=50", "token": token, "connections": c}
+        page: dict[str, object] = {**first, "follow_cursors": True}
+        deep: dict[str, object] = {**first, "path": f"{tasks_path}?limit=50&cursor={deep_cursor}"}
         create: dict[str, object] = {"path": tasks_path, "token": token, "method": "POST", "connections": wc}
         runs: dict[str, Measured] = {}
         runs["health"], runs["a2"] = alternate(plan, (keel, health), (a2, health))
@@ -278,7 +279,7 @@ def run_backend(backend: str, plan: Plan, workdir: Path) -> tuple[list[Row], dic
         runs["task_list"], runs["b list"], runs["task_list, middleware off"] = alternate(
             plan, (keel, page), (driver, page), (bare, page)
         )
-        runs["deep_page 1"], runs["deep_page 1000"] = alternate(plan, (keel, page), (keel, deep))
+        runs["deep_page 1"], runs["deep_page 1000"] = alternate(plan, (keel, first), (keel, deep))
         runs["task_create"], runs["b insert"] = alternate(plan, (keel, create), (driver, create))
         runs["mixed"] = measure(keel, mixed=mixed_users, connections=c, seconds=plan.seconds * plan.rounds)
         overload = {**page, "connections": plan.overload_connections}

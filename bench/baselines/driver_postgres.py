@@ -8,6 +8,7 @@ transaction) on a raw asyncpg pool, and orjson. Configured by BENCH_DSN
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -72,17 +73,29 @@ async def get_task(org_id: uuid.UUID, task_id: uuid.UUID, request: Request) -> R
     return _json(dict(row)) if row else _json({"status": 404}, 404)
 
 
+_LIST = (
+    f"SELECT {_COLUMNS}, p.name AS project_name, u.name AS assignee_name FROM tasks t "
+    "LEFT JOIN projects p ON p.id = t.project_id LEFT JOIN users u ON u.id = t.assignee_id "
+    "WHERE t.org_id = $1 AND t.deleted_at IS NULL %s ORDER BY t.created_at DESC, t.id DESC LIMIT $2"
+)
+_FIRST_PAGE, _LATER_PAGE = _LIST % "", _LIST % "AND (t.created_at, t.id) < ($3, $4)"
+
+
 @app.get("/api/v1/orgs/{org_id}/tasks")
-async def list_tasks(org_id: uuid.UUID, request: Request, limit: int = 50) -> Response:
+async def list_tasks(org_id: uuid.UUID, request: Request, limit: int = 50, cursor: str | None = None) -> Response:
     _user(request)
-    rows = await _pool_().fetch(
-        f"SELECT {_COLUMNS}, p.name AS project_name, u.name AS assignee_name FROM tasks t "
-        "LEFT JOIN projects p ON p.id = t.project_id LEFT JOIN users u ON u.id = t.assignee_id "
-        "WHERE t.org_id = $1 AND t.deleted_at IS NULL ORDER BY t.created_at DESC, t.id DESC LIMIT $2",
-        org_id,
-        limit + 1,
-    )
-    return _json({"items": [dict(r) for r in rows[:limit]], "next_cursor": None})
+    if cursor:
+        created_at, task_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        after = (datetime.fromisoformat(created_at), uuid.UUID(task_id))
+        rows = await _pool_().fetch(_LATER_PAGE, org_id, limit + 1, *after)
+    else:
+        rows = await _pool_().fetch(_FIRST_PAGE, org_id, limit + 1)
+    items = [dict(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = orjson.dumps([items[-1]["created_at"], items[-1]["id"]], default=str)
+        next_cursor = base64.urlsafe_b64encode(last).rstrip(b"=").decode()
+    return _json({"items": items, "next_cursor": next_cursor})
 
 
 @app.post("/api/v1/orgs/{org_id}/tasks", status_code=201)

@@ -9,6 +9,7 @@ BENCH_DB (SQLite file) and BENCH_SECRET (keel's secret key).
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import sqlite3
 import threading
@@ -96,24 +97,33 @@ async def get_task(org_id: str, task_id: str, request: Request) -> Response:
     return _json(_row(row)) if row else _json({"status": 404}, 404)
 
 
+_LIST = (
+    f"SELECT {_COLUMNS}, p.name, u.name FROM tasks t "
+    "LEFT JOIN projects p ON p.id = t.project_id LEFT JOIN users u ON u.id = t.assignee_id "
+    "WHERE t.org_id = ? AND t.deleted_at IS NULL %s ORDER BY t.created_at DESC, t.id DESC LIMIT ?"
+)
+_FIRST_PAGE, _LATER_PAGE = _LIST % "", _LIST % "AND (t.created_at, t.id) < (?, ?)"
+
+
 @app.get("/api/v1/orgs/{org_id}/tasks")
-async def list_tasks(org_id: str, request: Request, limit: int = 50) -> Response:
+async def list_tasks(org_id: str, request: Request, limit: int = 50, cursor: str | None = None) -> Response:
     _user(request)
+    org = uuid.UUID(org_id).hex
+    # The cursor holds the last row's stored created_at text and id hex.
+    after = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))) if cursor else None
 
     def query() -> Any:
-        return (
-            _connection()
-            .execute(
-                f"SELECT {_COLUMNS}, p.name, u.name FROM tasks t "
-                "LEFT JOIN projects p ON p.id = t.project_id LEFT JOIN users u ON u.id = t.assignee_id "
-                "WHERE t.org_id = ? AND t.deleted_at IS NULL ORDER BY t.created_at DESC, t.id DESC LIMIT ?",
-                (uuid.UUID(org_id).hex, limit + 1),
-            )
-            .fetchall()
-        )
+        if after is None:
+            return _connection().execute(_FIRST_PAGE, (org, limit + 1)).fetchall()
+        return _connection().execute(_LATER_PAGE, (org, *after, limit + 1)).fetchall()
 
     rows = await asyncio.to_thread(query)
-    return _json({"items": [_row(r) for r in rows[:limit]], "next_cursor": None})
+    items = [_row(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = orjson.dumps([items[-1]["created_at"], items[-1]["id"]])
+        next_cursor = base64.urlsafe_b64encode(last).rstrip(b"=").decode()
+    return _json({"items": items, "next_cursor": next_cursor})
 
 
 @app.post("/api/v1/orgs/{org_id}/tasks", status_code=201)
