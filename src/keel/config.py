@@ -105,6 +105,9 @@ class DatabaseSettings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0)
     db_pool_timeout_s: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=10_000, ge=0)
+    # PostgreSQL's choice between a plan made once per prepared statement and
+    # one made per execution (see keel.core.db).
+    db_plan_cache_mode: Literal["force_generic_plan", "auto", "force_custom_plan"] = "force_generic_plan"
     db_sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0)
     db_echo: bool = False
 

@@ -8,12 +8,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.base import Executable
-from sqlalchemy.sql.elements import ClauseElement
 
 from keel.core.principal import OrgScope, Principal, Role
-from keel.work.tasks.repository import TaskFilter, list_statement
+from keel.work.tasks.repository import READ_FIELDS, TaskFilter, list_statement, page
 
 TASKS = 100_000
 
@@ -48,23 +45,24 @@ async def big_org(app) -> uuid.UUID:  # type: ignore[no-untyped-def]
     return org_id
 
 
-class Explain(Executable, ClauseElement):
-    """EXPLAIN of a statement, with its bound parameters (SQLAlchemy's recipe)."""
-
-    inherit_cache = False
-
-    def __init__(self, statement: Any) -> None:
-        self.statement = statement
+def _literal(value: Any) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
 
 
-@compiles(Explain, "postgresql")
-def _compile_explain(element: Explain, compiler: Any, **kw: Any) -> str:
-    return "EXPLAIN " + compiler.process(element.statement, **kw)
-
-
-async def explain(app, statement: Any, params: dict[str, Any] | None = None) -> str:  # type: ignore[no-untyped-def]
-    async with app.state.database.session(write=False) as session:
-        rows = (await session.execute(Explain(statement), params)).scalars().all()
+async def explain(app, statement: Any, params: dict[str, Any]) -> str:  # type: ignore[no-untyped-def]
+    """The plan PostgreSQL runs ``statement`` with on keel's connections:
+    prepared (keel's driver prepares every statement), planned as keel's
+    connection settings say (a generic plan, for any parameter values), and
+    explained for ``params``."""
+    async with app.state.database.session(write=True) as session:
+        connection = await session.connection()
+        expanded = statement.compile(dialect=connection.dialect).construct_expanded_state(params)
+        values = ", ".join(_literal(value) for value in expanded.positional_parameters)
+        await connection.exec_driver_sql(f"PREPARE keel_explained AS {expanded.statement}")
+        try:
+            rows = (await connection.exec_driver_sql(f"EXPLAIN EXECUTE keel_explained({values})")).scalars().all()
+        finally:
+            await connection.exec_driver_sql("DEALLOCATE keel_explained")
     return "\n".join(rows)
 
 
@@ -92,9 +90,41 @@ async def test_list_queries_use_an_index(app, big_org: uuid.UUID) -> None:  # ty
                 limit=50,
             )
             plan = await explain(app, statement, params)
+            assert "org_id = $1" in plan, plan  # the generic plan, made for any org
             assert "Seq Scan on tasks" not in plan, (task_filter, sort, plan)
             assert "Index" in plan or "Bitmap" in plan, plan
             if not task_filter.q and after is None:
                 # The index supplies the order: the first page never sorts the org.
                 # (Past the deep cursor nearly nothing is left; sorting that is fine.)
                 assert "Sort" not in plan, (task_filter, sort, plan)
+
+
+@pytest.mark.postgres
+async def test_list_pages_are_not_planned_per_request(app, big_org: uuid.UUID) -> None:  # type: ignore[no-untyped-def]
+    """A client loading the first page again and again, and walking on
+    through cursors: each page's prepared statement runs on the plan made
+    once for it. Left to choose, PostgreSQL planned a large org's pages on
+    every execution, which cost it more than running them."""
+    scope = OrgScope(org_id=big_org, role=Role.VIEWER, principal=Principal(user_id=uuid.uuid4()))
+    created_at, task_id = READ_FIELDS.index("created_at"), READ_FIELDS.index("id")
+
+    async def load(session, after):  # type: ignore[no-untyped-def]
+        rows = await page(session, scope, TaskFilter(), sort_field="created_at", descending=True, after=after, limit=50)
+        assert len(rows) == 51
+        return [rows[49][created_at], rows[49][task_id]]
+
+    async with app.state.database.session(write=True) as session:
+        for _ in range(8):
+            after = await load(session, None)
+        for _ in range(8):
+            after = await load(session, after)
+        plans = (
+            await session.execute(
+                text(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                    "WHERE statement LIKE '%FROM tasks%ORDER BY tasks.created_at DESC%' "
+                    "AND statement NOT LIKE '%pg_prepared_statements%'"
+                )
+            )
+        ).all()
+    assert sorted(plans) == [(8, 0), (8, 0)], plans

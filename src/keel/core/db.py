@@ -73,7 +73,18 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
 def _postgres_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
     # UTC and ISO style: any timestamp PostgreSQL prints as text is in
     # keel's zone and an ISO 8601 spelling.
-    server_settings = {"application_name": "keel", "TimeZone": "UTC", "DateStyle": "ISO"}
+    # Generic plans: every statement keel prepares is an org-scoped lookup or
+    # keyset page with an index for each of its filters, so one plan serves
+    # every value; left to choose, PostgreSQL weighs that plan for an
+    # average org against one made for the org at hand, judges a large org's
+    # page cheaper planned afresh, and plans it on every request (for a page
+    # of tasks that cost PostgreSQL more than running it).
+    server_settings = {
+        "application_name": "keel",
+        "TimeZone": "UTC",
+        "DateStyle": "ISO",
+        "plan_cache_mode": settings.db_plan_cache_mode,
+    }
     if settings.db_statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     return create_async_engine(

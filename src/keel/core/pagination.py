@@ -14,14 +14,14 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field, SecretStr
-from sqlalchemy import Integer, Select, bindparam, tuple_
+from sqlalchemy import Integer, Select, bindparam, literal_column, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from keel.core.errors import BadRequest
@@ -88,9 +88,6 @@ class CursorCodec:
         return values
 
 
-_LIMIT_PARAM = "keyset_limit"
-
-
 def _start_param(position: int) -> str:
     return f"keyset_after_{position}"
 
@@ -101,20 +98,26 @@ def _keyset(statement: StatementT, keys: Sequence[Any], *, descending: bool, aft
         bound = tuple_(*(bindparam(_start_param(i), type_=key.type, required=True) for i, key in enumerate(keys)))
         statement = statement.where(row < bound if descending else row > bound)
     order = [key.desc() if descending else key.asc() for key in keys]
-    return statement.order_by(*order).limit(bindparam(_LIMIT_PARAM, type_=Integer(), required=True))
+    return statement.order_by(*order)
 
 
 @dataclass(frozen=True, slots=True)
 class KeysetQuery(Generic[StatementT]):
     """A list's statements, built once: ordered by ``keys`` (the last must be
     unique), for the first page and for a page after a cursor, with the start
-    and the page size left as parameters. Building a statement costs more
-    than running a short read, so hot lists build theirs at import.
-    """
+    left as parameters. Building a statement costs more than running a short
+    read, so hot lists build theirs at import.
+
+    The page size is written into the SQL, one statement per size (at most
+    ``MAX_LIMIT`` of each kind): PostgreSQL plans a prepared statement once
+    for any parameter values (see ``keel.core.db``), and a ``LIMIT $n`` it
+    plans for as a tenth of the rows, a plan made for thousands of rows
+    rather than the page's fifty."""
 
     keys: tuple[Any, ...]
     first: StatementT
     later: StatementT
+    _sized: dict[tuple[bool, int], StatementT] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(
@@ -129,14 +132,26 @@ class KeysetQuery(Generic[StatementT]):
     def page(self, after: Sequence[Any] | None, limit: int) -> tuple[StatementT, dict[str, Any]]:
         """The statement for the page after ``after`` and its parameters; it
         fetches ``limit + 1`` rows so the caller knows whether more follow."""
-        params: dict[str, Any] = {_LIMIT_PARAM: limit + 1}
+        statement = self._statement(after is not None, limit)
+        params: dict[str, Any] = {}
         if after is None:
-            return self.first, params
+            return statement, params
         if len(after) != len(self.keys):
             raise BadRequest("The cursor is invalid.")
         for position, (key, value) in enumerate(zip(self.keys, after, strict=True)):
             params[_start_param(position)] = _typed(key, value)
-        return self.later, params
+        return statement, params
+
+    def _statement(self, later: bool, limit: int) -> StatementT:
+        try:
+            return self._sized[later, limit]
+        except KeyError:
+            pass
+        if not (isinstance(limit, int) and 1 <= limit <= MAX_LIMIT):
+            raise ValueError(f"page size out of range: {limit!r}")
+        ordered = self.later if later else self.first
+        statement = self._sized[later, limit] = ordered.limit(literal_column(str(limit + 1), Integer()))
+        return statement
 
 
 def _typed(key: InstrumentedAttribute[Any], value: Any) -> Any:
