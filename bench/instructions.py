@@ -1,13 +1,15 @@
 """Instructions keel executes per request, counted by valgrind's callgrind.
 
-    python -m bench.instructions [--scenario task_list] [--database-url URL] [--source DIR ...] [-- PROFILE_ARGS]
+    python -m bench.instructions [--scenario task_list] [--database-url URL] [--redis]
+                                 [--source DIR ...] [-- PROFILE_ARGS]
 
 Runs ``python -m bench.profile`` under ``valgrind --tool=callgrind`` twice,
 with a short and a long series of requests, and divides the difference in
 instructions by the difference in requests: start-up, seeding and warm-up
 cancel out, and what is left is keel's own work per request, in process (no
 server, no network; the database's own work is in another process and not
-counted). Both series read one org seeded for the run (the count depends
+counted). ``--redis`` counts with rate limiting on Redis, as keel runs on
+PostgreSQL + Redis (without it, limits are off). Both series read one org seeded for the run (the count depends
 on the data). Unlike a timing, the count does not depend on what else the
 machine is doing, so two builds can be compared on a noisy host: give
 ``--source`` once for each checkout's ``src``. Each run takes a minute
@@ -72,6 +74,9 @@ def main() -> int:
     )
     parser.add_argument("--short", type=int, default=50, help="requests in the short series")
     parser.add_argument("--long", type=int, default=250, help="requests in the long series")
+    parser.add_argument(
+        "--redis", action="store_true", help="rate limiting on Redis, as keel runs on PostgreSQL + Redis (default: off)"
+    )
     parser.add_argument("profile_args", nargs="*", help="passed on to bench.profile (after --)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
@@ -79,7 +84,9 @@ def main() -> int:
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="keel-instructions-"))
     url = args.database_url or f"sqlite:///{workdir / 'keel.db'}"
-    env = {**os.environ, **keel_env(url, secrets.token_urlsafe(48), redis=False)}
+    env = {**os.environ, **keel_env(url, secrets.token_urlsafe(48), redis=args.redis)}
+    if args.redis:
+        env["KEEL_RATE_LIMITS"] = "on"  # bench.profile's own default is off
     # Both series read the same seeded org: the count depends on the data.
     seeded = seed(env, workdir, tasks=20_000, mixed=False)
     extra = [*args.profile_args, "--org-id", seeded.org_id, "--email", seeded.email, "--password", seeded.password]

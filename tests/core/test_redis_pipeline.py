@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -121,6 +122,42 @@ async def test_a_silent_redis_fails_every_waiting_caller_after_the_timeout() -> 
         # The connection was dropped: the next call opens a new one.
         assert await redis.execute(pack(b"PING")) == b"PONG"
         assert len(received) == 2
+
+
+@pytest.mark.redis
+async def test_traffic_that_never_lets_up_is_answered_past_the_timeout() -> None:
+    """One timer watches the oldest unanswered command: commands kept in
+    flight for several times the timeout, the queue never empty, are all
+    answered on the one connection."""
+    async with pipeline(_url(), timeout_s=0.2) as redis:
+        assert await redis.execute(pack(b"PING")) == b"PONG"
+        connection = redis._connection
+
+        async def keep_pinging() -> int:
+            answered, until = 0, time.monotonic() + 0.7
+            while time.monotonic() < until:
+                assert await redis.execute(pack(b"PING")) == b"PONG"
+                answered += 1
+            return answered
+
+        assert all(await asyncio.gather(*(keep_pinging() for _ in range(8))))
+        assert redis._connection is connection
+
+
+async def test_a_command_sent_later_is_failed_with_the_overdue_one() -> None:
+    """Redis answers in order: once the oldest command is overdue, one sent
+    after it cannot be answered in time either, and both callers hear so."""
+    async with (
+        silent_redis(first_reply=b"+PONG\r\n") as (port, _),
+        pipeline(f"redis://127.0.0.1:{port}/0", 0.3) as redis,
+    ):
+        assert await redis.execute(pack(b"PING")) == b"PONG"
+        first = asyncio.ensure_future(redis.execute(pack(b"PING")))
+        await asyncio.sleep(0.1)
+        with pytest.raises(RedisUnavailable, match="in time"):  # dropped at the first one's deadline
+            await redis.execute(pack(b"PING"))
+        with pytest.raises(RedisUnavailable, match="in time"):
+            await first
 
 
 @pytest.mark.redis

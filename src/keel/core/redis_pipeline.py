@@ -55,29 +55,56 @@ def pack(*parts: bytes) -> bytes:
 class _Connection(asyncio.Protocol):
     """One connection: its commands waiting to be written (sent together at
     the end of the loop iteration) and its callers waiting for replies, oldest
-    first."""
+    first, each with the moment its reply is due by.
 
-    def __init__(self) -> None:
-        self.waiting: deque[asyncio.Future[Any]] = deque()
+    One timer watches the oldest unanswered command, rather than a timeout
+    per call (a timer armed and cancelled around every count cost more than
+    the rest of the call): Redis answers a connection's commands in order, so
+    when the oldest is overdue none behind it can be answered in time
+    either, and the connection is dropped, failing them all."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self.outgoing: list[bytes] = []
         self.parser = hiredis.Reader(replyError=RedisReplyError, notEnoughData=_INCOMPLETE)
         self.transport: asyncio.Transport | None = None
         self.lost = asyncio.get_running_loop().create_future()
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._overdue = False
 
     @property
     def usable(self) -> bool:
         return self.transport is not None and not self.lost.done() and not self.transport.is_closing()
 
     def send(self, command: bytes) -> asyncio.Future[Any]:
-        reply: asyncio.Future[Any] = self.lost.get_loop().create_future()
+        loop = self.lost.get_loop()
+        reply: asyncio.Future[Any] = loop.create_future()
         if self.lost.done():  # lost since the caller picked it: nothing will fail this reply later
             reply.set_exception(RedisUnavailable("connection to Redis lost"))
             return reply
-        self.waiting.append(reply)
+        due = loop.time() + self.timeout_s
+        self.waiting.append((reply, due))
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(due, self._check_answered)
         if not self.outgoing:
-            self.lost.get_loop().call_soon(self._flush)
+            loop.call_soon(self._flush)
         self.outgoing.append(command)
         return reply
+
+    def _check_answered(self) -> None:
+        self._watchdog = None
+        if not self.waiting:
+            return  # armed again by the next command
+        due = self.waiting[0][1]
+        loop = self.lost.get_loop()
+        if loop.time() < due:  # the command it was armed for has been answered
+            self._watchdog = loop.call_at(due, self._check_answered)
+            return
+        if self.usable:
+            _log.warning("redis.pipeline_dropped", reason="no reply in time", timeout_s=self.timeout_s)
+        self._overdue = True
+        self.abort()
 
     def _flush(self) -> None:
         commands, self.outgoing = self.outgoing, []
@@ -95,7 +122,7 @@ class _Connection(asyncio.Protocol):
             if not self.waiting:  # nothing asked for this: the stream cannot be trusted
                 self.abort()
                 return
-            waiter = self.waiting.popleft()
+            waiter, _ = self.waiting.popleft()
             if waiter.done():  # its caller gave up
                 continue
             if isinstance(reply, RedisReplyError):
@@ -104,9 +131,12 @@ class _Connection(asyncio.Protocol):
                 waiter.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        error = RedisUnavailable("connection to Redis lost")
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        error = RedisUnavailable("Redis did not answer in time" if self._overdue else "connection to Redis lost")
         while self.waiting:
-            waiter = self.waiting.popleft()
+            waiter, _ = self.waiting.popleft()
             if not waiter.done():
                 waiter.set_exception(error)
         if not self.lost.done():
@@ -138,15 +168,7 @@ class RedisPipeline:
         connection = self._connection
         if connection is None or not connection.usable:
             connection = await self._connect()
-        reply = connection.send(command)
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                return await reply
-        except TimeoutError:
-            if connection.usable:
-                _log.warning("redis.pipeline_dropped", reason="no reply in time", timeout_s=self.timeout_s)
-                connection.abort()
-            raise RedisUnavailable("Redis did not answer in time") from None
+        return await connection.send(command)  # failed by the connection if not answered in time
 
     async def _connect(self) -> _Connection:
         """The outcome of one attempt to open the connection, shared by every
@@ -177,12 +199,13 @@ class RedisPipeline:
     async def _open(self) -> _Connection:
         parts = self._address
         loop = asyncio.get_running_loop()
+        timeout_s = self.timeout_s
         if parts.scheme == "unix":
-            _, connection = await loop.create_unix_connection(_Connection, parts.path)
+            _, connection = await loop.create_unix_connection(lambda: _Connection(timeout_s), parts.path)
             return connection
         context = ssl.create_default_context() if parts.scheme == "rediss" else None
         _, connection = await loop.create_connection(
-            _Connection, parts.hostname or "localhost", parts.port or 6379, ssl=context
+            lambda: _Connection(timeout_s), parts.hostname or "localhost", parts.port or 6379, ssl=context
         )
         return connection
 
