@@ -9,11 +9,11 @@ instructions by the difference in requests: start-up, seeding and warm-up
 cancel out, and what is left is keel's own work per request, in process (no
 server, no network; the database's own work is in another process and not
 counted). ``--redis`` counts with rate limiting on Redis, as keel runs on
-PostgreSQL + Redis (without it, limits are off). Both series read one org seeded for the run (the count depends
-on the data). Unlike a timing, the count does not depend on what else the
-machine is doing, so two builds can be compared on a noisy host: give
-``--source`` once for each checkout's ``src``. Each run takes a minute
-or two (callgrind runs Python ~50x slower).
+PostgreSQL + Redis (without it, limits are off). Both series read one org
+seeded for the run (the count depends on the data). Unlike a timing, the
+count does not depend on what else the machine is doing, so two builds can
+be compared on a noisy host: give ``--source`` once for each checkout's
+``src``. Each run takes a minute or two (callgrind runs Python ~50x slower).
 """
 
 from __future__ import annotations
