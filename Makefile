@@ -6,19 +6,22 @@ BIN    := $(VENV)/bin
 SCALED_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 SCALED_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test test-scaled lint format audit bench check clean
+.PHONY: run test test-scaled test-lowest lock lint format audit bench check clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
 	touch $@
 
-$(VENV)/.installed-run: pyproject.toml $(VENV)/.created
-	$(BIN)/pip install --quiet -e .
+# Installs come from the committed lock files (the versions CI tested); keel itself is editable.
+$(VENV)/.installed-run: requirements/run.lock pyproject.toml $(VENV)/.created
+	$(BIN)/pip install --quiet -r requirements/run.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml $(VENV)/.created
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: requirements/dev.lock pyproject.toml $(VENV)/.created
+	$(BIN)/pip install --quiet -r requirements/dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.installed-run
 
 ## Install and start keel on the embedded default (SQLite file, 127.0.0.1:8000).
@@ -30,15 +33,30 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+## The SQLite suite on the lowest versions pyproject.toml allows for each
+## direct dependency: the declared lower bounds are the tested ones.
+test-lowest: $(VENV)/.installed-dev
+	rm -rf .venv-lowest
+	$(PYTHON) -m venv .venv-lowest
+	$(BIN)/uv pip install --quiet --python .venv-lowest/bin/python --resolution lowest-direct -e '.[dev]'
+	.venv-lowest/bin/pytest $(PYTEST_ARGS)
+
+## Refresh the lock files from pyproject.toml (newest versions its bounds allow).
+lock: $(VENV)/.installed-dev
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 pyproject.toml -o requirements/run.lock
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --extra dev pyproject.toml -o requirements/dev.lock
+
 ## The same suite on PostgreSQL + Redis.
 test-scaled:
 	KEEL_TEST_DATABASE_URL=$(SCALED_DATABASE_URL) KEEL_TEST_REDIS_URL=$(SCALED_REDIS_URL) $(MAKE) test
 
+## ruff, mypy, import-linter, and no private name of a library in src/.
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python .ci/private_names.py src
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix src tests bench
@@ -55,4 +73,4 @@ bench: $(VENV)/.installed-dev
 check: lint test test-scaled audit
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-lowest .pytest_cache .mypy_cache .ruff_cache

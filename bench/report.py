@@ -88,7 +88,7 @@ def write_report(
         "# keel benchmarks",
         "",
         "Written by the benchmark run itself — do not edit by hand (the analysis lives in",
-        "`docs/benchmark-notes.md`). Ratios compare keel with a baseline measured in the same",
+        "`docs/performance.md`). Ratios compare keel with a baseline measured in the same",
         "run on the same machine; absolute numbers drift between runs on these shared",
         "machines, ratios much less.",
         "",
@@ -127,7 +127,7 @@ def write_report(
         "`mixed` is 80 % reads (task get and list) and 20 % creates from 100 users in 10 orgs.",
         "`deep_page 1000` follows 999 cursors first and then loads that page.",
         "",
-        "Why a target is missed, and what was done about it: `docs/benchmark-notes.md`.",
+        "What keel does for speed, and what each choice bought: `docs/performance.md`.",
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)

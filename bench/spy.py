@@ -33,15 +33,13 @@ from bench.servers import free_port
 # Building blocks, found by a pattern of their frames.
 BLOCKS = {
     "request context layer (id, headers, log, metrics)": r"RequestContextMiddleware\.__call__",
-    "dependencies (auth, scope, session, params)": r"solve_dependencies|_Level\.solve",
+    "dependencies (auth, scope, session, params)": r"solve_dependencies",
     "  authentication": r"\b_?authenticated? \(",
-    "  rate limiting": r"enforce_rate_limit \(|settle_deferred_count \(",
-    "route handler": r"run_endpoint_function|\bhandle \([^;]*direct_handler",
-    "SQL on the driver (prepared reads and inserts)": r"_on_a_pooled_connection|_read_on_driver|PreparedInsert",
+    "  rate limiting": r"enforce_rate_limit \(",
+    "route handler": r"run_endpoint_function",
     "SQL through SQLAlchemy": r"Connection\.execute \(",
-    "response rendering": r"\brender \(",
+    "response validation and rendering": r"serialize_response \(",
     "commit / rollback": r"_finish \(",
-    "route matching": r"ApiDispatch\.matches",
 }
 _PATTERNS = {block: re.compile(pattern) for block, pattern in BLOCKS.items()}
 

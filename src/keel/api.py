@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from keel.core.transactions import API_PREFIX, PrefixedRouter, TransactionalRoute
+from fastapi import APIRouter
+
+from keel.core.transactions import API_PREFIX, TransactionalRoute
 from keel.identity.router import routers as identity_routers
 from keel.work.router import routers as work_routers
 
 __all__ = ["API_PREFIX", "api_routers"]
 
 
-def api_routers() -> list[PrefixedRouter]:
+def api_routers() -> list[APIRouter]:
     """Every domain router, checked to run inside the transaction boundary.
 
     Rate limits: authenticated routes count per principal (in
     ``authenticate``); public auth routes count per client address.
     """
-    routers = [router for router in (*identity_routers, *work_routers) if isinstance(router, PrefixedRouter)]
-    if len(routers) != len(identity_routers) + len(work_routers):
-        raise RuntimeError("API routers must be built with transactional_router")
+    routers = [*identity_routers, *work_routers]
     for router in routers:
         loose = [getattr(r, "path", r) for r in router.routes if not isinstance(r, TransactionalRoute)]
         if loose:  # a route outside the boundary would never commit

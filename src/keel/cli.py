@@ -56,12 +56,6 @@ def serve(
     uvicorn.run("keel.main:app_from_environment", factory=True, **options)
 
 
-# uvloop, with listening sockets that accept every pending connection per
-# wakeup (core/event_loop.py): stock uvloop accepts one per loop iteration,
-# which under overload left new connections unaccepted for over 10 s.
-EVENT_LOOP = "keel.core.event_loop:new_event_loop"
-
-
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """How keel runs under uvicorn; shared with tests that serve extra routes."""
     return {
@@ -75,7 +69,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "server_header": False,
         "access_log": False,
         "log_config": None,
-        "loop": EVENT_LOOP,
+        "loop": "uvloop",
         "http": "httptools",
     }
 

@@ -20,7 +20,6 @@ from keel.core import schema
 from keel.core.auth import AUTHENTICATING
 from keel.core.cache import Cache, MemoryCache, RedisCache
 from keel.core.db import Database
-from keel.core.dispatch import ApiDispatch
 from keel.core.errors import install_error_handlers
 from keel.core.health import HealthChecker
 from keel.core.logging import configure_logging, get_logger
@@ -199,8 +198,6 @@ def create_app(
     if settings.docs_exposed:
         mount_docs(app)
     routers_of_api = api_routers()
-    if telemetry.get("tracing") is False:  # with tracing on, FastAPI's routing names the spans
-        app.router.routes.insert(0, ApiDispatch(routers_of_api))
     for api_router in routers_of_api:
         app.include_router(api_router)
     declare_security(app, (route for router in routers_of_api for route in router.routes), AUTHENTICATING)

@@ -7,12 +7,13 @@ import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
+import aiosqlite
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from keel.core.db import Database, ReadSession
+from keel.core.db import Database
 from keel.core.outbox import OutboxEvent, emit
 from tests.fixtures.databases import database_settings
 
@@ -44,7 +45,7 @@ async def test_sqlite_reads_run_in_autocommit_and_writes_in_a_transaction(databa
             await session.execute(select(1))
             raw = await (await session.connection()).get_raw_connection()
             driver = raw.driver_connection
-            assert isinstance(driver, sqlite3.Connection)
+            assert isinstance(driver, aiosqlite.Connection)
             return driver.in_transaction
 
     assert await in_transaction(write=False) is False
@@ -169,35 +170,6 @@ async def test_datetimes_read_back_as_the_same_utc_instant(database: Database) -
     assert read is not None
     assert read.tzinfo is UTC
     assert read.isoformat() == "2026-03-01T12:30:05.123456+00:00"
-
-
-async def test_a_read_session_is_built_on_first_use_and_then_is_an_ordinary_session(database: Database) -> None:
-    """Prepared reads never need it built; anything else builds it, once."""
-    session = database.session(write=False)
-    assert isinstance(session, ReadSession)
-    assert not session.built
-    assert session.engine.dialect.name == database.engine.dialect.name
-    assert session.get_bind() is session.engine.sync_engine
-    assert not session.built
-    assert not session.in_transaction()
-    await session.close()  # nothing to close yet
-    assert not session.built
-    async with database.session(write=False) as unused:
-        others_ran = asyncio.Event()
-        asyncio.get_running_loop().call_soon(others_ran.set)
-    # Nothing to close: leaving it did not wait a pass of the event loop
-    # behind other work (a built session closes in a task of its own).
-    assert not others_ran.is_set()
-    assert not unused.built
-    async with database.session(write=False) as used:
-        assert (await used.execute(text("SELECT 1"))).scalar() == 1
-        assert used.built
-        assert used.in_transaction()
-        assert used.engine is used.bind
-        assert used.get_bind() is used.engine.sync_engine
-    assert not used.in_transaction()
-    with pytest.raises(AttributeError):
-        used.no_such_attribute  # noqa: B018 - a built session's missing attribute is still missing
 
 
 @pytest.mark.postgres

@@ -17,7 +17,6 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from keel.config import HttpSettings, RateLimitSettings, RedisSettings
-from keel.core.errors import NotFound
 from keel.core.ratelimit import RateLimiter
 from keel.main import create_app
 from keel.work.tasks.models import Task
@@ -27,6 +26,7 @@ from tests.fixtures.databases import redis_test_url
 from tests.fixtures.gated_redis import GatedRedis, gated_redis
 from tests.fixtures.locks import user_row_locked
 from tests.fixtures.silent_redis import silent_redis
+from tests.fixtures.statements import executed_statements
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
@@ -182,37 +182,20 @@ async def gated(make_settings, make_client) -> AsyncIterator[_Gated]:  # type: i
 
 
 @pytest.mark.redis
-async def test_a_read_with_room_left_works_while_its_count_is_on_the_way(gated: _Gated) -> None:
-    first = await gated.client.get("/test/limited-read")  # counted first: its room is not known yet
-    assert first.headers["ratelimit-remaining"] == "19"
-
-    def work() -> None:
-        gated.redis.events.append("work")
-        gated.redis.gate.set()  # a read that waited for its count would never get here
-
-    gated.redis.gate.clear()
-    gated.redis.events.clear()
-    gated.app.state.work_probe = work
-    second = await gated.client.get("/test/limited-read")
-    assert second.status_code == 200
-    assert gated.redis.events == ["work", "count reply"]
-    assert second.headers["ratelimit-remaining"] == "18"  # the count was awaited before the reply
-    assert not gated.app.state.rate_limiter.degraded
-
-
-@pytest.mark.redis
-async def test_a_write_is_counted_before_its_work(gated: _Gated) -> None:
-    assert (await gated.client.post("/test/limited-write")).status_code == 200
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_request_is_counted_before_its_work(gated: _Gated, method: str) -> None:
+    path = "/test/limited-read" if method == "GET" else "/test/limited-write"
+    assert (await gated.client.request(method, path)).status_code == 200
     gated.redis.events.clear()
     gated.app.state.work_probe = lambda: gated.redis.events.append("work")
-    response = await gated.client.post("/test/limited-write")
+    response = await gated.client.request(method, path)
     assert response.status_code == 200
     assert gated.redis.events == ["count reply", "work"]
     assert response.headers["ratelimit-remaining"] == "18"
 
 
 @pytest.mark.redis
-async def test_a_writes_count_goes_out_while_its_caller_is_looked_up(gated: _Gated, database_url: str) -> None:
+async def test_a_write_is_counted_before_its_caller_is_looked_up(gated: _Gated, database_url: str) -> None:
     account = await register(gated.client)
     tasks = f"{API}/orgs/{account.personal_org_id}/tasks"
     first = await gated.client.post(tasks, json={"title": "first"}, headers=account.headers)
@@ -224,7 +207,7 @@ async def test_a_writes_count_goes_out_while_its_caller_is_looked_up(gated: _Gat
             if gated.redis.scripts_sent > sent:
                 break
             await asyncio.sleep(0.01)
-        assert gated.redis.scripts_sent > sent  # counted meanwhile
+        assert gated.redis.scripts_sent > sent  # counted before the lookup
         assert not writing.done()
     response = await writing
     assert response.status_code == 201
@@ -258,13 +241,9 @@ async def test_concurrent_reads_are_counted_exactly(make_settings, make_client) 
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("work_fails", [False, True], ids=["work succeeds", "work fails"])
-async def test_a_read_whose_deferred_count_is_refused_is_429(  # type: ignore[no-untyped-def]
-    make_settings, make_client, work_fails: bool
+async def test_a_read_refused_by_a_budget_another_process_spent_does_no_work(  # type: ignore[no-untyped-def]
+    make_settings, make_client
 ) -> None:
-    """Another process spends the budget after this one last counted the
-    caller: this process's next read is counted alongside its work, and the
-    refusal still answers, outranking the error the work ended in."""
     settings = make_settings(rate_limit=RateLimitSettings(rate_limit_auth="20/minute"))
     this = create_app(settings, routers=[routes.router])
     this_client = await make_client(this)
@@ -273,19 +252,28 @@ async def test_a_read_whose_deferred_count_is_refused_is_429(  # type: ignore[no
     for _ in range(19):
         assert (await other_client.get("/test/limited-read")).status_code == 200
     worked: list[str] = []
-
-    def work() -> None:
-        worked.append("work")
-        if work_fails:
-            raise NotFound("no such thing")
-
-    this.state.work_probe = work
+    this.state.work_probe = lambda: worked.append("work")
     refused = await this_client.get("/test/limited-read")
-    assert worked == ["work"]  # it was counted alongside its work
+    assert worked == []
     assert refused.status_code == 429
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.headers["ratelimit-remaining"] == "0"
     assert int(refused.headers["retry-after"]) >= 1
+
+
+@pytest.mark.readiness("ratelimit.refused_before_sql")
+async def test_a_refused_authenticated_request_runs_no_sql(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(rate_limit=RateLimitSettings(rate_limit_default="2/minute"))
+    app = create_app(settings)
+    client = await make_client(app)
+    account = await register(client)  # reading /me spends one
+    tasks = f"{API}/orgs/{account.personal_org_id}/tasks"
+    assert (await client.get(tasks, headers=account.headers)).status_code == 200
+    async with executed_statements(app) as statements:
+        refused_read = await client.get(tasks, headers=account.headers)
+        refused_write = await client.post(tasks, json={"title": "no"}, headers=account.headers)
+    assert (refused_read.status_code, refused_write.status_code) == (429, 429)
+    assert statements == []
 
 
 @pytest.mark.redis
@@ -299,5 +287,5 @@ async def test_a_read_cancelled_by_its_deadline_is_still_counted(make_settings, 
     app.state.work_probe = lambda: asyncio.sleep(5)
     assert (await client.get("/test/limited-read")).status_code == 504
     app.state.work_probe = None
-    # The cancelled read's count, deferred, still finished on its own.
+    # The cancelled read was counted before its work began.
     assert (await client.get("/test/limited-read")).headers["ratelimit-remaining"] == "17"

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from keel.core.principal import OrgScope, Principal, Role
-from keel.work.tasks.repository import READ_FIELDS, TaskFilter, list_statement, page
+from keel.work.tasks.repository import TaskFilter, list_statement, page
 
 TASKS = 100_000
 
@@ -106,12 +106,11 @@ async def test_list_pages_are_not_planned_per_request(app, big_org: uuid.UUID) -
     once for it. Left to choose, PostgreSQL planned a large org's pages on
     every execution, which cost it more than running them."""
     scope = OrgScope(org_id=big_org, role=Role.VIEWER, principal=Principal(user_id=uuid.uuid4()))
-    created_at, task_id = READ_FIELDS.index("created_at"), READ_FIELDS.index("id")
 
     async def load(session, after):  # type: ignore[no-untyped-def]
         rows = await page(session, scope, TaskFilter(), sort_field="created_at", descending=True, after=after, limit=50)
         assert len(rows) == 51
-        return [rows[49][created_at], rows[49][task_id]]
+        return [rows[49]["created_at"], rows[49]["id"]]
 
     async with app.state.database.session(write=True) as session:
         for _ in range(8):

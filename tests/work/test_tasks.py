@@ -349,9 +349,8 @@ async def test_search_index_follows_updates(client: httpx.AsyncClient, org: dict
 async def test_fast_read_bodies_are_exactly_what_the_declared_models_render(
     client: httpx.AsyncClient, org: dict[str, Any]
 ) -> None:
-    """Task reads are rendered without a validation pass (keel.core.responses):
-    each body must survive validation against the declared response model and
-    come out of it unchanged, formats included."""
+    """Each task body survives validation against the declared response
+    model and comes out of it unchanged, formats included."""
     h = org["member"].headers
     project = (await client.post(f"{API}/orgs/{org['id']}/projects", json={"name": "P"}, headers=h)).json()
     await new_task(client, org, project_id=project["id"], assignee_id=org["member"].id, due_at="2030-01-02T03:04:05Z")
@@ -379,9 +378,8 @@ async def test_fast_read_bodies_are_exactly_what_the_declared_models_render(
 async def test_every_task_answer_shows_a_task_alike(
     client: httpx.AsyncClient, org: dict[str, Any], due_at: str, shown: str
 ) -> None:
-    """Reads take timestamps and labels as the text they are shown as
-    (keel.core.rendered); a write answers from the values it wrote. Every
-    answer about a task shows the same body, byte for byte."""
+    """A write answers from the values it wrote, a read from the database:
+    every answer about a task shows the same body, byte for byte."""
     h = org["member"].headers
     labels = ["ünï", 'a "quoted" \\ label', "🚀"]
     created = await client.post(org["tasks"], json={"title": "Alike", "due_at": due_at, "labels": labels}, headers=h)

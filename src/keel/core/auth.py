@@ -9,7 +9,7 @@ app, so core never imports a domain.
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.errors import Forbidden, NotFound, Unauthorized
 from keel.core.principal import API_KEY_PREFIX, OrgScope, Principal, Role
-from keel.core.ratelimit import RateLimitDecision, count_alongside, enforce_rate_limit, settle_count
+from keel.core.ratelimit import enforce_rate_limit
 from keel.core.security import InvalidToken, TokenSigner
 from keel.core.transactions import DbSession, is_write_request, request_session
 
@@ -72,39 +72,33 @@ async def _authenticated(
     if credential is None:
         raise Unauthorized("Authentication required.")
     resolver: PrincipalResolver = request.app.state.principal_resolver
-    principal: Principal | None
-    role: Role | None = None
-    counting: asyncio.Future[RateLimitDecision] | None = None
     write = is_write_request(request)
     if credential.startswith(API_KEY_PREFIX):
+        # Counted by a digest of the key itself: known before any lookup, never the key.
+        await enforce_rate_limit(request, response, "default", "key:" + hashlib.sha256(credential.encode()).hexdigest())
         principal = await resolver.api_key_principal(session, credential, write=write)
-        if principal is not None and org_id is not None:
-            role = await resolver.role_in_org(session, principal, org_id, write=write)
+        if principal is None:
+            raise Unauthorized("Invalid or revoked credential.")
+        role = await resolver.role_in_org(session, principal, org_id, write=write) if org_id is not None else None
+        return principal, role
+    signer: TokenSigner = request.app.state.token_signer
+    try:
+        claims = signer.verify(credential)
+        user_id = uuid.UUID(str(claims["sub"]))
+    except (InvalidToken, ValueError):
+        raise Unauthorized("Invalid or expired token.") from None
+    # The signature proves who is calling: counted before any lookup, so a
+    # refused request does no SQL.
+    await enforce_rate_limit(request, response, "default", Principal(user_id=user_id).subject)
+    user: Principal | None
+    role = None
+    if org_id is None:
+        user = await resolver.user_principal(session, user_id, write=write)
     else:
-        signer: TokenSigner = request.app.state.token_signer
-        try:
-            claims = signer.verify(credential)
-            user_id = uuid.UUID(str(claims["sub"]))
-        except (InvalidToken, ValueError):
-            raise Unauthorized("Invalid or expired token.") from None
-        # A write's count, keyed by the token's user, runs alongside the
-        # lookup of its caller (BEGIN, the locked row read) and is settled
-        # below, before the work: a 429 rolls the transaction back, so a
-        # refused write changes nothing. A read's count is deferred later still.
-        counting = count_alongside(request, "default", Principal(user_id=user_id).subject) if write else None
-        if org_id is None:
-            principal = await resolver.user_principal(session, user_id, write=write)
-        else:
-            principal, role = await resolver.user_in_org(session, user_id, org_id, write=write)
-        if principal is not None:
-            principal = Principal(user_id=principal.user_id, token_jti=str(claims["jti"]))
-    if principal is None:
+        user, role = await resolver.user_in_org(session, user_id, org_id, write=write)
+    if user is None:
         raise Unauthorized("Invalid or revoked credential.")
-    if counting is not None:
-        await settle_count(counting, response)
-    else:
-        await enforce_rate_limit(request, response, "default", principal.subject)
-    return principal, role
+    return Principal(user_id=user.user_id, token_jti=str(claims["jti"])), role
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import ClauseElement, Executable, event, text
-from sqlalchemy.engine import URL, Connection, Engine, Result, make_url
+from sqlalchemy import Executable, text
+from sqlalchemy.engine import URL, Result, Row, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
@@ -21,7 +21,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from keel.config import DatabaseSettings
 from keel.core.metrics import PoolStats
-from keel.core.sqlite_driver import DRIVER_NAME, READ_OPTION, WRITE_OPTION, install_write_queue
+from keel.core.sqlite import READ_OPTION, WRITE_OPTION, configure_sqlite
 
 
 def _json_dumps(value: Any) -> str:
@@ -32,30 +32,11 @@ def _json_dumps(value: Any) -> str:
 _JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _configure(dbapi_connection: Any, _: Any) -> None:
-        # Let the write queue's begin hook emit BEGIN instead of the driver.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA foreign_keys=ON",
-            f"PRAGMA busy_timeout={int(busy_timeout_ms)}",
-        ):
-            cursor.execute(pragma)
-        cursor.close()
-
-    install_write_queue(engine, busy_timeout_ms)
-
-
 def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
-        # Whatever driver the URL names, SQLite runs inline (see core.sqlite_driver).
-        url.set(drivername=DRIVER_NAME),
+        url.set(drivername="sqlite+aiosqlite"),
         echo=settings.db_echo,
         **_JSON_CODEC,
         pool_size=settings.db_pool_size,
@@ -66,7 +47,7 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         # reads cycling through every connection the pool ever opened.
         pool_use_lifo=True,
     )
-    _configure_sqlite(engine, settings.db_sqlite_busy_timeout_ms)
+    configure_sqlite(engine, settings.db_sqlite_busy_timeout_ms)
     return engine
 
 
@@ -99,72 +80,21 @@ def _postgres_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
     )
 
 
-class ReadSession(AsyncSession):
-    """A read session: its statements run in autocommit, so any pooled
-    connection gives the same snapshot (prepared reads borrow one per
-    statement, see keel.core.prepared), and it is built on first use.
-
-    A read request whose statements are all prepared reads never uses its
-    session, and building one (the ORM session, its identity map, the async
-    proxy's registration) was about 4 % of a PostgreSQL task read. Until
-    then only the options are kept: the first access to the session's own
-    state builds it.
-    """
-
-    def __init__(self, **options: Any) -> None:
-        self.__dict__["_options_until_built"] = options
-
-    def __getattr__(self, name: str) -> Any:
-        options = self.__dict__.pop("_options_until_built", None)
-        if options is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        AsyncSession.__init__(self, **options)
-        return getattr(self, name)
-
-    @property
-    def built(self) -> bool:
-        return "_options_until_built" not in self.__dict__
-
-    @property
-    def engine(self) -> AsyncEngine:
-        """The engine the session reads from, without building it."""
-        options = self.__dict__.get("_options_until_built")
-        bind = options["bind"] if options is not None else self.bind
-        assert isinstance(bind, AsyncEngine)
-        return bind
-
-    def in_transaction(self) -> bool:
-        return self.built and super().in_transaction()
-
-    def get_bind(
-        self, mapper: Any = None, clause: ClauseElement | None = None, bind: Any = None, **kw: Any
-    ) -> Engine | Connection:
-        # The one engine, without building the session (a list asks it for
-        # its dialect before its first statement).
-        if not self.built and mapper is None and clause is None and bind is None and not kw:
-            return self.engine.sync_engine
-        return super().get_bind(mapper, clause, bind, **kw)
-
-    async def close(self) -> None:
-        if self.built:
-            await super().close()
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        # AsyncSession closes in a task of its own, shielded from cancellation:
-        # two passes of the event loop, each behind every other request's
-        # work. A session never built has nothing to close.
-        if self.built:
-            await super().__aexit__(*exc_info)
-
-
 async def execute_core(
     session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
 ) -> Result[Any]:
-    """Run a column select on the session's connection, past the ORM's result
-    machinery: plain rows for about half the cost per statement. For hot
-    reads that build no ORM objects; the session's transaction is the same."""
+    """Run a Core statement on the session's connection, past the ORM's result
+    machinery (plain rows, no ORM objects): for reads and writes that need no
+    unit of work; the session's transaction is the same."""
     connection = await session.connection()
     return await connection.execute(statement, params)
+
+
+async def first_row(
+    session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Row[Any] | None:
+    """The statement's first row (by name or position), or None."""
+    return (await execute_core(session, statement, params)).first()
 
 
 class Database:
@@ -186,13 +116,11 @@ class Database:
         # Reads run in autocommit: under PostgreSQL's READ COMMITTED every
         # statement takes its own snapshot anyway, so a transaction around a
         # read-only request bought nothing but a BEGIN and a COMMIT round trip;
-        # SQLite's reads do the same (see sqlite_driver.READ_OPTION).
+        # SQLite's reads do the same (see keel.core.sqlite).
         read_engine = self.engine.execution_options(
             **({READ_OPTION: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"})
         )
-        self.read_sessions: async_sessionmaker[ReadSession] = async_sessionmaker(
-            read_engine, class_=ReadSession, **session_options
-        )
+        self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(read_engine, **session_options)
         self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), **session_options
         )

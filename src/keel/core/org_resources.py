@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.errors import Conflict, NotFound
+from keel.core.inserts import RowToInsert, insert_rows, with_defaults
 from keel.core.outbox import event_row
 from keel.core.pagination import CursorCodec, KeysetQuery, paged
-from keel.core.prepared import PreparedInsert, RowToInsert, insert_rows
 from keel.core.principal import OrgScope, Role, scoped_template
 from keel.core.versioning import check_version, flush_versioned, soft_delete
 
@@ -44,8 +44,8 @@ class OrgResources(Generic[ModelT, ReadT]):
         self.event_prefix = event_prefix
         self.noun = noun
         self.event_fields = event_fields
-        self._insert = PreparedInsert(model)  # type: ignore[arg-type]
         mapped: Any = model
+        self._table: Table = mapped.__table__
         self._page = KeysetQuery.of(
             scoped_template(select(mapped), mapped), [mapped.created_at, mapped.id], descending=True
         )
@@ -95,18 +95,20 @@ class OrgResources(Generic[ModelT, ReadT]):
         await insert_rows(session, self._event_row(scope, kind, row))
 
     async def create(self, session: AsyncSession, scope: OrgScope, values: dict[str, Any]) -> ReadT:
-        """Insert a row and its event: prepared INSERTs with every value known
-        up front (the columns' defaults evaluated before them), in one
-        statement on PostgreSQL, not a unit-of-work flush. The row is read
-        back from those values, without a query."""
+        """Insert a row and its event: Core INSERTs with every value known up
+        front (the columns' defaults evaluated before them), not a
+        unit-of-work flush. The row is read back from those values, without
+        a query."""
         scope.require(Role.MEMBER)
-        row_values = self._insert.row({"org_id": scope.org_id, "created_by_id": scope.principal.user_id, **values})
+        row_values = with_defaults(
+            self._table, {"org_id": scope.org_id, "created_by_id": scope.principal.user_id, **values}
+        )
         # The row as written, with the model's attribute access: reads and
         # events only read attributes, and building an ORM instance (with
         # its instrumentation) just to read it back cost more than the INSERT.
         row: Any = SimpleNamespace(**row_values)
         try:
-            await insert_rows(session, (self._insert, row_values), self._event_row(scope, "created", row))
+            await insert_rows(session, (self._table, row_values), self._event_row(scope, "created", row))
         except IntegrityError:  # a unique rule of the model (e.g. one bookmark per URL)
             raise self._conflict() from None
         return self.read(row)

@@ -10,13 +10,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String
+from sqlalchemy import JSON, Index, String, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keel.core.clock import now
+from keel.core.inserts import RowToInsert, insert_rows, with_defaults
 from keel.core.models import Base, IdMixin
-from keel.core.prepared import PreparedInsert, RowToInsert, insert_rows
 
 
 class OutboxEvent(IdMixin, Base):
@@ -37,14 +37,12 @@ class OutboxEvent(IdMixin, Base):
     )
 
 
-# Every write emits an event: one prepared INSERT, not a unit-of-work flush.
-# The columns' Python-side defaults (id, times, attempts) fill in the rest.
-_INSERT = PreparedInsert(OutboxEvent)
-
-
 def event_row(event_type: str, payload: dict[str, Any], *, org_id: uuid.UUID | None = None) -> RowToInsert:
-    """An event's row, for ``insert_rows`` to write together with the row it describes."""
-    return _INSERT, _INSERT.row({"org_id": org_id, "event_type": event_type, "payload": payload})
+    """An event's row, for ``insert_rows`` to write together with the row it
+    describes (the columns' defaults fill in id, times and attempts)."""
+    table = OutboxEvent.__table__
+    assert isinstance(table, Table)
+    return table, with_defaults(table, {"org_id": org_id, "event_type": event_type, "payload": payload})
 
 
 async def emit(

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy import Integer, Select, bindparam, literal_column, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -203,7 +203,9 @@ LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=_LIMIT_ABOUT)]
 
 class PageQuery(BaseModel):
     """``cursor`` and ``limit``, for a route whose query parameters are one
-    model (``keel.core.query_models``)."""
+    model (``Annotated[ListQuery, Query()]``); any other parameter is a 422."""
+
+    model_config = ConfigDict(extra="forbid")
 
     cursor: str | None = Field(None, max_length=_CURSOR_MAX_LENGTH, description=_CURSOR_ABOUT)
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=_LIMIT_ABOUT)

@@ -12,7 +12,6 @@ from starlette.responses import Response
 
 from keel.core.idempotency import MAX_KEY_LENGTH, request_fingerprint, run_once
 from keel.core.principal import Principal
-from keel.core.responses import with_headers_of
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -48,4 +47,7 @@ async def idempotent(
     )
     headers = {"Idempotent-Replayed": "true" if stored.replayed else "false"}
     rendered = Response(stored.body, status_code=stored.status_code, media_type="application/json", headers=headers)
-    return with_headers_of(response, rendered)
+    # FastAPI drops the headers dependencies set on the injected response
+    # (rate-limit headers, say) when a route returns a response of its own.
+    rendered.headers.raw.extend(response.headers.raw)
+    return rendered

@@ -6,13 +6,12 @@ Two signals, both cheap to read per request:
   PostgreSQL pool, Redis) piles up here;
 - the event loop not having come back to a 10 ms heartbeat for over
   ``max_stall_s`` *and* the heartbeat before having run late too: with
-  CPU-bound work (SQLite runs inline) requests wait in the loop's queue and
+  CPU-bound work requests wait in the loop's queue and
   in sockets, not in the application, so the in-flight count stays low; a
   request that starts after such a stretch has already waited through it.
   One stretch alone (a WAL checkpoint, a full garbage collection) is not
   overload, and the requests right after it are served. (Queueing spread
-  over many shorter stretches is not seen by either signal; see
-  docs/benchmark-notes.md.)
+  over many shorter stretches is not seen by either signal.)
 
 A shed request costs a fraction of a millisecond, so under overload the
 accepted requests keep a bounded latency instead of all of them slowing down

@@ -27,7 +27,6 @@ from keel.core.errors import (
     send_problem,
 )
 from keel.core.logging import get_logger
-from keel.core.middleware.deadlines import RequestDeadlines
 from keel.core.middleware.load_shedding import LoadShedder
 from keel.core.routing import route_template
 
@@ -68,7 +67,6 @@ class RequestLimits:
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
         self.timeout_s = timeout_s
-        self.deadlines = RequestDeadlines(timeout_s)
 
     def rejection(self, scope: Scope) -> KeelError | None:
         """Why the request is refused before it runs (431, 413, 415, 503), or None."""
@@ -104,24 +102,20 @@ class RequestLimits:
             return message
 
         self.shedder.in_flight += 1
-        task = self.deadlines.start()
-        expired = False
+        deadline = asyncio.timeout(self.timeout_s)
         try:
-            try:
+            async with deadline:
                 await app(scope, limited_receive, send)
-            finally:
-                self.shedder.in_flight -= 1
-                expired = self.deadlines.finish(task)
-                if expired:
-                    task.uncancel()  # the cancellation was ours; nobody above should see it
         except _BodyTooLarge:
             if response_started():
                 raise
             error = PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes.")
             await send_problem(send, error, scope)
-        except asyncio.CancelledError:
-            if not expired or response_started():
-                raise  # cancelled by someone else (the server, a disconnect), or too late to answer
+        except TimeoutError:
+            if not deadline.expired() or response_started():
+                raise  # not this deadline's, or too late to answer
             _log.warning("http.timeout", route=route_template(scope), timeout_s=self.timeout_s)
             late = GatewayTimeout(f"The request did not complete within {self.timeout_s:g} s.")
             await send_problem(send, late, scope)
+        finally:
+            self.shedder.in_flight -= 1

@@ -8,9 +8,8 @@ from typing import Any, cast
 from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.db import execute_core
+from keel.core.db import execute_core, first_row
 from keel.core.pagination import KeysetQuery
-from keel.core.prepared import PreparedRead
 from keel.identity.orgs.models import Membership, Organization
 from keel.identity.users.models import User
 
@@ -31,27 +30,24 @@ def _of_live_membership(*columns: Any) -> Select[Any]:
 
 
 # Run on every org-scoped request: built once.
-_ROLE_OF_QUERY = _of_live_membership(Membership.role)
-_ROLE_OF = PreparedRead(_ROLE_OF_QUERY)
+_ROLE_OF = _of_live_membership(Membership.role)
 _MEMBER_NAME = _of_live_membership(User.name).join(User, User.id == Membership.user_id)
 
 # The user's row and role in one statement: for a read that knows neither,
 # and for writes, locked as users.last_seen locks it (KEY SHARE: an account
 # deletion waits, the request's own "last seen" stamp does not).
-_USER_AND_ROLE_QUERY = select(User.last_active_at, _ROLE_OF_QUERY.scalar_subquery()).where(
+_USER_AND_ROLE = select(User.last_active_at, _ROLE_OF.scalar_subquery()).where(
     User.id == bindparam("user_id"), User.deleted_at.is_(None)
 )
-_USER_AND_ROLE = PreparedRead(_USER_AND_ROLE_QUERY)
-_USER_AND_ROLE_LOCKED = PreparedRead(_USER_AND_ROLE_QUERY.with_for_update(read=True, key_share=True, of=User))
+_USER_AND_ROLE_LOCKED = _USER_AND_ROLE.with_for_update(read=True, key_share=True, of=User)
 
 
 async def user_and_role(
     session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID, *, lock: bool
 ) -> tuple[bool, datetime | None, str | None]:
     """(is the user active, when last seen, their role in ``org_id`` or None)."""
-    row = await (_USER_AND_ROLE_LOCKED if lock else _USER_AND_ROLE).first(
-        session, {"user_id": user_id, "org_id": org_id}
-    )
+    statement = _USER_AND_ROLE_LOCKED if lock else _USER_AND_ROLE
+    row = await first_row(session, statement, {"user_id": user_id, "org_id": org_id})
     if row is None:
         return False, None, None
     last_active_at, role = cast(tuple[datetime | None, str | None], tuple(row))
@@ -64,7 +60,7 @@ async def member_name(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UU
 
 
 async def role_of(session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID) -> str | None:
-    row = await _ROLE_OF.first(session, {"user_id": user_id, "org_id": org_id})
+    row = await first_row(session, _ROLE_OF, {"user_id": user_id, "org_id": org_id})
     return None if row is None else cast(str, row[0])
 
 

@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.core.db import execute_core
-from keel.core.prepared import PreparedRead
+from keel.core.db import execute_core, first_row
 from keel.identity.users.models import User
 
 
@@ -23,14 +22,13 @@ async def active(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 
 # Run on every authenticated request: built once.
-_LAST_SEEN_QUERY = select(User.last_active_at).where(User.id == bindparam("user_id"), User.deleted_at.is_(None))
-_LAST_SEEN = PreparedRead(_LAST_SEEN_QUERY)
+_LAST_SEEN = select(User.last_active_at).where(User.id == bindparam("user_id"), User.deleted_at.is_(None))
 # KEY SHARE: an account deletion (FOR UPDATE) waits for the request, while
 # the request's own "last seen" UPDATE (FOR NO KEY UPDATE) does not conflict
 # with the KEY SHARE of other in-flight requests of the same user. (FOR SHARE
 # did: two writers of one user each held it and each wanted to upgrade it to
 # stamp the row, and PostgreSQL broke the deadlock with a 500.)
-_LAST_SEEN_LOCKED = PreparedRead(_LAST_SEEN_QUERY.with_for_update(read=True, key_share=True))
+_LAST_SEEN_LOCKED = _LAST_SEEN.with_for_update(read=True, key_share=True)
 
 
 async def last_seen(session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False) -> tuple[bool, datetime | None]:
@@ -38,7 +36,7 @@ async def last_seen(session: AsyncSession, user_id: uuid.UUID, *, lock: bool = F
 
     ``lock`` key-share-locks the row, so an account deletion waits for the request.
     """
-    row = await (_LAST_SEEN_LOCKED if lock else _LAST_SEEN).first(session, {"user_id": user_id})
+    row = await first_row(session, _LAST_SEEN_LOCKED if lock else _LAST_SEEN, {"user_id": user_id})
     return (row is not None, row[0] if row is not None else None)
 
 

@@ -7,46 +7,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy import RowMapping, Select, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from keel.core import fulltext
 from keel.core.db import execute_core
 from keel.core.pagination import KeysetQuery
-from keel.core.prepared import PreparedRead
 from keel.core.principal import OrgScope, scoped_template
-from keel.core.rendered import rendered_json, rendered_timestamp, rendered_uuid
 from keel.identity.users import public as users
 from keel.work.projects.models import Project
 from keel.work.tasks.models import Task
 
 # The assignee's name comes from identity, joined into the same statement.
 _ASSIGNEE = users.joinable_names("assignee")
-# What a task read returns: plain columns (no ORM objects on the hot read
-# path; timestamps and labels as the JSON they are rendered as, see
-# keel.core.rendered), its live project's name and its assignee's name, in
-# one statement.
+# What a task read returns, by name: the task's columns, its live project's
+# name and its assignee's name, in one statement (plain rows, no ORM objects).
 _READ_COLUMNS: tuple[Any, ...] = (
-    rendered_uuid(Task.id),
-    rendered_uuid(Task.org_id),
-    Task.title,
-    Task.description,
-    Task.status,
-    Task.priority,
-    rendered_uuid(Task.project_id),
-    rendered_uuid(Task.assignee_id),
-    rendered_timestamp(Task.due_at),
-    rendered_json(Task.labels),
-    rendered_uuid(Task.created_by_id),
-    rendered_timestamp(Task.created_at),
-    rendered_timestamp(Task.updated_at),
-    Task.version,
+    *(column for column in Task.__table__.columns if column.key != "deleted_at"),
     Project.name.label("project_name"),
     _ASSIGNEE.name.label("assignee_name"),
 )
-# The same, by name, in order: readers zip rows with it.
-READ_FIELDS: tuple[str, ...] = tuple(column.key for column in _READ_COLUMNS)
 
 # The sort orders a client may ask for; each pages by (column, id).
 SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
@@ -97,22 +78,18 @@ def _with_names(statement: Select[Any]) -> Select[Any]:
 
 
 _READABLE = _with_names(scoped_template(select(*_READ_COLUMNS), Task))
-_READ_ONE = PreparedRead(_READABLE.where(Task.id == bindparam("task_id", required=True)))
+_READ_ONE = _READABLE.where(Task.id == bindparam("task_id", required=True))
 
 
-async def read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> Sequence[Any] | None:
-    """The task's read row (see READ_FIELDS), or None."""
-    return await _READ_ONE.first(session, scope.params(task_id=task_id))
+async def read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> RowMapping | None:
+    """The task's read row, or None."""
+    return (await execute_core(session, _READ_ONE, scope.params(task_id=task_id))).mappings().first()
 
 
 @functools.cache  # at most 2^5 filter sets x 4 sorts x 2 directions
 def _list_query(filters: frozenset[str], sort_field: str, descending: bool) -> KeysetQuery[Select[Any]]:
     statement = _READABLE.where(*(_FILTER_CONDITIONS[name] for name in sorted(filters)))
     return KeysetQuery.of(statement, [SORT_COLUMNS[sort_field], Task.id], descending=descending)
-
-
-# Only ever given the statements of _list_query's cached KeysetQuerys: a bounded set.
-_prepared = functools.cache(PreparedRead)
 
 
 def list_statement(
@@ -145,8 +122,8 @@ async def page(
     descending: bool,
     after: Sequence[Any] | None,
     limit: int,
-) -> Sequence[Sequence[Any]]:
-    """Read rows (see READ_FIELDS) of one page, ``limit + 1`` at most."""
+) -> Sequence[RowMapping]:
+    """Read rows of one page, ``limit + 1`` at most."""
     statement, params = list_statement(
         scope,
         task_filter,
@@ -156,7 +133,4 @@ async def page(
         after=after,
         limit=limit,
     )
-    if task_filter.q:  # the search condition makes this statement one of its own
-        rows: Sequence[Sequence[Any]] = (await execute_core(session, statement, params)).all()
-        return rows
-    return await _prepared(statement).all(session, params)
+    return (await execute_core(session, statement, params)).mappings().all()

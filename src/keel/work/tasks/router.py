@@ -3,13 +3,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Query, Request, Response
 
 from keel.core.auth import AdminScope, MemberScope, ViewerScope
 from keel.core.openapi import problem_responses
 from keel.core.pagination import Cursors, Page
-from keel.core.query_models import QueryModel
-from keel.core.responses import read_response
 from keel.core.transactions import transactional_router
 from keel.core.versioning import etag, parse_if_match
 from keel.core.writes import IdempotencyKeyHeader, IfMatchHeader, idempotent
@@ -23,16 +21,14 @@ router = transactional_router(
     responses=problem_responses(400, 401, 403, 404, 422, 429),
 )
 
-_LIST_QUERY = QueryModel(TaskListQuery)
-
 
 @router.get("", response_model=Page[TaskRead])
 async def list_tasks(
     response: Response,
     scope: ViewerScope,
     cursors: Cursors,
-    query: Annotated[TaskListQuery, Depends(_LIST_QUERY)],
-) -> Response:
+    query: Annotated[TaskListQuery, Query()],
+) -> Page[TaskRead]:
     """Live tasks, filtered and sorted, with project and assignee embedded; cursor-paginated. Auth: viewer+."""
     task_filter = TaskFilter(
         status=[s.value for s in query.status or ()],
@@ -45,7 +41,7 @@ async def list_tasks(
     items, next_cursor = await service.list_tasks(
         scope.session, scope, cursors, task_filter, sort=query.sort, cursor=query.cursor, limit=query.limit
     )
-    return read_response({"items": items, "next_cursor": next_cursor}, response)
+    return Page[TaskRead](items=items, next_cursor=next_cursor)
 
 
 @router.post("", response_model=TaskRead, status_code=201, responses=problem_responses(409))
@@ -65,10 +61,11 @@ async def create_task(
 
 
 @router.get("/{task_id}", response_model=TaskRead)
-async def get_task(task_id: uuid.UUID, response: Response, scope: ViewerScope) -> Response:
+async def get_task(task_id: uuid.UUID, response: Response, scope: ViewerScope) -> TaskRead:
     """One task, with its ETag. Auth: viewer+."""
     task = await service.get_task(scope.session, scope, task_id)
-    return read_response(task, response, headers={"ETag": etag(task["version"])})
+    response.headers["ETag"] = etag(task.version)
+    return task
 
 
 @router.patch("/{task_id}", response_model=TaskRead, responses=problem_responses(412))
@@ -78,10 +75,11 @@ async def update_task(
     response: Response,
     scope: MemberScope,
     if_match: IfMatchHeader = None,
-) -> Response:
+) -> TaskRead:
     """Change a task; with If-Match, only if unchanged since read (else 412). Auth: member+."""
     task = await service.update_task(scope.session, scope, task_id, body, expected=parse_if_match(if_match))
-    return read_response(task, response, headers={"ETag": etag(task["version"])})
+    response.headers["ETag"] = etag(task.version)
+    return task
 
 
 @router.delete("/{task_id}", status_code=204, responses=problem_responses(412))
@@ -92,6 +90,6 @@ async def delete_task(task_id: uuid.UUID, scope: MemberScope, if_match: IfMatchH
 
 
 @router.post("/{task_id}/restore", response_model=TaskRead)
-async def restore_task(task_id: uuid.UUID, response: Response, scope: AdminScope) -> Response:
+async def restore_task(task_id: uuid.UUID, scope: AdminScope) -> TaskRead:
     """Bring back a soft-deleted task. Auth: admin+."""
-    return read_response(await service.restore_task(scope.session, scope, task_id), response)
+    return await service.restore_task(scope.session, scope, task_id)

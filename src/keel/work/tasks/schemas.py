@@ -51,9 +51,9 @@ class TaskCreate(InputModel):
 
 
 class TaskUpdate(PatchModel):
-    non_null = ("title", "description", "status", "priority", "labels")
-
     """Only the fields sent change; send null to clear project, assignee or due date."""
+
+    non_null = ("title", "description", "status", "priority", "labels")
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=20_000)

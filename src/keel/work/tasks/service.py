@@ -4,7 +4,7 @@ embedding project and assignee summaries in the same query."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,92 +42,19 @@ async def _reference_names(
     return project_name, assignee_name
 
 
-_ID_POSITION = repository.READ_FIELDS.index("id")
-
-TaskData = dict[str, Any]
-"""A task as plain values, shaped exactly like TaskRead (hot read paths render
-it without a validation pass; see keel.core.responses)."""
-
-
-# The order _task unpacks a read row in: checked against the repository's at import.
-_ROW_FIELDS = (
-    "id",
-    "org_id",
-    "title",
-    "description",
-    "status",
-    "priority",
-    "project_id",
-    "assignee_id",
-    "due_at",
-    "labels",
-    "created_by_id",
-    "created_at",
-    "updated_at",
-    "version",
-    "project_name",
-    "assignee_name",
-)
-if repository.READ_FIELDS != _ROW_FIELDS:
-    raise RuntimeError("tasks.service._task no longer matches repository.READ_FIELDS")
+def _task(row: Mapping[Any, Any]) -> TaskRead:
+    """A task from its read row (the task's columns and the joined names):
+    the embedded project and assignee need no query of their own."""
+    project = None if row["project_name"] is None else {"id": row["project_id"], "name": row["project_name"]}
+    assignee = None if row["assignee_name"] is None else {"id": row["assignee_id"], "name": row["assignee_name"]}
+    return TaskRead.model_validate({**row, "project": project, "assignee": assignee})
 
 
-def _task(row: Sequence[Any]) -> TaskData:
-    # Unpacked by position into one literal: a page builds 50 of these, and
-    # zipping names into a dict and reshaping it cost three times as much.
-    (
-        task_id,
-        org_id,
-        title,
-        description,
-        status,
-        priority,
-        project_id,
-        assignee_id,
-        due_at,
-        labels,
-        created_by_id,
-        created_at,
-        updated_at,
-        version,
-        project_name,
-        assignee_name,
-    ) = row
-    return {
-        "id": task_id,
-        "org_id": org_id,
-        "title": title,
-        "description": description,
-        "status": status,
-        "priority": priority,
-        "due_at": due_at,
-        "labels": labels,
-        "created_by_id": created_by_id,
-        "created_at": created_at,
-        "updated_at": updated_at,
-        "version": version,
-        "project": None if project_name is None else {"id": project_id, "name": project_name},
-        "assignee": None if assignee_name is None else {"id": assignee_id, "name": assignee_name},
-    }
-
-
-def _read(tasks: Sequence[Sequence[Any]]) -> list[TaskData]:
-    """Tasks from read rows, project and assignee names joined in: no query
-    beyond the one that fetched the rows."""
-    return [_task(row) for row in tasks]
-
-
-def _as_read_row(task: Task, project_name: str | None, assignee_name: str | None) -> tuple[Any, ...]:
-    """A just-written task shaped like a read row (see repository.READ_FIELDS)."""
-    names = {"project_name": project_name, "assignee_name": assignee_name}
-    return tuple(names[field] if field in names else getattr(task, field) for field in repository.READ_FIELDS)
-
-
-async def _read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskData:
+async def _read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskRead:
     row = await repository.read_one(session, scope, task_id)
     if row is None:
         raise NotFound("Task not found.")
-    return _read([row])[0]
+    return _task(row)
 
 
 # The shared life cycle, handing back the Task row; reads then go through _read_one.
@@ -141,10 +68,11 @@ async def create_task(session: AsyncSession, scope: OrgScope, data: TaskCreate) 
     names = await _reference_names(session, scope, project_id=data.project_id, assignee_id=data.assignee_id)
     task = await resources.create(session, scope, data.model_dump())
     # Every value is known: the response is built from them, not read back.
-    return TaskRead.model_validate(_read([_as_read_row(task, *names)])[0])
+    project_name, assignee_name = names
+    return _task({**vars(task), "project_name": project_name, "assignee_name": assignee_name})
 
 
-async def get_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskData:
+async def get_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskRead:
     return await _read_one(session, scope, task_id)
 
 
@@ -157,10 +85,9 @@ async def list_tasks(
     sort: str,
     cursor: str | None,
     limit: int,
-) -> tuple[list[TaskData], str | None]:
+) -> tuple[list[TaskRead], str | None]:
     descending = sort.startswith("-")
     field = sort.removeprefix("-")
-    sort_position = repository.READ_FIELDS.index(field)
     rows, next_cursor = await paged(
         codec,
         sort,
@@ -169,14 +96,14 @@ async def list_tasks(
         lambda after: repository.page(
             session, scope, task_filter, sort_field=field, descending=descending, after=after, limit=limit
         ),
-        lambda row: [row[sort_position], row[_ID_POSITION]],
+        lambda row: [row[field], row["id"]],
     )
-    return _read(rows), next_cursor
+    return [_task(row) for row in rows], next_cursor
 
 
 async def update_task(
     session: AsyncSession, scope: OrgScope, task_id: uuid.UUID, changes: TaskUpdate, *, expected: int | None
-) -> TaskData:
+) -> TaskRead:
     scope.require(Role.MEMBER)
     values = changes.model_dump(exclude_unset=True)
     await _reference_names(session, scope, project_id=values.get("project_id"), assignee_id=values.get("assignee_id"))
@@ -188,6 +115,6 @@ async def delete_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID
     await resources.delete(session, scope, task_id, expected=expected)
 
 
-async def restore_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskData:
+async def restore_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskRead:
     task = await resources.restore(session, scope, task_id)
     return await _read_one(session, scope, task.id)

@@ -1,0 +1,84 @@
+"""SQLite (through aiosqlite) tuned for a web server: WAL, and write transactions
+that take the write lock up front, one at a time per process.
+
+Each pooled connection runs its statements on its own aiosqlite thread, so
+a long statement (a full-text ranking, an aggregate) never holds the event
+loop. Transactions are begun by keel rather than by the driver (SQLAlchemy's
+recipe for aiosqlite): a read runs each statement in autocommit, as
+PostgreSQL's reads do; a write begins with ``BEGIN IMMEDIATE``, so it never
+fails with "database is locked" when a deferred reader would try to upgrade,
+after queueing on an asyncio lock, so that this process's writers wait in
+arrival order on the loop instead of in SQLite's sleeping busy handler.
+Another process's lock (``keel seed``, a second server) is waited out by
+SQLite's ``busy_timeout``, on the connection's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import await_
+
+# Execution option marking a connection that will write: BEGIN IMMEDIATE.
+WRITE_OPTION = "keel_write"
+# Execution option marking a connection that only reads: no BEGIN at all,
+# each statement its own snapshot.
+READ_OPTION = "keel_read"
+_HOLDS_WRITE_QUEUE = "keel_holds_write_queue"
+
+
+def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    """Pragmas on every new connection; keel's BEGIN and write queue (see the module)."""
+    write_queue: asyncio.Lock | None = None
+
+    def queue() -> asyncio.Lock:
+        nonlocal write_queue
+        if write_queue is None:  # created on first use, inside the serving loop
+            write_queue = asyncio.Lock()
+        return write_queue
+
+    def release(info: dict[str, Any]) -> None:
+        if info.pop(_HOLDS_WRITE_QUEUE, False):
+            queue().release()
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _configure(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.isolation_level = None  # keel emits BEGIN itself
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+            f"PRAGMA busy_timeout={int(busy_timeout_ms)}",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Any) -> None:
+        options = connection.get_execution_options()
+        if options.get(READ_OPTION, False):
+            return
+        if not options.get(WRITE_OPTION, False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        await_(queue().acquire())
+        connection.info[_HOLDS_WRITE_QUEUE] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            release(connection.info)
+            raise
+
+    @event.listens_for(engine.sync_engine, "commit")
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _end(connection: Any) -> None:
+        release(connection.info)
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _checked_in(_: Any, record: Any) -> None:
+        # A connection returned (or invalidated) mid-transaction still frees the queue.
+        release(record.info)
