@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
+
+from tests.fixtures.databases import postgres_admin_url
 
 KEEL = [sys.executable, "-m", "keel.cli"]
 
@@ -69,6 +72,26 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     assert database.exists()
     again = run_keel("migrate", env=env, cwd=tmp_path)
     assert again.returncode == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", [("migrate",), ("serve", "--port", "1")])
+def test_a_missing_role_or_database_is_one_clear_line(tmp_path: Path, command: tuple[str, ...]) -> None:
+    admin = postgres_admin_url()
+    assert admin is not None
+    server = make_url(admin)
+    for url, named in (
+        (server.set(username="keel_no_such_role", database="postgres"), "keel_no_such_role"),
+        (server.set(database="keel_no_such_database"), "keel_no_such_database"),
+    ):
+        env = {"KEEL_ENV": "development", "KEEL_DATABASE_URL": url.render_as_string(hide_password=False)}
+        result = run_keel(*command, env=env, cwd=tmp_path)
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("keel: cannot use the database at ")
+        assert named in lines[0]
+        assert "Traceback" not in result.stderr
 
 
 def test_worker_says_it_is_not_there_yet(tmp_path: Path) -> None:

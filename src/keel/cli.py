@@ -12,6 +12,7 @@ import uvicorn
 from keel.config import Environment, Settings, configuration_problems, load_settings
 from keel.core import schema
 from keel.core.db import Database
+from keel.core.errors import database_unavailable
 from keel.seed import seed_demo
 
 app = typer.Typer(help="keel: a production-ready, multi-tenant backend service.", no_args_is_help=True)
@@ -37,6 +38,14 @@ async def _migrate(settings: Settings, revision: str) -> None:
     database = Database(settings.database)
     try:
         await schema.upgrade(database.engine, revision)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        # One line naming the problem (a missing role or database, a server
+        # that is down), not a driver traceback.
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        typer.echo(f"keel: cannot use the database at {database.display_url}: {reason}", err=True)
+        raise typer.Exit(code=1) from None
     finally:
         await database.dispose()
 

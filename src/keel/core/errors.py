@@ -18,6 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
+from keel.core.logging import get_logger
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Per-request values live under keel's own scope keys: scope["state"] may be
 # shared between requests (it is copied from the lifespan state).
@@ -217,20 +219,50 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     return problem_response(error, request_id_of(request))
 
 
-async def _on_database_busy(request: Request, exc: Exception) -> Response:
-    """No pooled connection came free in time, or SQLite's write lock stayed
-    taken: the request changed nothing (its transaction rolled back), so the
-    client may simply retry."""
-    if isinstance(exc, sqlalchemy_exc.OperationalError) and "locked" not in str(exc.orig):
+_database_log = get_logger("keel.db")
+# SQLSTATE classes meaning "the database cannot serve now", not "this request
+# is wrong": connection exceptions, insufficient resources (too many
+# connections), operator intervention (shutting down, starting up), and a
+# server that does not know keel's role or database.
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "28", "3D"})
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be reached or the
+    connection was lost, rather than that a statement failed."""
+    if isinstance(exc, ConnectionError):  # refused, reset or broken while connecting
+        return True
+    if isinstance(exc, sqlalchemy_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        return isinstance(sqlstate, str) and sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+    return False
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    """Errors the request's changes cannot survive, but a retry may: no pooled
+    connection came free in time, SQLite's write lock stayed taken, or the
+    database is unreachable (restarting, down, misconfigured). The request's
+    transaction rolled back, so it changed nothing: 503 with Retry-After, and
+    one warning line without a traceback. Any other database error stays a 500."""
+    if isinstance(exc, sqlalchemy_exc.TimeoutError) or (
+        isinstance(exc, sqlalchemy_exc.OperationalError) and "locked" in str(exc.orig)
+    ):
+        busy = ServiceUnavailable("The database is busy; retry shortly.", headers={"Retry-After": "1"})
+        return problem_response(busy, request_id_of(request))
+    if not database_unavailable(exc):
         raise exc
-    busy = ServiceUnavailable("The database is busy; retry shortly.", headers={"Retry-After": "1"})
-    return problem_response(busy, request_id_of(request))
+    _database_log.warning("db.unavailable", error=type(exc).__name__)
+    down = ServiceUnavailable("The database is unavailable; retry shortly.", headers={"Retry-After": "1"})
+    return problem_response(down, request_id_of(request))
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """The one place where exceptions become responses."""
     app.add_exception_handler(KeelError, _on_keel_error)
-    app.add_exception_handler(sqlalchemy_exc.TimeoutError, _on_database_busy)
-    app.add_exception_handler(sqlalchemy_exc.OperationalError, _on_database_busy)
+    app.add_exception_handler(sqlalchemy_exc.TimeoutError, _on_database_error)
+    app.add_exception_handler(sqlalchemy_exc.DBAPIError, _on_database_error)
+    app.add_exception_handler(ConnectionError, _on_database_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
