@@ -56,6 +56,16 @@ async def test_weak_passwords_are_422(client: httpx.AsyncClient, password: str, 
     assert password not in response.text
 
 
+async def test_every_problem_of_a_registration_is_listed_at_once(client: httpx.AsyncClient) -> None:
+    body = {"email": "not-an-email", "password": "short", "name": "A"}
+    response = await client.post(f"{API}/auth/register", json=body)
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert [error["loc"] for error in errors] == [["body", "email"], ["body", "password"]]
+    assert "at least 10 characters" in errors[1]["msg"]
+    assert "short" not in response.text
+
+
 async def test_password_equal_to_email_is_refused(client: httpx.AsyncClient) -> None:
     email = "longlocalpart@example.com"
     for password in (email, email.upper(), "longlocalpart"):

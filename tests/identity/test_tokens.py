@@ -69,6 +69,20 @@ async def test_forged_and_foreign_tokens_are_401(client: httpx.AsyncClient, sett
         ),
         "alg none": f"{b64({'alg': 'none', 'typ': 'JWT', 'kid': kid})}.{b64(_claims(account.id))}.",
         "unknown kid": jwt.encode(_claims(account.id), real_key, algorithm="HS256", headers={"kid": "nope"}),
+        # Validly signed, but living longer than keel ever issues a token for.
+        "exp in 10^20 s": jwt.encode(_claims(account.id, exp=10**20), real_key, algorithm="HS256", headers=header),
+        "lifetime past the TTL": jwt.encode(
+            _claims(account.id, exp=int(time.time()) + settings.auth.access_token_ttl_s + 3600),
+            real_key,
+            algorithm="HS256",
+            headers=header,
+        ),
+        "issued in the future": jwt.encode(
+            _claims(account.id, iat=int(time.time()) + 3600, exp=int(time.time()) + 3900),
+            real_key,
+            algorithm="HS256",
+            headers=header,
+        ),
         "garbage": "not.a.jwt",
     }
     header_b64, payload_b64, signature = account.access_token.split(".")

@@ -410,3 +410,23 @@ async def test_a_bad_list_parameter_is_located_and_every_filter_is_documented(
     documented = {(parameter["in"], parameter["name"]) for parameter in operation["parameters"]}
     filters = {"status", "project_id", "assignee_id", "due_before", "due_after", "q", "sort", "cursor", "limit"}
     assert documented == {("path", "org_id")} | {("query", name) for name in filters}
+
+
+@pytest.mark.readiness("api.no_500_on_valid_syntax")
+@pytest.mark.parametrize("instant", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+async def test_an_instant_with_no_utc_equivalent_is_a_located_422(
+    client: httpx.AsyncClient, org: dict[str, Any], instant: str
+) -> None:
+    """Well-formed timestamps whose offset carries them past year 9999 or
+    before year 1 in UTC: refused where they were sent, never a 500."""
+    h = org["member"].headers
+    created = await client.post(org["tasks"], json={"title": "Edge", "due_at": instant}, headers=h)
+    assert created.status_code == 422
+    assert [error["loc"] for error in created.json()["errors"]] == [["body", "due_at"]]
+    task = await new_task(client, org)
+    patched = await client.patch(f"{org['tasks']}/{task['id']}", json={"due_at": instant}, headers=h)
+    assert patched.status_code == 422
+    for name in ("due_before", "due_after"):
+        listed = await client.get(org["tasks"], params={name: instant}, headers=h)
+        assert listed.status_code == 422
+        assert [error["loc"] for error in listed.json()["errors"]] == [["query", name]]

@@ -19,12 +19,16 @@ def _contains_nul(value: Any) -> bool:
 
 
 def _in_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-23:59 is past the last instant a datetime holds in UTC
+        raise ValueError("is outside the range of instants keel can store") from None
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 """An input instant with its zone required, kept in UTC: an answer built
-from the values written then shows it as every read does."""
+from the values written then shows it as every read does; an instant with
+no UTC equivalent (year 0 or 10000 once converted) is a 422."""
 
 
 class InputModel(BaseModel):

@@ -152,6 +152,16 @@ class TokenSigner:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(type(exc).__name__) from None
+        # A valid signature is not a licence to live forever: keel issues
+        # tokens for its configured lifetime, from now, never longer.
+        leeway = self.settings.jwt_leeway_s
+        issued_at, expires_at = claims["iat"], claims["exp"]
+        if not isinstance(issued_at, int | float) or not isinstance(expires_at, int | float):
+            raise InvalidToken("non-numeric iat or exp")
+        if expires_at - issued_at > self.settings.access_token_ttl_s + leeway:
+            raise InvalidToken("lifetime beyond the configured access token TTL")
+        if issued_at > now().timestamp() + leeway:
+            raise InvalidToken("issued in the future")
         return claims
 
 

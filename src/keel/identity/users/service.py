@@ -23,7 +23,7 @@ from keel.identity.tokens import repository as tokens
 from keel.identity.tokens import service as token_service
 from keel.identity.users import repository
 from keel.identity.users.models import User
-from keel.identity.users.policy import check_password, normalize_email
+from keel.identity.users.policy import check_password, check_registration, normalize_email
 from keel.identity.users.schemas import AccountExport, MembershipSummary, MeRead, MeUpdate, UserRead
 
 _log = get_logger("keel.identity")
@@ -34,8 +34,7 @@ async def register(
     session: AsyncSession, hasher: PasswordHasher, origin: RequestInfo, *, email: str, password: str, name: str
 ) -> User:
     """A new user owning a new personal organization. 409 if the email is taken."""
-    email, email_normalized = normalize_email(email)
-    check_password(password, email)
+    email, email_normalized = check_registration(email, password)
     # Hash before looking the email up, so "taken" costs as long as success.
     password_hash = await hasher.hash(password)
     if await repository.email_taken(session, email_normalized):

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from keel.core.pagination import PageQuery
 from keel.core.schemas import InputModel, PatchModel, UtcDatetime
@@ -33,8 +33,8 @@ class TaskListQuery(PageQuery):
     status: list[TaskStatus] | None = Field(None, max_length=4)
     project_id: uuid.UUID | None = None
     assignee_id: uuid.UUID | None = None
-    due_before: AwareDatetime | None = None
-    due_after: AwareDatetime | None = None
+    due_before: UtcDatetime | None = None
+    due_after: UtcDatetime | None = None
     q: str | None = Field(None, min_length=1, max_length=200)
     sort: TaskSort = "-created_at"
 
