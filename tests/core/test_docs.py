@@ -23,6 +23,14 @@ async def test_docs_page_uses_only_local_assets(client: httpx.AsyncClient) -> No
     assert "cdn" not in response.text.lower()
 
 
+async def test_the_docs_page_answers_head_as_get(client: httpx.AsyncClient) -> None:
+    for path in ("/docs", "/openapi.json"):
+        head = await client.head(path)
+        assert head.status_code == 200, path
+        assert head.content == b""
+        assert head.headers["content-type"] == (await client.get(path)).headers["content-type"]
+
+
 @pytest.mark.readiness("docs.openapi")
 async def test_openapi_is_valid_3_1(client: httpx.AsyncClient) -> None:
     response = await client.get("/openapi.json")

@@ -35,6 +35,18 @@ async def test_metrics_label_by_route_template(client: httpx.AsyncClient) -> Non
     assert "python_gc_objects_collected_total" in text
 
 
+async def test_the_docs_their_assets_and_the_openapi_document_are_labelled_by_template(
+    client: httpx.AsyncClient,
+) -> None:
+    for path in ("/openapi.json", "/docs", "/static/docs/swagger-ui.css", "/static/docs/swagger-ui-bundle.js"):
+        assert (await client.get(path)).status_code == 200, path
+    text = (await client.get("/metrics")).text
+    for template in ("/openapi.json", "/docs", "/static/docs/{path}"):
+        assert f'method="GET",route="{template}",status_class="2xx"' in text, template
+    assert "swagger-ui.css" not in text
+    assert 'route="<unmatched>",status_class="2xx"' not in text
+
+
 @pytest.mark.readiness("observability.metrics_exposure")
 async def test_metrics_and_docs_can_be_turned_off(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(http=HttpSettings(expose_metrics=False, expose_docs=False))

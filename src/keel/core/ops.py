@@ -84,7 +84,6 @@ def mount_docs(app: FastAPI) -> None:
     """Swagger UI served from local assets: /docs works with no internet."""
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=_SWAGGER_ASSETS), name="docs-assets")
 
-    @app.get(DOCS_PATH, include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
@@ -93,3 +92,6 @@ def mount_docs(app: FastAPI) -> None:
             swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
             swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png",
         )
+
+    # HEAD as well, as for the document and the assets (link checkers, monitors).
+    app.add_api_route(DOCS_PATH, swagger_ui, methods=["GET", "HEAD"], include_in_schema=False)
