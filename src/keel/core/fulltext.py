@@ -3,20 +3,20 @@ a generated ``tsvector`` with a GIN index on PostgreSQL.
 
 Both match whole words, case-insensitively, every word required. Migrations
 create the index with :func:`create_index_sql`; repositories filter with
-:func:`matches` and rank with :func:`rank`.
+:func:`matches` and search, best first, with :func:`ranked`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 # Identifiers in this module's SQL are checked by _check against a plain
 # pattern and never come from requests; values are always bound parameters.
 # ruff: noqa: S608
-from sqlalchemy import ColumnElement, false, func, literal_column, select, text
-from sqlalchemy.sql.elements import ColumnElement as Column
+from sqlalchemy import ColumnElement, Select, column, false, func, literal, literal_column, select, text
+from sqlalchemy import table as table_clause
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -96,22 +96,34 @@ def matches(dialect: str, table: str, query: str) -> ColumnElement[bool]:
     return literal_column(f"{table}.rowid").in_(hits)
 
 
-def rank(dialect: str, table: str, query: str) -> Column[Any]:
-    """Relevance of each matching row, higher is better (for ordering search results)."""
-    _check(table)
+def ranked(dialect: str, model: Any, columns: Sequence[ColumnElement[Any]], query: str) -> Select[Any]:
+    """``columns`` of ``model``'s rows containing every word of ``query``,
+    with their relevance as ``rank`` (higher is better), ranked inside the
+    full-text query itself: PostgreSQL's ``ts_rank`` on the indexed vector;
+    on SQLite the FTS5 table drives the join and ``bm25()`` is computed as
+    it scans its matches (never a lookup per matching row)."""
+    table_name = model.__tablename__
+    _check(table_name)
+    statement: Select[Any]
+    if not words(query):
+        nothing: list[Any] = [*columns, literal(0.0).label("rank")]
+        statement = select(*nothing).select_from(model).where(false())
+        return statement
     if dialect == "postgresql":
-        vector: Any = literal_column(f"{table}.{GENERATED_COLUMN}")
-        return func.ts_rank(vector, func.plainto_tsquery("simple", " ".join(words(query))))
-    fts = f"{table}_fts"
-    # bm25() is lower-is-better and only valid inside the FTS query itself.
-    score = (
-        select(-func.bm25(literal_column(fts)))
-        .select_from(text(fts))
-        .where(text(f"{fts} MATCH :fts_rank_query").bindparams(fts_rank_query=_sqlite_query(query)))
-        .where(literal_column(f"{fts}.rowid") == literal_column(f"{table}.rowid"))
-        .scalar_subquery()
+        vector: Any = literal_column(f"{table_name}.{GENERATED_COLUMN}")
+        tsquery = func.plainto_tsquery("simple", " ".join(words(query)))
+        selected: list[Any] = [*columns, func.ts_rank(vector, tsquery).label("rank")]
+        statement = select(*selected).where(vector.op("@@")(tsquery))
+        return statement
+    fts_name = f"{table_name}_fts"
+    fts = table_clause(fts_name, column("rowid"))
+    selected = [*columns, (-func.bm25(literal_column(fts_name))).label("rank")]
+    statement = (
+        select(*selected)
+        .select_from(fts.join(model, literal_column(f"{table_name}.rowid") == fts.c.rowid))
+        .where(text(f"{fts_name} MATCH :fts_query").bindparams(fts_query=_sqlite_query(query)))
     )
-    return score
+    return statement
 
 
 def add_indexes(op: Any, searchable: dict[str, list[str]]) -> None:

@@ -26,21 +26,19 @@ SEARCHED: list[tuple[str, Any, Any]] = [
 async def hits(
     session: AsyncSession, scope: OrgScope, query: str, *, after: tuple[float, str, uuid.UUID] | None, limit: int
 ) -> Sequence[Any]:
-    """Ranked matches across the org's searchable resources, one UNION query.
+    """Ranked matches across the org's searchable resources, one UNION query,
+    the best ``limit + 1`` after ``after``.
 
     Ordered by rank, then kind and id so equal ranks keep a stable order.
     """
     dialect = session.get_bind().dialect.name
     parts = [
         scope.scoped(
-            select(
-                literal(kind).label("kind"),
-                model.id.label("id"),
-                title.label("title"),
-                fulltext.rank(dialect, model.__tablename__, query).label("rank"),
+            fulltext.ranked(
+                dialect, model, (literal(kind).label("kind"), model.id.label("id"), title.label("title")), query
             ),
             model,
-        ).where(fulltext.matches(dialect, model.__tablename__, query))
+        )
         for kind, model, title in SEARCHED
     ]
     found = union_all(*parts).subquery("found")
