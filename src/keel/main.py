@@ -127,6 +127,7 @@ def create_app(
         redis_url=redis_url,
         redis_key_prefix=redis.redis_key_prefix,
         redis_timeout_s=redis.redis_timeout_s,
+        redis_pool_size=redis.redis_pool_size,
         trusted_proxies=frozenset(settings.http.trusted_proxies),
     )
     access_cache = AccessCache(ttl_s=settings.auth.access_cache_ttl_s)

@@ -23,7 +23,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import ConnectionPool
+from redis.asyncio import BlockingConnectionPool
 
 from keel.config import RateLimitSettings
 from keel.core.errors import TooManyRequests
@@ -58,6 +58,7 @@ class RateLimiter:
         redis_url: str | None = None,
         redis_key_prefix: str = "keel",
         redis_timeout_s: float = 1.0,
+        redis_pool_size: int = 20,
         trusted_proxies: frozenset[str] = frozenset(),
     ) -> None:
         self.enabled = settings.enabled
@@ -69,11 +70,15 @@ class RateLimiter:
         }
         self._memory = FixedWindowRateLimiter(MemoryStorage())
         self._redis: FixedWindowRateLimiter | None = None
-        self._redis_pool: ConnectionPool | None = None
+        self._redis_pool: BlockingConnectionPool | None = None
         self._redis_lost = False
         if redis_url is not None:
-            self._redis_pool = ConnectionPool.from_url(
-                redis_url, socket_timeout=redis_timeout_s, socket_connect_timeout=redis_timeout_s
+            self._redis_pool = BlockingConnectionPool.from_url(
+                redis_url,
+                max_connections=redis_pool_size,
+                timeout=redis_timeout_s,  # waiting for a free connection, as for a reply
+                socket_timeout=redis_timeout_s,
+                socket_connect_timeout=redis_timeout_s,
             )
             storage = RedisStorage(
                 "async+" + redis_url,
