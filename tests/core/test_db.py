@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from keel.core.accelerators.sqlite_inline import InlineConnection
 from keel.core.db import Database
 from keel.core.outbox import OutboxEvent, emit
 from tests.fixtures.databases import database_settings
@@ -40,15 +41,19 @@ async def test_sqlite_reads_run_in_autocommit_and_writes_in_a_transaction(databa
     """As on PostgreSQL: a read's statements are each their own snapshot, with
     no BEGIN or COMMIT around them; a write's transaction holds the lock."""
 
-    async def in_transaction(write: bool) -> bool:
-        async with database.session(write=write) as session:
+    async def in_transaction(write: bool, long_reads: bool = False) -> bool:
+        async with database.session(write=write, long_reads=long_reads) as session:
             await session.execute(select(1))
             raw = await (await session.connection()).get_raw_connection()
             driver = raw.driver_connection
-            assert isinstance(driver, aiosqlite.Connection)
-            return driver.in_transaction
+            if long_reads:  # off the loop, on aiosqlite's threads
+                assert isinstance(driver, aiosqlite.Connection)
+                return bool(driver.in_transaction)
+            assert isinstance(driver, InlineConnection)  # on the loop
+            return driver.connection.in_transaction
 
     assert await in_transaction(write=False) is False
+    assert await in_transaction(write=False, long_reads=True) is False
     assert await in_transaction(write=True) is True
 
 

@@ -20,8 +20,12 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import greenlet_spawn
 
 from keel.config import DatabaseSettings
+from keel.core.accelerators.sqlite_inline import DRIVER_NAME as INLINE_DRIVER
 from keel.core.metrics import PoolStats
 from keel.core.sqlite import READ_OPTION, WRITE_OPTION, configure_sqlite
+
+# Long reads at once on SQLite: each holds an aiosqlite thread while it runs.
+_LONG_READ_CONNECTIONS = 4
 
 
 def _json_dumps(value: Any) -> str:
@@ -32,14 +36,15 @@ def _json_dumps(value: Any) -> str:
 _JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
-def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
+def _sqlite_engine(url: URL, settings: DatabaseSettings, *, inline: bool, pool_size: int) -> AsyncEngine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
-        url.set(drivername="sqlite+aiosqlite"),
+        # Whatever driver the URL names: the inline accelerator, or aiosqlite.
+        url.set(drivername=INLINE_DRIVER if inline else "sqlite+aiosqlite"),
         echo=settings.db_echo,
         **_JSON_CODEC,
-        pool_size=settings.db_pool_size,
+        pool_size=pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
         # Each SQLite connection has its own page cache: the most recently
@@ -47,7 +52,7 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
         # reads cycling through every connection the pool ever opened.
         pool_use_lifo=True,
     )
-    configure_sqlite(engine, settings.db_sqlite_busy_timeout_ms)
+    configure_sqlite(engine, settings.db_sqlite_busy_timeout_ms, waits_on_loop=inline)
     return engine
 
 
@@ -90,6 +95,16 @@ async def execute_core(
     return await connection.execute(statement, params)
 
 
+async def rows_by_name(
+    session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The statement's rows as dicts by column name (the names read once per
+    result, not once per row as a ``RowMapping`` copy does)."""
+    result = await execute_core(session, statement, params)
+    names = tuple(result.keys())
+    return [dict(zip(names, row, strict=True)) for row in result]
+
+
 async def first_row(
     session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
 ) -> Row[Any] | None:
@@ -104,7 +119,14 @@ class Database:
         url = make_url(settings.database_url.get_secret_value())
         self.is_sqlite = url.get_backend_name() == "sqlite"
         self.display_url = url.render_as_string(hide_password=True)
-        self.engine = _sqlite_engine(url, settings) if self.is_sqlite else _postgres_engine(url, settings)
+        if self.is_sqlite:
+            # Hot statements inline on the loop (keel.core.accelerators.sqlite_inline);
+            # statements that may run long (ranking every match of a common
+            # word, aggregates) on aiosqlite's threads, so they never hold it.
+            self.engine = _sqlite_engine(url, settings, inline=True, pool_size=settings.db_pool_size)
+            self.long_read_engine = _sqlite_engine(url, settings, inline=False, pool_size=_LONG_READ_CONNECTIONS)
+        else:
+            self.engine = self.long_read_engine = _postgres_engine(url, settings)
         # A session class of this database's own, so session events (see
         # keel.identity.access_cache) can be listened to per database.
         self.session_class: type[Session] = type("KeelSession", (Session,), {})
@@ -121,13 +143,22 @@ class Database:
             **({READ_OPTION: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"})
         )
         self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(read_engine, **session_options)
+        self.long_read_sessions: async_sessionmaker[AsyncSession] = (
+            async_sessionmaker(self.long_read_engine.execution_options(**{READ_OPTION: True}), **session_options)
+            if self.is_sqlite
+            else self.read_sessions
+        )
         self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), **session_options
         )
 
-    def session(self, *, write: bool) -> AsyncSession:
-        """A new session; ``write=True`` takes SQLite's write lock at BEGIN."""
-        return self.write_sessions() if write else self.read_sessions()
+    def session(self, *, write: bool, long_reads: bool = False) -> AsyncSession:
+        """A new session; ``write=True`` takes SQLite's write lock at BEGIN;
+        ``long_reads`` (reads only) for statements that may run long, which on
+        SQLite run off the event loop."""
+        if write:
+            return self.write_sessions()
+        return self.long_read_sessions() if long_reads else self.read_sessions()
 
     async def warm_up(self, *, within_s: float = 5.0) -> int:
         """Open the pool's connections before the first requests need them;
@@ -173,3 +204,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.long_read_engine is not self.engine:
+            await self.long_read_engine.dispose()

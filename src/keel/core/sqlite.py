@@ -1,24 +1,25 @@
-"""SQLite (through aiosqlite) tuned for a web server: WAL, and write transactions
-that take the write lock up front, one at a time per process.
+"""SQLite tuned for a web server: WAL, and write transactions that take the
+write lock up front, one at a time per process.
 
-Each pooled connection runs its statements on its own aiosqlite thread, so
-a long statement (a full-text ranking, an aggregate) never holds the event
-loop. Transactions are begun by keel rather than by the driver (SQLAlchemy's
+Transactions are begun by keel rather than by the driver (SQLAlchemy's
 recipe for aiosqlite): a read runs each statement in autocommit, as
 PostgreSQL's reads do; a write begins with ``BEGIN IMMEDIATE``, so it never
 fails with "database is locked" when a deferred reader would try to upgrade,
 after queueing on an asyncio lock, so that this process's writers wait in
 arrival order on the loop instead of in SQLite's sleeping busy handler.
 Another process's lock (``keel seed``, a second server) is waited out by
-SQLite's ``busy_timeout``, on the connection's thread.
+SQLite's ``busy_timeout`` on aiosqlite's thread, or with asyncio sleeps for
+a driver that runs on the loop (``keel.core.accelerators.sqlite_inline``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_
 
@@ -28,10 +29,33 @@ WRITE_OPTION = "keel_write"
 # each statement its own snapshot.
 READ_OPTION = "keel_read"
 _HOLDS_WRITE_QUEUE = "keel_holds_write_queue"
+_RETRY_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 
 
-def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
-    """Pragmas on every new connection; keel's BEGIN and write queue (see the module)."""
+def _begin_immediate_on_loop(dbapi_connection: Any, busy_timeout_ms: int) -> None:
+    """BEGIN IMMEDIATE on a connection that runs on the loop's thread: another
+    process's write lock is waited out with asyncio sleeps, never with
+    SQLite's busy handler, which would hold the loop."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+    try:
+        for attempt in range(1_000_000):
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() >= deadline:
+                    # Raised the way SQLAlchemy raises driver errors everywhere else.
+                    raise exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
+            await_(asyncio.sleep(_RETRY_S[min(attempt, len(_RETRY_S) - 1)]))
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+
+
+def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, *, waits_on_loop: bool) -> None:
+    """Pragmas on every new connection; keel's BEGIN and write queue (see the
+    module). ``waits_on_loop``: the driver runs statements on the loop's
+    thread, so another process's lock is waited out with asyncio sleeps."""
     write_queue: asyncio.Lock | None = None
 
     def queue() -> asyncio.Lock:
@@ -68,7 +92,10 @@ def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         await_(queue().acquire())
         connection.info[_HOLDS_WRITE_QUEUE] = True
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            if waits_on_loop:
+                _begin_immediate_on_loop(connection.connection.dbapi_connection, busy_timeout_ms)
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
             release(connection.info)
             raise
