@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import httpx
-from sqlalchemy import update
+import pytest
+from sqlalchemy import event, update
 
 from keel.core.clock import now
 from keel.identity.users.models import User
@@ -86,3 +89,43 @@ async def test_search_finds_every_kind_ranked_and_paged(client: httpx.AsyncClien
     assert other_query.status_code == 400
     assert (await client.get(f"{org}/search", headers=h)).status_code == 422
     assert (await client.get(f"{org}/search", params={"q": "***"}, headers=h)).json()["items"] == []
+
+
+@pytest.mark.sqlite
+async def test_search_and_dashboard_read_off_the_event_loop_on_sqlite(client: httpx.AsyncClient, app) -> None:  # type: ignore[no-untyped-def]
+    """Their statements may run long (every match of a common word ranked, an
+    org's aggregates): they go to the database's long-read engine, whose
+    connections run on aiosqlite's threads; hot reads stay on the loop."""
+    owner = await register(client)
+    org = f"{API}/orgs/{owner.personal_org_id}"
+    assert (await client.post(f"{org}/tasks", json={"title": "findable"}, headers=owner.headers)).status_code == 201
+    database = app.state.database
+    seen: dict[str, list[str]] = {"inline": [], "threads": []}
+
+    def listen(engine: Any, into: list[str]) -> Callable[..., None]:
+        def executed(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            into.append(statement)
+
+        event.listen(engine.sync_engine, "before_cursor_execute", executed)
+        return executed
+
+    listeners = [
+        (database.engine, listen(database.engine, seen["inline"])),
+        (database.long_read_engine, listen(database.long_read_engine, seen["threads"])),
+    ]
+    try:
+        await last_seen_written(app)
+        app.state.principal_resolver.access.clear()
+        seen["inline"].clear()
+        for path in ("/search?q=findable", "/dashboard"):
+            assert (await client.get(org + path, headers=owner.headers)).status_code == 200
+        long_reads = [s for s in seen["threads"] if "tasks" in s]
+        hot_reads = [s for s in seen["inline"] if "tasks" in s]
+        assert len(long_reads) >= 2
+        assert hot_reads == []
+        seen["threads"].clear()
+        assert (await client.get(f"{org}/tasks", headers=owner.headers)).status_code == 200
+        assert seen["threads"] == []
+    finally:
+        for engine, listener in listeners:
+            event.remove(engine.sync_engine, "before_cursor_execute", listener)

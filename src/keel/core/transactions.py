@@ -23,6 +23,7 @@ from keel.core.errors import KeelError, ValidationFailed
 API_PREFIX = "/api/v1"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SESSION_SCOPE_KEY = "keel.db_session"
+_LONG_READS_SCOPE_KEY = "keel.long_reads"
 
 
 def is_write_request(request: Request) -> bool:
@@ -30,11 +31,14 @@ def is_write_request(request: Request) -> bool:
 
 
 async def request_session(request: Request) -> AsyncSession:
-    """The request's session, opened on first use (write-locking for writes)."""
+    """The request's session, opened on first use (write-locking for writes;
+    off the event loop on SQLite for a route of long reads)."""
     session: AsyncSession | None = request.scope.get(_SESSION_SCOPE_KEY)
     if session is None:
         database: Database = request.app.state.database
-        session = database.session(write=is_write_request(request))
+        write = is_write_request(request)
+        long_reads = not write and request.scope.get(_LONG_READS_SCOPE_KEY, False)
+        session = database.session(write=write, long_reads=long_reads)
         request.scope[_SESSION_SCOPE_KEY] = session
     return session
 
@@ -75,27 +79,40 @@ class ApiRoute(TransactionalRoute):
     """A public API route: also refuses query parameters it does not declare
     (a misspelt filter must not return the unfiltered list)."""
 
+    long_reads = False
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
         known_query_names = frozenset(_query_names(self.dependant))
+        long_reads = self.long_reads
 
         async def handle_strictly(request: Request) -> Response:
             if request.scope["query_string"]:
                 _refuse_unknown_query_params(request, known_query_names)
+            if long_reads:
+                request.scope[_LONG_READS_SCOPE_KEY] = True
             return await handle(request)
 
         return handle_strictly
 
 
-def transactional_router(prefix: str, **options: Any) -> APIRouter:
+class LongReadApiRoute(ApiRoute):
+    """An API route whose reads may run long (ranking every match of a common
+    word, aggregates over an org): on SQLite they run off the event loop."""
+
+    long_reads = True
+
+
+def transactional_router(prefix: str, *, long_reads: bool = False, **options: Any) -> APIRouter:
     """A router for the public API: under /api/v1, routes in the request transaction.
 
     The full prefix is baked into each route (not added when including), so a
     route's own path is its template in logs and metrics; and FastAPI keeps
     each route's class when including, so every domain router is built here
-    (``keel.api`` checks it).
+    (``keel.api`` checks it). ``long_reads``: see :class:`LongReadApiRoute`.
     """
-    return APIRouter(prefix=API_PREFIX + prefix, route_class=ApiRoute, **options)
+    route_class = LongReadApiRoute if long_reads else ApiRoute
+    return APIRouter(prefix=API_PREFIX + prefix, route_class=route_class, **options)
 
 
 def _query_names(dependant: Any) -> set[str]:

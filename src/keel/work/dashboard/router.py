@@ -11,7 +11,10 @@ from keel.work.dashboard import service
 from keel.work.dashboard.schemas import Dashboard
 
 router = transactional_router(
-    prefix="/orgs/{org_id}/dashboard", tags=["dashboard"], responses=problem_responses(401, 403, 404, 422, 429)
+    prefix="/orgs/{org_id}/dashboard",
+    long_reads=True,
+    tags=["dashboard"],
+    responses=problem_responses(401, 403, 404, 422, 429),
 )
 
 

@@ -12,7 +12,10 @@ from keel.work.search import service
 from keel.work.search.schemas import SearchHit
 
 router = transactional_router(
-    prefix="/orgs/{org_id}/search", tags=["search"], responses=problem_responses(400, 401, 403, 404, 422, 429)
+    prefix="/orgs/{org_id}/search",
+    long_reads=True,
+    tags=["search"],
+    responses=problem_responses(400, 401, 403, 404, 422, 429),
 )
 
 
