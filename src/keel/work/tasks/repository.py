@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, and_, bindparam, select
+from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from keel.core import fulltext
-from keel.core.db import execute_core
+from keel.core.db import rows_by_name
 from keel.core.pagination import KeysetQuery
 from keel.core.principal import OrgScope, scoped_template
 from keel.identity.users import public as users
@@ -81,9 +81,10 @@ _READABLE = _with_names(scoped_template(select(*_READ_COLUMNS), Task))
 _READ_ONE = _READABLE.where(Task.id == bindparam("task_id", required=True))
 
 
-async def read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> RowMapping | None:
+async def read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> dict[str, Any] | None:
     """The task's read row, or None."""
-    return (await execute_core(session, _READ_ONE, scope.params(task_id=task_id))).mappings().first()
+    rows = await rows_by_name(session, _READ_ONE, scope.params(task_id=task_id))
+    return rows[0] if rows else None
 
 
 @functools.cache  # at most 2^5 filter sets x 4 sorts x 2 directions
@@ -122,7 +123,7 @@ async def page(
     descending: bool,
     after: Sequence[Any] | None,
     limit: int,
-) -> Sequence[RowMapping]:
+) -> list[dict[str, Any]]:
     """Read rows of one page, ``limit + 1`` at most."""
     statement, params = list_statement(
         scope,
@@ -133,4 +134,4 @@ async def page(
         after=after,
         limit=limit,
     )
-    return (await execute_core(session, statement, params)).mappings().all()
+    return await rows_by_name(session, statement, params)

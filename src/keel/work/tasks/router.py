@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Query, Request, Response
 
+from keel.core.accelerators.json_responses import rendered
 from keel.core.auth import AdminScope, MemberScope, ViewerScope
 from keel.core.openapi import problem_responses
 from keel.core.pagination import Cursors, Page
@@ -28,7 +29,7 @@ async def list_tasks(
     scope: ViewerScope,
     cursors: Cursors,
     query: Annotated[TaskListQuery, Query()],
-) -> Page[TaskRead]:
+) -> Response:
     """Live tasks, filtered and sorted, with project and assignee embedded; cursor-paginated. Auth: viewer+."""
     task_filter = TaskFilter(
         status=[s.value for s in query.status or ()],
@@ -41,7 +42,7 @@ async def list_tasks(
     items, next_cursor = await service.list_tasks(
         scope.session, scope, cursors, task_filter, sort=query.sort, cursor=query.cursor, limit=query.limit
     )
-    return Page[TaskRead](items=items, next_cursor=next_cursor)
+    return rendered({"items": items, "next_cursor": next_cursor}, response)
 
 
 @router.post("", response_model=TaskRead, status_code=201, responses=problem_responses(409))
@@ -61,11 +62,10 @@ async def create_task(
 
 
 @router.get("/{task_id}", response_model=TaskRead)
-async def get_task(task_id: uuid.UUID, response: Response, scope: ViewerScope) -> TaskRead:
+async def get_task(task_id: uuid.UUID, response: Response, scope: ViewerScope) -> Response:
     """One task, with its ETag. Auth: viewer+."""
     task = await service.get_task(scope.session, scope, task_id)
-    response.headers["ETag"] = etag(task.version)
-    return task
+    return rendered(task, response, headers={"ETag": etag(task["version"])})
 
 
 @router.patch("/{task_id}", response_model=TaskRead, responses=problem_responses(412))
@@ -75,11 +75,10 @@ async def update_task(
     response: Response,
     scope: MemberScope,
     if_match: IfMatchHeader = None,
-) -> TaskRead:
+) -> Response:
     """Change a task; with If-Match, only if unchanged since read (else 412). Auth: member+."""
     task = await service.update_task(scope.session, scope, task_id, body, expected=parse_if_match(if_match))
-    response.headers["ETag"] = etag(task.version)
-    return task
+    return rendered(task, response, headers={"ETag": etag(task["version"])})
 
 
 @router.delete("/{task_id}", status_code=204, responses=problem_responses(412))
@@ -90,6 +89,6 @@ async def delete_task(task_id: uuid.UUID, scope: MemberScope, if_match: IfMatchH
 
 
 @router.post("/{task_id}/restore", response_model=TaskRead)
-async def restore_task(task_id: uuid.UUID, scope: AdminScope) -> TaskRead:
+async def restore_task(task_id: uuid.UUID, response: Response, scope: AdminScope) -> Response:
     """Bring back a soft-deleted task. Auth: admin+."""
-    return await service.restore_task(scope.session, scope, task_id)
+    return rendered(await service.restore_task(scope.session, scope, task_id), response)

@@ -4,7 +4,6 @@ embedding project and assignee summaries in the same query."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,19 +41,30 @@ async def _reference_names(
     return project_name, assignee_name
 
 
-def _task(row: Mapping[Any, Any]) -> TaskRead:
+TaskData = dict[str, Any]
+"""A task as plain values shaped exactly like TaskRead (reads render it
+without a validation pass; see keel.core.accelerators.json_responses)."""
+_READ_FIELDS = tuple(TaskRead.model_fields)
+
+
+def _task_data(row: dict[str, Any]) -> TaskData:
     """A task from its read row (the task's columns and the joined names):
     the embedded project and assignee need no query of their own."""
     project = None if row["project_name"] is None else {"id": row["project_id"], "name": row["project_name"]}
     assignee = None if row["assignee_name"] is None else {"id": row["assignee_id"], "name": row["assignee_name"]}
-    return TaskRead.model_validate({**row, "project": project, "assignee": assignee})
+    row["project"], row["assignee"] = project, assignee
+    return {name: row[name] for name in _READ_FIELDS}
 
 
-async def _read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskRead:
+def _task(row: dict[str, Any]) -> TaskRead:
+    return TaskRead.model_validate(_task_data(row))
+
+
+async def _read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskData:
     row = await repository.read_one(session, scope, task_id)
     if row is None:
         raise NotFound("Task not found.")
-    return _task(row)
+    return _task_data(row)
 
 
 # The shared life cycle, handing back the Task row; reads then go through _read_one.
@@ -72,7 +82,7 @@ async def create_task(session: AsyncSession, scope: OrgScope, data: TaskCreate) 
     return _task({**vars(task), "project_name": project_name, "assignee_name": assignee_name})
 
 
-async def get_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskRead:
+async def get_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskData:
     return await _read_one(session, scope, task_id)
 
 
@@ -85,7 +95,7 @@ async def list_tasks(
     sort: str,
     cursor: str | None,
     limit: int,
-) -> tuple[list[TaskRead], str | None]:
+) -> tuple[list[TaskData], str | None]:
     descending = sort.startswith("-")
     field = sort.removeprefix("-")
     rows, next_cursor = await paged(
@@ -98,12 +108,12 @@ async def list_tasks(
         ),
         lambda row: [row[field], row["id"]],
     )
-    return [_task(row) for row in rows], next_cursor
+    return [_task_data(row) for row in rows], next_cursor
 
 
 async def update_task(
     session: AsyncSession, scope: OrgScope, task_id: uuid.UUID, changes: TaskUpdate, *, expected: int | None
-) -> TaskRead:
+) -> TaskData:
     scope.require(Role.MEMBER)
     values = changes.model_dump(exclude_unset=True)
     await _reference_names(session, scope, project_id=values.get("project_id"), assignee_id=values.get("assignee_id"))
@@ -115,6 +125,6 @@ async def delete_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID
     await resources.delete(session, scope, task_id, expected=expected)
 
 
-async def restore_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskRead:
+async def restore_task(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskData:
     task = await resources.restore(session, scope, task_id)
     return await _read_one(session, scope, task.id)
