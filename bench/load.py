@@ -164,7 +164,7 @@ def run_wrk(
             [
                 "wrk",
                 "-t",
-                "2",
+                str(min(2, connections)),  # wrk wants a connection per thread at least
                 "-c",
                 str(connections),
                 "-d",

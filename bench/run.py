@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 MIXED_ORGS, MIXED_USERS_PER_ORG = 10, 10
+# Full-text scenarios: an org of this many tasks, every one of which matches
+# SEARCH_WORD (each seeded description reads "<verb> the <noun> for <noun>.").
+SEARCH_TASKS, SEARCH_WORD = 100_000, "the"
 UNLIMITED = "100000000/minute"  # rate limiting runs (on Redis) but never refuses
 
 
@@ -65,6 +69,7 @@ class Seeded:
     email: str
     password: str
     mixed_accounts: list[tuple[str, str, str]] = field(default_factory=list)  # (org_id, email, password)
+    search_account: tuple[str, str, str] = ("", "", "")  # (org_id, email, password) of a SEARCH_TASKS org
 
 
 def measure(server: Server, path: str = "/", **load: object) -> Measured:
@@ -72,6 +77,26 @@ def measure(server: Server, path: str = "/", **load: object) -> Measured:
     cpu_before = server.cpu_seconds()
     result = run_wrk(server.port, path, **load)  # type: ignore[arg-type]
     return Measured(result, server.rss_mb(), server.cpu_seconds() - cpu_before)
+
+
+def measure_under(
+    server: Server, busy: list[tuple[int, str]], path: str, *, token: str, seconds: int, connections: int
+) -> Measured:
+    """``path`` measured while each of ``busy`` is loaded by one client of its
+    own (started a second before, stopped a second after)."""
+    wait_until_idle(Server.running)
+    with ThreadPoolExecutor(len(busy)) as pool:
+        loads = [
+            pool.submit(run_wrk, port, busy_path, token=token, connections=1, seconds=seconds + 2)
+            for port, busy_path in busy
+        ]
+        time.sleep(1)
+        cpu_before = server.cpu_seconds()
+        result = run_wrk(server.port, path, token=token, connections=connections, seconds=seconds)
+        cpu = server.cpu_seconds() - cpu_before
+        for running in loads:
+            running.result()
+    return Measured(result, server.rss_mb(), cpu)
 
 
 def keel_env(database_url: str, secret: str, *, redis: bool, redis_url: str = REDIS_URL) -> dict[str, str]:
@@ -125,6 +150,11 @@ def seed(env: dict[str, str], cwd: Path, *, tasks: int, mixed: bool) -> Seeded:
 
     org_id, accounts = one(tasks, 5)
     seeded = Seeded(org_id, *accounts[0])
+    if tasks == SEARCH_TASKS:
+        seeded.search_account = (org_id, *accounts[0])
+    else:
+        search_org, search_accounts = one(SEARCH_TASKS, 2)
+        seeded.search_account = (search_org, *search_accounts[0])
     if mixed:
         for _ in range(MIXED_ORGS):
             mixed_org, mixed_accounts = one(200, MIXED_USERS_PER_ORG)
@@ -285,6 +315,29 @@ def run_backend(backend: str, plan: Plan, workdir: Path) -> tuple[list[Row], dic
         runs["overload"] = measure(keel, seconds=plan.overload_seconds, **overload)  # type: ignore[arg-type]
         # Recovery: the same load as task_list, straight after the overload stops.
         runs["after overload"] = measure(keel, seconds=plan.seconds * plan.rounds, **page)  # type: ignore[arg-type]
+        # Goodput under 4x overload, against the same list at 64 connections.
+        runs["overload 64"] = measure(keel, seconds=plan.overload_seconds, **{**page, "connections": 64})  # type: ignore[arg-type]
+
+        # Full text over an org where every task matches: top-k, ranked in the index.
+        search_org, search_email, search_password = seeded.search_account
+        search_token = login(keel.base_url, search_email, search_password)
+        search_tasks = f"/api/v1/orgs/{search_org}/tasks"
+        search_task = httpx.get(
+            f"{keel.base_url}{search_tasks}?limit=1", headers={"authorization": f"Bearer {search_token}"}, timeout=30
+        ).json()["items"][0]["id"]
+        searching = {"token": search_token, "connections": 1, "seconds": plan.seconds * plan.rounds}
+        runs["search"] = measure(keel, f"/api/v1/orgs/{search_org}/search?q={SEARCH_WORD}&limit=20", **searching)
+        runs["task_list q"] = measure(keel, f"{search_tasks}?q={SEARCH_WORD}&limit=50", **searching)
+        # Probes while two clients search and load dashboards on that org.
+        busy = [
+            (keel.port, f"/api/v1/orgs/{search_org}/search?q={SEARCH_WORD}&limit=20"),
+            (keel.port, f"/api/v1/orgs/{search_org}/dashboard"),
+        ]
+        probe_seconds = plan.seconds * plan.rounds
+        for name, probed in (("health", "/health/live"), ("task_get", f"{search_tasks}/{search_task}")):
+            runs[f"{name} under search"] = measure_under(
+                keel, busy, probed, token=search_token, seconds=probe_seconds, connections=4
+            )
     return _rows(backend, runs, plan), runs
 
 
@@ -321,6 +374,12 @@ def _row(
     checks: list[Check] | None = None,
 ) -> Row:
     return Row(name, against, m.result, m.rss_mb, m.cpu_s, ratio, target, checks or [], m.rounds_rps)
+
+
+def successes_per_s(result: LoadResult) -> float:
+    """2xx answers a second: what the clients got served, refusals left out."""
+    refused = result.shed + result.rate_limited + result.server_errors + result.client_errors
+    return (result.requests - refused) / result.seconds if result.seconds else 0.0
 
 
 def _ratio(keel_run: Measured, baseline: Measured) -> float:
@@ -415,6 +474,25 @@ def _rows(backend: str, runs: dict[str, Measured], plan: Plan) -> list[Row]:
             [Check("p50 within 2x of before", after.p50_ms <= 2 * runs["task_list"].result.p50_ms)],
         )
     )
+    served = runs["overload"].result
+    served_64 = runs["overload 64"].result
+    rows.append(_row("keel task_list at 64 conns", runs["overload 64"]))
+    rows.append(
+        _row(
+            f"keel goodput at {plan.overload_connections} conns",
+            runs["overload"],
+            "64 conns",
+            successes_per_s(served) / successes_per_s(served_64) if successes_per_s(served_64) else 0.0,
+            0.80,
+            [Check("no socket errors", served.socket_errors == 0, f"{served.socket_errors:,}")],
+        )
+    )
+    for name in ("search", "task_list q"):
+        what = f"keel {name} ({SEARCH_TASKS:,} matching tasks, 1 conn)"
+        rows.append(_row(what, runs[name], checks=[no_failures(runs[name]), p99_within(runs[name], 100)]))
+    for name in ("health under search", "task_get under search"):
+        checks = [no_failures(runs[name]), p99_within(runs[name], 50)]
+        rows.append(_row(f"keel {name} (2 clients searching, dashboards)", runs[name], checks=checks))
     rows.append(_row("keel task_list, middleware off", runs["task_list, middleware off"]))
     rows.append(
         _row(
