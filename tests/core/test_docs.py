@@ -8,6 +8,8 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
+from keel.main import create_app
+
 
 @pytest.mark.readiness("docs.offline")
 async def test_docs_page_uses_only_local_assets(client: httpx.AsyncClient) -> None:
@@ -55,3 +57,12 @@ async def test_authenticated_operations_declare_their_security(client: httpx.Asy
             assert operation.get("description") or operation.get("summary"), f"{method} {path} undocumented"
             if path.startswith("/api/v1/orgs/{org_id}"):
                 assert {"401", "403", "404"} <= set(operation["responses"]), f"{method} {path}"
+
+
+async def test_every_schema_is_described(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
+    client = await make_client(create_app(make_settings()))
+    spec = (await client.get("/openapi.json")).json()
+    undescribed = [name for name, schema in spec["components"]["schemas"].items() if not schema.get("description")]
+    assert undescribed == []
+    task_update = spec["components"]["schemas"]["TaskUpdate"]["description"]
+    assert task_update.startswith("Only the fields sent change")

@@ -23,15 +23,21 @@ DOCS_ASSETS_URL = "/static/docs"
 
 
 class Liveness(BaseModel):
+    """The process is up."""
+
     status: Literal["ok"] = "ok"
 
 
 class ReadinessCheck(BaseModel):
+    """One dependency's state."""
+
     status: Literal["ok", "degraded", "error"]
     detail: str | None = None
 
 
 class ReadinessReport(BaseModel):
+    """Whether keel can serve: the database, its schema and (when configured) Redis."""
+
     status: Literal["ok", "degraded", "error"]
     checks: dict[str, dict[str, Any]]
 

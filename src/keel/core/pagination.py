@@ -37,6 +37,11 @@ _SIGNATURE_BYTES = 16
 class Page(BaseModel, Generic[ItemT]):
     """One page of a list; ``next_cursor`` is null on the last page."""
 
+    # Each parametrized page (Page[TaskRead], ...) is a schema of its own, without the class docstring.
+    model_config = ConfigDict(
+        json_schema_extra={"description": "One page of a list; `next_cursor` is null on the last page."}
+    )
+
     items: list[ItemT]
     next_cursor: str | None
 

@@ -10,11 +10,15 @@ from keel.core.schemas import InputModel
 
 
 class ApiKeyCreate(InputModel):
+    """A new API key: its name and the role it acts with in the org."""
+
     name: str = Field(min_length=1, max_length=100)
     role: Role = Role.MEMBER
 
 
 class ApiKeyRead(BaseModel):
+    """An API key as listed: never its secret."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -28,4 +32,6 @@ class ApiKeyRead(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyRead):
+    """A just-created API key, with its secret (shown this once)."""
+
     secret: str = Field(description="The key itself. Shown once; keel stores only its hash.")

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict
 
 
 class AuditEventRead(BaseModel):
+    """Who did what to what, when and from where."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID

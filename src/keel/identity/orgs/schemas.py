@@ -10,14 +10,20 @@ from keel.core.schemas import InputModel
 
 
 class OrgCreate(InputModel):
+    """A new organization; its creator becomes its owner."""
+
     name: str = Field(min_length=1, max_length=100)
 
 
 class OrgUpdate(InputModel):
+    """An organization's new name."""
+
     name: str = Field(min_length=1, max_length=100)
 
 
 class OrgRead(BaseModel):
+    """An organization, with the caller's role in it."""
+
     id: uuid.UUID
     name: str
     personal: bool
@@ -26,15 +32,21 @@ class OrgRead(BaseModel):
 
 
 class MemberAdd(InputModel):
+    """A registered user to add to the organization, with a role."""
+
     email: str = Field(max_length=320)
     role: Role = Role.MEMBER
 
 
 class MemberUpdate(InputModel):
+    """A member's new role."""
+
     role: Role
 
 
 class MemberRead(BaseModel):
+    """A member of the organization and their role."""
+
     user_id: uuid.UUID
     email: str
     name: str
@@ -44,4 +56,6 @@ class MemberRead(BaseModel):
 
 
 class OwnershipTransfer(InputModel):
+    """The member who becomes the organization's owner."""
+
     user_id: uuid.UUID

@@ -9,21 +9,29 @@ from keel.identity.users.schemas import UserRead
 
 
 class RegisterRequest(InputModel):
+    """A new account: email, password (10+ characters, not common) and name."""
+
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
     name: str = Field(min_length=1, max_length=100)
 
 
 class LoginRequest(InputModel):
+    """Email and password."""
+
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
 
 
 class RefreshRequest(InputModel):
+    """The refresh token to exchange (it rotates) or revoke."""
+
     refresh_token: str = Field(min_length=1, max_length=200)
 
 
 class TokenPairRead(BaseModel):
+    """An access token (a JWT) and the refresh token that renews it."""
+
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a scheme name, not a secret
@@ -31,4 +39,6 @@ class TokenPairRead(BaseModel):
 
 
 class AuthResponse(TokenPairRead):
+    """The account and its first token pair."""
+
     user: UserRead

@@ -11,6 +11,8 @@ from keel.core.schemas import InputModel
 
 
 class UserRead(BaseModel):
+    """A user account."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -21,6 +23,8 @@ class UserRead(BaseModel):
 
 
 class MembershipSummary(BaseModel):
+    """One organization the user belongs to, and their role there."""
+
     org_id: uuid.UUID
     org_name: str
     role: Role
@@ -28,10 +32,14 @@ class MembershipSummary(BaseModel):
 
 
 class MeRead(UserRead):
+    """The calling user and their memberships."""
+
     memberships: list[MembershipSummary]
 
 
 class MeUpdate(InputModel):
+    """Changes to the caller's account; a new password needs the current one."""
+
     name: str | None = Field(default=None, min_length=1, max_length=100)
     password: str | None = Field(default=None, max_length=256)
     current_password: str | None = Field(default=None, max_length=256)

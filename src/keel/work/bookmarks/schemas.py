@@ -13,6 +13,8 @@ Tag = Annotated[str, StringConstraints(min_length=1, max_length=50, strip_whites
 
 
 class BookmarkCreate(InputModel):
+    """A new bookmark: an http(s) URL, one live bookmark per URL in an org."""
+
     url: WebUrl
     title: str = Field(min_length=1, max_length=200)
     notes: str = Field(default="", max_length=10_000)
@@ -20,6 +22,8 @@ class BookmarkCreate(InputModel):
 
 
 class BookmarkUpdate(PatchModel):
+    """Only the fields sent change."""
+
     non_null = ("url", "title", "notes", "tags")
 
     url: WebUrl | None = None
@@ -29,6 +33,8 @@ class BookmarkUpdate(PatchModel):
 
 
 class BookmarkRead(BaseModel):
+    """A bookmark."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID

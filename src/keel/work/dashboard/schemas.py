@@ -7,12 +7,16 @@ from pydantic import BaseModel
 
 
 class ActiveMember(BaseModel):
+    """A member active within the dashboard's window."""
+
     id: uuid.UUID
     name: str
     last_active_at: datetime
 
 
 class Dashboard(BaseModel):
+    """The organization's task counts, open and overdue work, and active members."""
+
     tasks_by_status: dict[str, int]
     open_tasks: int
     overdue_tasks: int

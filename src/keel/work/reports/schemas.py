@@ -10,6 +10,8 @@ from keel.core.schemas import InputModel, PatchModel
 
 
 class ReportStatus(StrEnum):
+    """A report is a draft until published."""
+
     DRAFT = "draft"
     PUBLISHED = "published"
 
@@ -20,6 +22,8 @@ def _check_period(start: date | None, end: date | None) -> None:
 
 
 class ReportCreate(InputModel):
+    """A new report: a title, a markdown body and the period it covers."""
+
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(default="", max_length=100_000, description="Markdown.")
     period_start: date | None = None
@@ -33,6 +37,8 @@ class ReportCreate(InputModel):
 
 
 class ReportUpdate(PatchModel):
+    """Only the fields sent change."""
+
     non_null = ("title", "body", "status")
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
@@ -48,6 +54,8 @@ class ReportUpdate(PatchModel):
 
 
 class ReportRead(BaseModel):
+    """A report."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID

@@ -9,6 +9,8 @@ SearchKind = Literal["task", "project", "report", "bookmark"]
 
 
 class SearchHit(BaseModel):
+    """A task, project, report or bookmark matching every word, with its relevance."""
+
     kind: SearchKind
     id: uuid.UUID
     title: str

@@ -14,6 +14,8 @@ from keel.work.projects.schemas import ProjectSummary
 
 
 class TaskStatus(StrEnum):
+    """Where a task stands."""
+
     TODO = "todo"
     IN_PROGRESS = "in_progress"
     BLOCKED = "blocked"
@@ -40,6 +42,8 @@ class TaskListQuery(PageQuery):
 
 
 class TaskCreate(InputModel):
+    """A new task; project and assignee must belong to the organization."""
+
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=20_000)
     status: TaskStatus = TaskStatus.TODO
@@ -66,6 +70,8 @@ class TaskUpdate(PatchModel):
 
 
 class TaskRead(BaseModel):
+    """A task, with its project and assignee embedded."""
+
     id: uuid.UUID
     org_id: uuid.UUID
     title: str
