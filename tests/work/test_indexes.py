@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from keel.core.principal import OrgScope, Principal, Role
-from keel.work.tasks.repository import TaskFilter, list_statement, page
+from keel.work.tasks.repository import TaskFilter, TaskRepository
 
 TASKS = 100_000
 
@@ -77,13 +77,13 @@ async def test_list_queries_use_an_index(app, big_org: uuid.UUID) -> None:  # ty
         (TaskFilter(), "priority"),
         (TaskFilter(q="about 17"), "-created_at"),
     ]
+    async with app.state.database.session(write=False) as session:
+        tasks = TaskRepository(session, scope)
     for task_filter, sort in cases:
         deep = [datetime(2020, 1, 1, tzinfo=UTC), uuid.UUID(int=0)] if sort.endswith("_at") else [2, uuid.UUID(int=0)]
         for after in (None, deep):
-            statement, params = list_statement(
-                scope,
+            statement, params = tasks.list_statement(
                 task_filter,
-                dialect="postgresql",
                 sort_field=sort.lstrip("-"),
                 descending=sort.startswith("-"),
                 after=after,
@@ -108,7 +108,9 @@ async def test_list_pages_are_not_planned_per_request(app, big_org: uuid.UUID) -
     scope = OrgScope(org_id=big_org, role=Role.VIEWER, principal=Principal(user_id=uuid.uuid4()))
 
     async def load(session, after):  # type: ignore[no-untyped-def]
-        rows = await page(session, scope, TaskFilter(), sort_field="created_at", descending=True, after=after, limit=50)
+        rows = await TaskRepository(session, scope).page(
+            TaskFilter(), sort_field="created_at", descending=True, after=after, limit=50
+        )
         assert len(rows) == 51
         return [rows[49]["created_at"], rows[49]["id"]]
 

@@ -1,9 +1,10 @@
-"""The life cycle every org-owned resource shares, written once.
+"""The life cycle every org-owned resource shares, written once, over its repository.
 
 Create (member+), read (viewer+), list newest-first with signed cursors,
 update with optional If-Match, soft delete, restore (admin+), and an outbox
-event for every change. A domain module configures one :class:`OrgResources`
-per model and adds only what is particular to it.
+event for every change. A domain's service configures one
+:class:`OrgResources` with its repository and adds only what is particular
+to it.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.errors import Conflict, NotFound
-from keel.core.inserts import RowToInsert, insert_rows, with_defaults
+from keel.core.inserts import RowToInsert, insert_rows
 from keel.core.outbox import event_row
-from keel.core.pagination import CursorCodec, KeysetQuery, paged
-from keel.core.principal import OrgScope, Role, scoped_template
+from keel.core.pagination import CursorCodec, paged
+from keel.core.principal import OrgScope, Role
+from keel.core.repository import OrgRepository
 from keel.core.versioning import check_version, flush_versioned, soft_delete
 
 ModelT = TypeVar("ModelT")
@@ -32,34 +33,24 @@ NEWEST_FIRST = "-created_at"
 class OrgResources(Generic[ModelT, ReadT]):
     def __init__(
         self,
-        model: type[ModelT],
-        read: Callable[[ModelT], ReadT],
+        repository: type[OrgRepository[ModelT]],
+        read: Callable[[Any], ReadT],
         *,
         event_prefix: str,
         noun: str,
         event_fields: Sequence[str] = (),
     ) -> None:
-        self.model = model
+        self.repository = repository
         self.read = read
         self.event_prefix = event_prefix
         self.noun = noun
         self.event_fields = event_fields
-        mapped: Any = model
-        self._table: Table = mapped.__table__
-        self._page = KeysetQuery.of(
-            scoped_template(select(mapped), mapped), [mapped.created_at, mapped.id], descending=True
-        )
 
     # -- queries ---------------------------------------------------------
     async def find(
         self, session: AsyncSession, scope: OrgScope, row_id: uuid.UUID, *, deleted: bool = False
     ) -> ModelT | None:
-        model: Any = self.model
-        statement = scope.scoped(select(model), model, include_deleted=deleted).where(model.id == row_id)
-        if deleted:
-            statement = statement.where(model.deleted_at.is_not(None))
-        found: ModelT | None = (await session.scalars(statement)).first()
-        return found
+        return await self.repository(session, scope).get(row_id, deleted=deleted)
 
     async def load(self, session: AsyncSession, scope: OrgScope, row_id: uuid.UUID) -> ModelT:
         row = await self.find(session, scope, row_id)
@@ -70,9 +61,10 @@ class OrgResources(Generic[ModelT, ReadT]):
     async def page(
         self, session: AsyncSession, scope: OrgScope, codec: CursorCodec, *, cursor: str | None, limit: int
     ) -> tuple[list[ReadT], str | None]:
+        repository = self.repository(session, scope)
+
         async def fetch(after: list[Any] | None) -> Sequence[Any]:
-            statement, params = self._page.page(after, limit)
-            return (await session.scalars(statement, scope.params(**params))).all()
+            return await repository.page_newest_first(after, limit)
 
         rows, next_cursor = await paged(codec, NEWEST_FIRST, cursor, limit, fetch, lambda row: [row.created_at, row.id])
         return [self.read(row) for row in rows], next_cursor
@@ -100,15 +92,14 @@ class OrgResources(Generic[ModelT, ReadT]):
         unit-of-work flush. The row is read back from those values, without
         a query."""
         scope.require(Role.MEMBER)
-        row_values = with_defaults(
-            self._table, {"org_id": scope.org_id, "created_by_id": scope.principal.user_id, **values}
-        )
+        repository = self.repository(session, scope)
+        row_values = repository.new_row({"created_by_id": scope.principal.user_id, **values})
         # The row as written, with the model's attribute access: reads and
         # events only read attributes, and building an ORM instance (with
         # its instrumentation) just to read it back cost more than the INSERT.
         row: Any = SimpleNamespace(**row_values)
         try:
-            await insert_rows(session, (self._table, row_values), self._event_row(scope, "created", row))
+            await repository.insert(row_values, self._event_row(scope, "created", row))
         except IntegrityError:  # a unique rule of the model (e.g. one bookmark per URL)
             raise self._conflict() from None
         return self.read(row)

@@ -7,11 +7,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from keel.core.org_resources import OrgResources
-from keel.work.bookmarks.models import Bookmark
+from keel.work.bookmarks.repository import BookmarkRepository
 from keel.work.bookmarks.schemas import BookmarkRead
 
 resources = OrgResources(
-    Bookmark, BookmarkRead.model_validate, event_prefix="bookmark", noun="Bookmark", event_fields=("url", "title")
+    BookmarkRepository,
+    BookmarkRead.model_validate,
+    event_prefix="bookmark",
+    noun="Bookmark",
+    event_fields=("url", "title"),
 )
 
 

@@ -9,11 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.org_resources import OrgResources
 from keel.core.principal import OrgScope
-from keel.work.projects.models import Project
+from keel.work.projects.repository import ProjectRepository
 from keel.work.projects.schemas import ProjectRead
 
 resources = OrgResources(
-    Project, ProjectRead.model_validate, event_prefix="project", noun="Project", event_fields=("name",)
+    ProjectRepository, ProjectRead.model_validate, event_prefix="project", noun="Project", event_fields=("name",)
 )
 
 

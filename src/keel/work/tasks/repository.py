@@ -8,13 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from keel.core import fulltext
-from keel.core.db import rows_by_name
 from keel.core.pagination import KeysetQuery
-from keel.core.principal import OrgScope, scoped_template
+from keel.core.principal import scoped_template
+from keel.core.repository import OrgRepository
 from keel.identity.users import public as users
 from keel.work.projects.models import Project
 from keel.work.tasks.models import Task
@@ -81,57 +80,42 @@ _READABLE = _with_names(scoped_template(select(*_READ_COLUMNS), Task))
 _READ_ONE = _READABLE.where(Task.id == bindparam("task_id", required=True))
 
 
-async def read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> dict[str, Any] | None:
-    """The task's read row, or None."""
-    rows = await rows_by_name(session, _READ_ONE, scope.params(task_id=task_id))
-    return rows[0] if rows else None
-
-
 @functools.cache  # at most 2^5 filter sets x 4 sorts x 2 directions
 def _list_query(filters: frozenset[str], sort_field: str, descending: bool) -> KeysetQuery[Select[Any]]:
     statement = _READABLE.where(*(_FILTER_CONDITIONS[name] for name in sorted(filters)))
     return KeysetQuery.of(statement, [SORT_COLUMNS[sort_field], Task.id], descending=descending)
 
 
-def list_statement(
-    scope: OrgScope,
-    task_filter: TaskFilter,
-    *,
-    dialect: str,
-    sort_field: str,
-    descending: bool,
-    after: Sequence[Any] | None,
-    limit: int,
-) -> tuple[Select[Any], dict[str, Any]]:
-    """The task list query and its parameters (separate so tests can EXPLAIN exactly it).
+class TaskRepository(OrgRepository[Task]):
+    """Tasks' reads: each task's columns with its project's and assignee's
+    names, in one statement; writes are the shared life cycle's."""
 
-    Built once per filter set and sort; a text search adds its condition per request.
-    """
-    values = task_filter.values()
-    statement, params = _list_query(frozenset(values), sort_field, descending).page(after, limit)
-    if task_filter.q:
-        statement = statement.where(fulltext.matches(dialect, Task.__tablename__, task_filter.q))
-    return statement, scope.params(**values, **params)
+    model = Task
 
+    async def read_one(self, task_id: uuid.UUID) -> dict[str, Any] | None:
+        """The task's read row, or None."""
+        rows = await self.rows(_READ_ONE, self.params(task_id=task_id))
+        return rows[0] if rows else None
 
-async def page(
-    session: AsyncSession,
-    scope: OrgScope,
-    task_filter: TaskFilter,
-    *,
-    sort_field: str,
-    descending: bool,
-    after: Sequence[Any] | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """Read rows of one page, ``limit + 1`` at most."""
-    statement, params = list_statement(
-        scope,
-        task_filter,
-        dialect=session.get_bind().dialect.name,
-        sort_field=sort_field,
-        descending=descending,
-        after=after,
-        limit=limit,
-    )
-    return await rows_by_name(session, statement, params)
+    def list_statement(
+        self, task_filter: TaskFilter, *, sort_field: str, descending: bool, after: Sequence[Any] | None, limit: int
+    ) -> tuple[Select[Any], dict[str, Any]]:
+        """The task list query and its parameters (separate so tests can EXPLAIN exactly it).
+
+        Built once per filter set and sort; a text search adds its condition per request.
+        """
+        values = task_filter.values()
+        statement, params = _list_query(frozenset(values), sort_field, descending).page(after, limit)
+        if task_filter.q:
+            dialect = self.session.get_bind().dialect.name
+            statement = statement.where(fulltext.matches(dialect, Task.__tablename__, task_filter.q))
+        return statement, self.params(**values, **params)
+
+    async def page(
+        self, task_filter: TaskFilter, *, sort_field: str, descending: bool, after: Sequence[Any] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Read rows of one page, ``limit + 1`` at most."""
+        statement, params = self.list_statement(
+            task_filter, sort_field=sort_field, descending=descending, after=after, limit=limit
+        )
+        return await self.rows(statement, params)

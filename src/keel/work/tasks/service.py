@@ -14,9 +14,8 @@ from keel.core.pagination import CursorCodec, paged
 from keel.core.principal import OrgScope, Role
 from keel.identity.orgs import service as orgs
 from keel.work.projects import service as projects
-from keel.work.tasks import repository
 from keel.work.tasks.models import Task
-from keel.work.tasks.repository import TaskFilter
+from keel.work.tasks.repository import TaskFilter, TaskRepository
 from keel.work.tasks.schemas import TaskCreate, TaskRead, TaskUpdate
 
 
@@ -61,7 +60,7 @@ def _task(row: dict[str, Any]) -> TaskRead:
 
 
 async def _read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) -> TaskData:
-    row = await repository.read_one(session, scope, task_id)
+    row = await TaskRepository(session, scope).read_one(task_id)
     if row is None:
         raise NotFound("Task not found.")
     return _task_data(row)
@@ -69,7 +68,7 @@ async def _read_one(session: AsyncSession, scope: OrgScope, task_id: uuid.UUID) 
 
 # The shared life cycle, handing back the Task row; reads then go through _read_one.
 resources: OrgResources[Task, Task] = OrgResources(
-    Task, lambda task: task, event_prefix="task", noun="Task", event_fields=("title", "status")
+    TaskRepository, lambda task: task, event_prefix="task", noun="Task", event_fields=("title", "status")
 )
 
 
@@ -98,14 +97,13 @@ async def list_tasks(
 ) -> tuple[list[TaskData], str | None]:
     descending = sort.startswith("-")
     field = sort.removeprefix("-")
+    tasks = TaskRepository(session, scope)
     rows, next_cursor = await paged(
         codec,
         sort,
         cursor,
         limit,
-        lambda after: repository.page(
-            session, scope, task_filter, sort_field=field, descending=descending, after=after, limit=limit
-        ),
+        lambda after: tasks.page(task_filter, sort_field=field, descending=descending, after=after, limit=limit),
         lambda row: [row[field], row["id"]],
     )
     return [_task_data(row) for row in rows], next_cursor
