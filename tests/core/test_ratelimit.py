@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -25,10 +26,12 @@ from tests.fixtures.accounts import API, register
 from tests.fixtures.databases import redis_test_url
 from tests.fixtures.gated_redis import GatedRedis, gated_redis
 from tests.fixtures.locks import user_row_locked
+from tests.fixtures.relay import relay_to
 from tests.fixtures.silent_redis import silent_redis
 from tests.fixtures.statements import executed_statements
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+_RETRY_AFTER_S = 5.0  # keel.core.ratelimit waits this long before trying Redis again
 
 
 def limited_app(make_settings, **sections):  # type: ignore[no-untyped-def]
@@ -289,3 +292,36 @@ async def test_a_read_cancelled_by_its_deadline_is_still_counted(make_settings, 
     app.state.work_probe = None
     # The cancelled read was counted before its work began.
     assert (await client.get("/test/limited-read")).headers["ratelimit-remaining"] == "17"
+
+
+@pytest.mark.redis
+@pytest.mark.readiness("ratelimit.redis_fallback")
+async def test_a_redis_outage_logs_one_warning_and_one_recovery_line(log_lines: Callable[[], str]) -> None:
+    url = redis_test_url()
+    assert url is not None
+    target = urlsplit(url)
+    async with relay_to(target.hostname or "127.0.0.1", target.port or 6379) as relay:
+        through_relay = urlunsplit(target._replace(netloc=f"127.0.0.1:{relay.port}"))
+        limiter = RateLimiter(
+            RateLimitSettings(rate_limit_auth="100/minute"),
+            redis_url=through_relay,
+            redis_key_prefix=f"keel-test-{uuid.uuid4().hex}",
+            redis_timeout_s=0.3,
+        )
+        try:
+            assert (await limiter.hit("auth", "ip:192.0.2.7")).allowed
+            relay.cut()
+            for _ in range(5):  # several counts during the outage, and past a retry of Redis
+                assert (await limiter.hit("auth", "ip:192.0.2.7")).allowed
+            assert limiter.degraded
+            await asyncio.sleep(_RETRY_AFTER_S + 0.2)
+            assert (await limiter.hit("auth", "ip:192.0.2.7")).allowed  # Redis tried again: still down
+            relay.restore()
+            await asyncio.sleep(_RETRY_AFTER_S + 0.2)
+            assert (await limiter.hit("auth", "ip:192.0.2.7")).allowed
+            assert not limiter.degraded
+        finally:
+            await limiter.close()
+    logged = log_lines()
+    assert logged.count("ratelimit.redis_unavailable") == 1
+    assert logged.count("ratelimit.redis_recovered") == 1
