@@ -36,7 +36,7 @@ _MEMBER_NAME = _of_live_membership(User.name).join(User, User.id == Membership.u
 # The user's row and role in one statement: for a read that knows neither,
 # and for writes, locked as users.last_seen locks it (KEY SHARE: an account
 # deletion waits, the request's own "last seen" stamp does not).
-_USER_AND_ROLE = select(User.last_active_at, _ROLE_OF.scalar_subquery()).where(
+_USER_AND_ROLE = select(User.last_active_at, _ROLE_OF.scalar_subquery().label("role")).where(
     User.id == bindparam("user_id"), User.deleted_at.is_(None)
 )
 _USER_AND_ROLE_LOCKED = _USER_AND_ROLE.with_for_update(read=True, key_share=True, of=User)
@@ -50,8 +50,7 @@ async def user_and_role(
     row = await first_row(session, statement, {"user_id": user_id, "org_id": org_id})
     if row is None:
         return False, None, None
-    last_active_at, role = cast(tuple[datetime | None, str | None], tuple(row))
-    return True, last_active_at, role
+    return True, row.last_active_at, row.role
 
 
 async def member_name(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> str | None:
@@ -61,7 +60,7 @@ async def member_name(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UU
 
 async def role_of(session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID) -> str | None:
     row = await first_row(session, _ROLE_OF, {"user_id": user_id, "org_id": org_id})
-    return None if row is None else cast(str, row[0])
+    return None if row is None else cast(str, row.role)
 
 
 async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> Sequence[tuple[Membership, Organization]]:

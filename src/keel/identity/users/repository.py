@@ -37,7 +37,7 @@ async def last_seen(session: AsyncSession, user_id: uuid.UUID, *, lock: bool = F
     ``lock`` key-share-locks the row, so an account deletion waits for the request.
     """
     row = await first_row(session, _LAST_SEEN_LOCKED if lock else _LAST_SEEN, {"user_id": user_id})
-    return (row is not None, row[0] if row is not None else None)
+    return (row is not None, row.last_active_at if row is not None else None)
 
 
 async def lock_for_deletion(session: AsyncSession, user_id: uuid.UUID) -> User | None:

@@ -12,5 +12,7 @@ from keel.work.tasks.models import Task
 async def task_counts(session: AsyncSession, scope: OrgScope, now: datetime) -> list[tuple[str, int, int]]:
     """(status, tasks, overdue) per status, in one grouped query."""
     overdue = func.sum(case((and_(Task.due_at < now, Task.status != "done"), 1), else_=0))
-    statement = scope.scoped(select(Task.status, func.count(), overdue), Task).group_by(Task.status)
-    return [(row[0], int(row[1]), int(row[2] or 0)) for row in await session.execute(statement)]
+    statement = scope.scoped(select(Task.status, func.count().label("tasks"), overdue.label("overdue")), Task).group_by(
+        Task.status
+    )
+    return [(row.status, int(row.tasks), int(row.overdue or 0)) for row in await session.execute(statement)]
