@@ -94,8 +94,9 @@ async def test_search_finds_every_kind_ranked_and_paged(client: httpx.AsyncClien
 @pytest.mark.sqlite
 async def test_search_and_dashboard_read_off_the_event_loop_on_sqlite(client: httpx.AsyncClient, app) -> None:  # type: ignore[no-untyped-def]
     """Their statements may run long (every match of a common word ranked, an
-    org's aggregates): they go to the database's long-read engine, whose
-    connections run on aiosqlite's threads; hot reads stay on the loop."""
+    org's aggregates, a task list filtered by text): they go to the
+    database's long-read engine, whose connections run on aiosqlite's
+    threads; hot reads stay on the loop."""
     owner = await register(client)
     org = f"{API}/orgs/{owner.personal_org_id}"
     assert (await client.post(f"{org}/tasks", json={"title": "findable"}, headers=owner.headers)).status_code == 201
@@ -126,6 +127,10 @@ async def test_search_and_dashboard_read_off_the_event_loop_on_sqlite(client: ht
         seen["threads"].clear()
         assert (await client.get(f"{org}/tasks", headers=owner.headers)).status_code == 200
         assert seen["threads"] == []
+        # A task list filtered by text is a long read too.
+        found = await client.get(f"{org}/tasks", params={"q": "findable"}, headers=owner.headers)
+        assert [task["title"] for task in found.json()["items"]] == ["findable"]
+        assert [s for s in seen["threads"] if "tasks" in s]
     finally:
         for engine, listener in listeners:
             event.remove(engine.sync_engine, "before_cursor_execute", listener)

@@ -80,15 +80,19 @@ class ApiRoute(TransactionalRoute):
     (a misspelt filter must not return the unfiltered list)."""
 
     long_reads = False
+    # Query parameters that make a request's reads long ones (a full-text filter).
+    long_read_params: tuple[str, ...] = ()
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
         known_query_names = frozenset(_query_names(self.dependant))
-        long_reads = self.long_reads
+        long_reads, long_read_params = self.long_reads, self.long_read_params
 
         async def handle_strictly(request: Request) -> Response:
             if request.scope["query_string"]:
                 _refuse_unknown_query_params(request, known_query_names)
+                if any(name in request.query_params for name in long_read_params):
+                    request.scope[_LONG_READS_SCOPE_KEY] = True
             if long_reads:
                 request.scope[_LONG_READS_SCOPE_KEY] = True
             return await handle(request)
@@ -103,15 +107,24 @@ class LongReadApiRoute(ApiRoute):
     long_reads = True
 
 
-def transactional_router(prefix: str, *, long_reads: bool = False, **options: Any) -> APIRouter:
+class TextSearchApiRoute(ApiRoute):
+    """An API route whose reads are long ones when it filters by text (``q``)."""
+
+    long_read_params = ("q",)
+
+
+def transactional_router(
+    prefix: str, *, long_reads: bool = False, text_search: bool = False, **options: Any
+) -> APIRouter:
     """A router for the public API: under /api/v1, routes in the request transaction.
 
     The full prefix is baked into each route (not added when including), so a
     route's own path is its template in logs and metrics; and FastAPI keeps
     each route's class when including, so every domain router is built here
-    (``keel.api`` checks it). ``long_reads``: see :class:`LongReadApiRoute`.
+    (``keel.api`` checks it). ``long_reads``: see :class:`LongReadApiRoute`;
+    ``text_search``: see :class:`TextSearchApiRoute`.
     """
-    route_class = LongReadApiRoute if long_reads else ApiRoute
+    route_class = LongReadApiRoute if long_reads else TextSearchApiRoute if text_search else ApiRoute
     return APIRouter(prefix=API_PREFIX + prefix, route_class=route_class, **options)
 
 

@@ -18,6 +18,7 @@ from keel.work.tasks.schemas import TaskCreate, TaskListQuery, TaskRead, TaskUpd
 
 router = transactional_router(
     prefix="/orgs/{org_id}/tasks",
+    text_search=True,
     tags=["tasks"],
     responses=problem_responses(400, 401, 403, 404, 422, 429),
 )
