@@ -70,7 +70,7 @@ bench: $(VENV)/.installed-dev
 	command -v wrk >/dev/null || apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-check: lint test test-scaled audit
+check: lint test test-lowest test-scaled audit
 
 clean:
 	rm -rf $(VENV) .venv-lowest .pytest_cache .mypy_cache .ruff_cache
