@@ -217,12 +217,17 @@ async def test_a_write_is_counted_before_its_caller_is_looked_up(gated: _Gated, 
     assert int(response.headers["ratelimit-remaining"]) == int(first.headers["ratelimit-remaining"]) - 1
 
 
-async def test_a_refused_write_changes_nothing(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
-    settings = make_settings(rate_limit=RateLimitSettings(rate_limit_default="3/minute"))
-    app = create_app(settings)
+async def _account_limited_to(make_settings, make_client, default: str):  # type: ignore[no-untyped-def]
+    """(app, client, a registered account, its tasks path), the account's
+    default budget ``default``, of which registering (reading /me) spent one."""
+    app = create_app(make_settings(rate_limit=RateLimitSettings(rate_limit_default=default)))
     client = await make_client(app)
-    account = await register(client)  # reading /me spends one
-    tasks = f"{API}/orgs/{account.personal_org_id}/tasks"
+    account = await register(client)
+    return app, client, account, f"{API}/orgs/{account.personal_org_id}/tasks"
+
+
+async def test_a_refused_write_changes_nothing(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
+    app, client, account, tasks = await _account_limited_to(make_settings, make_client, "3/minute")
     responses = [await client.post(tasks, json={"title": f"t{n}"}, headers=account.headers) for n in range(3)]
     assert [response.status_code for response in responses] == [201, 201, 429]
     # A create (answered with a response of its own, for Idempotency-Key) carries the headers too.
@@ -266,11 +271,7 @@ async def test_a_read_refused_by_a_budget_another_process_spent_does_no_work(  #
 
 @pytest.mark.readiness("ratelimit.refused_before_sql")
 async def test_a_refused_authenticated_request_runs_no_sql(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
-    settings = make_settings(rate_limit=RateLimitSettings(rate_limit_default="2/minute"))
-    app = create_app(settings)
-    client = await make_client(app)
-    account = await register(client)  # reading /me spends one
-    tasks = f"{API}/orgs/{account.personal_org_id}/tasks"
+    app, client, account, tasks = await _account_limited_to(make_settings, make_client, "2/minute")
     assert (await client.get(tasks, headers=account.headers)).status_code == 200
     async with executed_statements(app) as statements:
         refused_read = await client.get(tasks, headers=account.headers)
