@@ -62,9 +62,6 @@ class Repository(Generic[ModelT]):
         """Write a :meth:`new_row`, and any rows that go with it (its outbox event)."""
         await insert_rows(self.session, (self.table(), row), *with_rows)
 
-    async def flush(self) -> None:
-        await self.session.flush()
-
 
 class OrgRepository(Repository[ModelT]):
     """The SQL of ``model`` within one organization (see the module)."""
