@@ -134,3 +134,26 @@ async def test_search_and_dashboard_read_off_the_event_loop_on_sqlite(client: ht
     finally:
         for engine, listener in listeners:
             event.remove(engine.sync_engine, "before_cursor_execute", listener)
+
+
+async def test_search_pages_through_equal_ranks_without_loss_or_repeats(client: httpx.AsyncClient) -> None:
+    """Identical rows rank equally within their kind: paging one or two at a
+    time walks the same order as one page, every hit exactly once."""
+    owner = await register(client)
+    org = f"{API}/orgs/{owner.personal_org_id}"
+    h = owner.headers
+    for _ in range(4):
+        await client.post(f"{org}/tasks", json={"title": "Comet"}, headers=h)
+        await client.post(f"{org}/projects", json={"name": "Comet"}, headers=h)
+    whole = (await client.get(f"{org}/search", params={"q": "comet", "limit": 50}, headers=h)).json()["items"]
+    assert len(whole) == 8
+    for limit in (1, 2, 3):
+        walked, cursor = [], None
+        while True:
+            params = {"q": "comet", "limit": limit, **({"cursor": cursor} if cursor else {})}
+            page = (await client.get(f"{org}/search", params=params, headers=h)).json()
+            walked.extend(page["items"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert [(hit["kind"], hit["id"]) for hit in walked] == [(hit["kind"], hit["id"]) for hit in whole]

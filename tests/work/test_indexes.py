@@ -1,4 +1,4 @@
-"""At 100k tasks on PostgreSQL the list queries use indexes, not sequential scans."""
+"""The list and search queries read through indexes: their plans, checked on data shaped like a large org."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from keel.core.principal import OrgScope, Principal, Role
+from keel.work.search import repository as search
 from keel.work.tasks.repository import TaskFilter, TaskRepository
 
 TASKS = 100_000
@@ -129,3 +130,56 @@ async def test_list_pages_are_not_planned_per_request(app, big_org: uuid.UUID) -
             )
         ).all()
     assert sorted(plans) == [(8, 0), (8, 0)], plans
+
+
+@pytest.mark.postgres
+async def test_search_reads_only_the_orgs_matches(app, big_org: uuid.UUID) -> None:  # type: ignore[no-untyped-def]
+    """The generic plan of a search reaches the org's live matches through the
+    index led by org_id: a word common to every org's tasks does not bring
+    the other orgs' matches into the bitmap."""
+    scope = OrgScope(org_id=big_org, role=Role.VIEWER, principal=Principal(user_id=uuid.uuid4()))
+    for after in (None, (0.5, "task", uuid.UUID(int=0))):
+        statement = search.statement("postgresql", scope, "about", after=after, limit=21)
+        plan = await explain(app, statement, {})
+        assert "ix_tasks_org_search_vector" in plan, plan
+        assert "Seq Scan on tasks" not in plan, plan
+
+
+@pytest.mark.sqlite
+async def test_text_filtered_list_walks_the_ordered_index_on_sqlite(app) -> None:  # type: ignore[no-untyped-def]
+    """A task list filtered by a word reads its matches once and walks the
+    list's index in order until the page is full: a word in every task costs
+    a page, never a sort of all its matches."""
+    org_id = uuid.uuid4()
+    async with app.state.database.session(write=True) as session:
+        await session.execute(
+            text("INSERT INTO organizations (id, name, personal, created_at, updated_at) VALUES (:id, 'o', 0, 0, 0)"),
+            {"id": org_id.hex},
+        )
+        await session.execute(
+            text(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
+                "INSERT INTO tasks (id, org_id, title, description, status, priority, labels, version, "
+                "created_at, updated_at) SELECT lower(hex(randomblob(16))), :org, 'common ' || i, '', 'todo', 0, "
+                "'[]', 1, datetime(i, 'unixepoch'), datetime(i, 'unixepoch') FROM n"
+            ),
+            {"org": org_id.hex},
+        )
+        await session.commit()
+        # With statistics SQLite knows an org holds many rows, which made it
+        # drive the list by the matches' rowids and sort them.
+        await session.execute(text("ANALYZE"))
+        await session.commit()
+    scope = OrgScope(org_id=org_id, role=Role.VIEWER, principal=Principal(user_id=uuid.uuid4()))
+    async with app.state.database.session(write=False) as session:
+        statement, params = TaskRepository(session, scope).list_statement(
+            TaskFilter(q="common"), sort_field="created_at", descending=True, after=None, limit=50
+        )
+        connection = await session.connection()
+        expanded = statement.compile(dialect=connection.dialect).construct_expanded_state(params)
+        explained = f"EXPLAIN QUERY PLAN {expanded.statement}"
+        values = tuple(str(value) for value in expanded.positional_parameters)  # the plan is for any values
+        plan = (await connection.exec_driver_sql(explained, values)).all()
+    details = "\n".join(str(row[-1]) for row in plan)
+    assert "ix_tasks_live_created" in details, details
+    assert "TEMP B-TREE" not in details, details

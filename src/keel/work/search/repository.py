@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, literal, or_, select, union_all
+from sqlalchemy import Select, and_, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core import fulltext
@@ -23,34 +23,54 @@ SEARCHED: list[tuple[str, Any, Any]] = [
 ]
 
 
-async def hits(
-    session: AsyncSession, scope: OrgScope, query: str, *, after: tuple[float, str, uuid.UUID] | None, limit: int
-) -> Sequence[Any]:
+def _best_of(part: Select[Any], kind: str, *, after: tuple[float, str, uuid.UUID] | None, limit: int) -> Select[Any]:
+    """One kind's best ``limit`` rows after ``after``: the top of the union is
+    made of the tops of its parts, so no part hands on more than a page."""
+    ranked = part.subquery(kind)
+    statement = select(ranked)
+    if after is not None:
+        rank, after_kind, row_id = after
+        # Within one kind the (rank, kind, id) order is (rank, id).
+        if kind > after_kind:
+            statement = statement.where(ranked.c.rank <= rank)
+        elif kind < after_kind:
+            statement = statement.where(ranked.c.rank < rank)
+        else:
+            statement = statement.where(or_(ranked.c.rank < rank, and_(ranked.c.rank == rank, ranked.c.id > row_id)))
+    return select(statement.order_by(ranked.c.rank.desc(), ranked.c.id).limit(limit).subquery(f"best_{kind}"))
+
+
+def statement(
+    dialect: str, scope: OrgScope, query: str, *, after: tuple[float, str, uuid.UUID] | None, limit: int
+) -> Select[Any]:
     """Ranked matches across the org's searchable resources, one UNION query,
-    the best ``limit + 1`` after ``after``.
+    the best ``limit`` after ``after``.
 
     Ordered by rank, then kind and id so equal ranks keep a stable order.
     """
-    dialect = session.get_bind().dialect.name
     parts = [
-        scope.scoped(
-            fulltext.ranked(
-                dialect, model, (literal(kind).label("kind"), model.id.label("id"), title.label("title")), query
+        _best_of(
+            scope.scoped(
+                fulltext.ranked(
+                    dialect, model, (literal(kind).label("kind"), model.id.label("id"), title.label("title")), query
+                ),
+                model,
             ),
-            model,
+            kind,
+            after=after,
+            limit=limit,
         )
         for kind, model, title in SEARCHED
     ]
     found = union_all(*parts).subquery("found")
-    statement = select(found)
-    if after is not None:
-        rank, kind, row_id = after
-        statement = statement.where(
-            or_(
-                found.c.rank < rank,
-                and_(found.c.rank == rank, found.c.kind > kind),
-                and_(found.c.rank == rank, found.c.kind == kind, found.c.id > row_id),
-            )
-        )
-    statement = statement.order_by(found.c.rank.desc(), found.c.kind, found.c.id).limit(limit + 1)
-    return (await session.execute(statement)).all()
+    return select(found).order_by(found.c.rank.desc(), found.c.kind, found.c.id).limit(limit)
+
+
+async def hits(
+    session: AsyncSession, scope: OrgScope, query: str, *, after: tuple[float, str, uuid.UUID] | None, limit: int
+) -> Sequence[Any]:
+    """The best ``limit + 1`` matches after ``after`` (one more tells whether a next page exists)."""
+    dialect = session.get_bind().dialect.name
+    best = statement(dialect, scope, query, after=after, limit=limit + 1)
+    rows: Sequence[Any] = (await session.execute(best)).all()
+    return rows
