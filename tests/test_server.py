@@ -119,3 +119,67 @@ def test_shutdown_grace_period_bounds_the_wait(server_env: dict[str, str]) -> No
         assert time.monotonic() - started < 10
     finally:
         process.stop()
+
+
+def _slow_body_request(port: int) -> socket.socket:
+    """A login whose body never arrives: headers promise 1,000 bytes, 4 are sent."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    sock.sendall(
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"em'
+    )
+    return sock
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+@pytest.mark.readiness("http.slow_clients")
+def test_clients_sending_bodies_slowly_do_not_crowd_out_the_rest(server_env: dict[str, str]) -> None:
+    """Twenty clients stalled mid-body, five places for handlers: every other
+    request is still served, and each stalled client gets a 408 and a closed
+    connection once its body is overdue."""
+    process = keel_test_server({**server_env, "KEEL_MAX_IN_FLIGHT": "5", "KEEL_CLIENT_TIMEOUT_S": "2"})
+    try:
+        process.wait_ready()
+        stalled = [_slow_body_request(process.port) for _ in range(20)]
+        try:
+            with httpx.Client(base_url=process.base_url, timeout=10) as client:
+                for _ in range(10):
+                    login = client.post("/api/v1/auth/login", json={"email": "nobody@example.com", "password": "x"})
+                    assert login.status_code == 401, login.text
+            for sock in stalled:
+                answer = _read_until_closed(sock)
+                assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+                assert b"application/problem+json" in answer
+        finally:
+            for sock in stalled:
+                sock.close()
+    finally:
+        process.stop()
+
+
+@pytest.mark.readiness("http.slow_clients")
+def test_connections_without_complete_headers_are_closed(server_env: dict[str, str]) -> None:
+    """A connection that sends nothing, half a request line, or half its
+    headers is closed once the client timeout passes; the server serves on."""
+    process = keel_test_server({**server_env, "KEEL_CLIENT_TIMEOUT_S": "1"})
+    try:
+        process.wait_ready()
+        partial = [b"", b"GET /health/li", b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: "]
+        sockets = [socket.create_connection(("127.0.0.1", process.port), timeout=15) for _ in partial]
+        try:
+            for sock, sent in zip(sockets, partial, strict=True):
+                sock.sendall(sent)
+            for sock in sockets:
+                assert _read_until_closed(sock) == b""  # closed, and nothing answered
+            assert httpx.get(f"{process.base_url}/health/live", timeout=5).status_code == 200
+        finally:
+            for sock in sockets:
+                sock.close()
+    finally:
+        process.stop()

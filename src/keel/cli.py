@@ -13,6 +13,7 @@ from keel.config import Environment, Settings, configuration_problems, load_sett
 from keel.core import schema
 from keel.core.db import Database
 from keel.core.errors import database_unavailable
+from keel.core.http_protocol import HeaderDeadlineProtocol
 from keel.seed import seed_demo
 
 app = typer.Typer(help="keel: a production-ready, multi-tenant backend service.", no_args_is_help=True)
@@ -79,7 +80,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "access_log": False,
         "log_config": None,
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools, with a deadline for each request's headers; the same
+        # bound closes connections idle between requests.
+        "http": HeaderDeadlineProtocol,
+        "timeout_keep_alive": settings.http.client_timeout_s,
     }
 
 

@@ -77,6 +77,10 @@ class HttpSettings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     request_timeout_s: float = Field(default=30.0, gt=0)
+    # How long a client may take to send its request headers, and then its
+    # body (each; past it 408 or a closed connection): slow clients must not
+    # hold connections and memory open indefinitely.
+    client_timeout_s: float = Field(default=5.0, gt=0)
     # Load shedding: past either bound keel answers 503 + Retry-After at once
     # instead of queueing work it cannot finish in time (health exempt).
     # Requests handled at once:

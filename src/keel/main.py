@@ -74,6 +74,7 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
         max_body_bytes=http.max_body_bytes,
         max_header_bytes=http.max_header_bytes,
         timeout_s=http.request_timeout_s,
+        client_timeout_s=http.client_timeout_s,
         shedder=LoadShedder(max_in_flight=http.max_in_flight, max_stall_s=http.max_loop_stall_ms / 1000),
     )
     return [

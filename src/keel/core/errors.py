@@ -87,6 +87,10 @@ class PreconditionFailed(KeelError):
     status, slug, title = 412, "precondition-failed", "Precondition Failed"
 
 
+class RequestTimeout(KeelError):
+    status, slug, title = 408, "request-timeout", "Request Timeout"
+
+
 class PayloadTooLarge(KeelError):
     status, slug, title = 413, "payload-too-large", "Payload Too Large"
 
@@ -131,6 +135,7 @@ _BY_STATUS: dict[int, type[KeelError]] = {
         MethodNotAllowed,
         Conflict,
         PreconditionFailed,
+        RequestTimeout,
         PayloadTooLarge,
         UnsupportedMediaType,
         ValidationFailed,

@@ -2,8 +2,12 @@
 
 Headers over the limit get 431; a body over the limit gets 413, judged by
 Content-Length up front and by counting the stream (chunked bodies have no
-Content-Length); a body on a write must be JSON or it gets 415. A handler
-that runs too long is cancelled and answered 504 (its transaction rolls back).
+Content-Length); a body on a write must be JSON or it gets 415. The body is
+read whole before the handler runs, within ``client_timeout_s`` (408 and the
+connection closed past it): a client that sends its body slowly holds only
+its own connection, never one of the ``max_in_flight`` places that handlers
+run in. A handler that runs too long is cancelled and answered 504 (its
+transaction rolls back).
 Under overload (see ``load_shedding``) a request is refused at once with 503
 and Retry-After: fast refusals keep the accepted requests fast instead of
 every request queueing for a pool until it times out.
@@ -14,7 +18,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keel.core.errors import (
@@ -22,6 +25,7 @@ from keel.core.errors import (
     HeadersTooLarge,
     KeelError,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceUnavailable,
     UnsupportedMediaType,
     send_problem,
@@ -38,11 +42,8 @@ def _overloaded() -> ServiceUnavailable:
     return ServiceUnavailable("keel is at capacity; retry shortly.", headers={"Retry-After": "1"})
 
 
-class _BodyTooLarge(HTTPException):
-    """Raised from ``receive``; FastAPI re-raises HTTPExceptions from body parsing."""
-
-    def __init__(self) -> None:
-        super().__init__(status_code=413)
+class _BodyTooLarge(Exception):
+    """The body grew past the limit while it was read."""
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -50,6 +51,11 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
+
+
+def _declares_body(scope: Scope) -> bool:
+    content_length = _header(scope, b"content-length")
+    return (content_length is not None and content_length != b"0") or _header(scope, b"transfer-encoding") is not None
 
 
 def _is_json(content_type: bytes) -> bool:
@@ -62,11 +68,20 @@ class RequestLimits:
     rather than two: a layer's coroutine frame and ``send`` wrapper cost
     about as much as these checks)."""
 
-    def __init__(self, *, max_body_bytes: int, max_header_bytes: int, timeout_s: float, shedder: LoadShedder) -> None:
+    def __init__(
+        self,
+        *,
+        max_body_bytes: int,
+        max_header_bytes: int,
+        timeout_s: float,
+        client_timeout_s: float,
+        shedder: LoadShedder,
+    ) -> None:
         self.shedder = shedder
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
         self.timeout_s = timeout_s
+        self.client_timeout_s = client_timeout_s
 
     def rejection(self, scope: Scope) -> KeelError | None:
         """Why the request is refused before it runs (431, 413, 415, 503), or None."""
@@ -75,9 +90,7 @@ class RequestLimits:
             return HeadersTooLarge(f"Request headers exceed {self.max_header_bytes} bytes.")
         if scope["method"] in _METHODS_WITH_BODY:
             content_length = _header(scope, b"content-length")
-            has_body = (content_length is not None and content_length != b"0") or (
-                _header(scope, b"transfer-encoding") is not None
-            )
+            has_body = _declares_body(scope)
             if content_length is not None and content_length.isdigit() and int(content_length) > self.max_body_bytes:
                 return PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes.")
             if has_body and not _is_json(_header(scope, b"content-type") or b""):
@@ -86,31 +99,53 @@ class RequestLimits:
             return _overloaded()
         return None
 
+    async def _read_body(self, receive: Receive) -> Message | None:
+        """The whole body as one message, or None if the client went away."""
+        chunks: list[bytes] = []
+        received = 0
+        async with asyncio.timeout(self.client_timeout_s):
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return None
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
     async def run(
         self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, response_started: Callable[[], bool]
     ) -> None:
-        """Run an accepted request within its deadline (504 past it) and the body limit."""
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _BodyTooLarge
-            return message
+        """Read the body, then run the request within its deadline (504 past it)."""
+        if _declares_body(scope):
+            try:
+                body = await self._read_body(receive)
+            except _BodyTooLarge:
+                # The rest of the body is never read: the connection cannot carry another request.
+                too_large = PayloadTooLarge(
+                    f"The request body exceeds {self.max_body_bytes} bytes.", headers={"Connection": "close"}
+                )
+                await send_problem(send, too_large, scope)
+                return
+            except TimeoutError:
+                slow = RequestTimeout(
+                    f"The request body did not arrive within {self.client_timeout_s:g} s.",
+                    headers={"Connection": "close"},
+                )
+                await send_problem(send, slow, scope)
+                return
+            if body is None:
+                return  # disconnected: nobody to answer
+            receive = _replaying(body, receive)
 
         self.shedder.in_flight += 1
         deadline = asyncio.timeout(self.timeout_s)
         try:
             async with deadline:
-                await app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            if response_started():
-                raise
-            error = PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes.")
-            await send_problem(send, error, scope)
+                await app(scope, receive, send)
         except TimeoutError:
             if not deadline.expired() or response_started():
                 raise  # not this deadline's, or too late to answer
@@ -119,3 +154,17 @@ class RequestLimits:
             await send_problem(send, late, scope)
         finally:
             self.shedder.in_flight -= 1
+
+
+def _replaying(body: Message, receive: Receive) -> Receive:
+    """``receive`` for the application: the body read already, then the connection's own messages."""
+    pending: Message | None = body
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending is not None:
+            message, pending = pending, None
+            return message
+        return await receive()
+
+    return replay
