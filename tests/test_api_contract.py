@@ -1,28 +1,32 @@
-"""Properties every public API route must have, checked on the route table."""
+"""Properties every public API route must have, checked on the app's route table."""
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from keel.api import API_PREFIX, api_routers
+from keel.config import Settings
+from keel.core.platform import platform
 from keel.core.schemas import InputModel
-from keel.core.transactions import TransactionalRoute
+from keel.core.transactions import API_PREFIX, TransactionalRoute
+from keel.main import create_app
 
 
-def routes() -> list[APIRoute]:
-    return [route for router in api_routers() for route in router.routes if isinstance(route, APIRoute)]
+def routes(app: FastAPI) -> list[APIRoute]:
+    """Every route the domains installed."""
+    return [route for route in platform(app).api_routes if isinstance(route, APIRoute)]
 
 
-def test_every_body_is_an_input_model() -> None:
-    for route in routes():
+def test_every_body_is_an_input_model(settings: Settings) -> None:
+    for route in routes(create_app(settings)):
         for param in route.dependant.body_params:
             annotation = param.field_info.annotation
             assert isinstance(annotation, type), (route.path, annotation)
             assert issubclass(annotation, InputModel), (route.path, annotation)
 
 
-def test_every_route_is_versioned_transactional_and_documented() -> None:
-    found = routes()
+def test_every_route_is_versioned_transactional_and_documented(settings: Settings) -> None:
+    found = routes(create_app(settings))
     assert len(found) >= 20
     for route in found:
         assert route.path.startswith(API_PREFIX)

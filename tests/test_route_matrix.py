@@ -14,8 +14,9 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from keel.api import api_routers
 from keel.core.principal import Role
+from keel.identity.router import routers as identity_routers
+from keel.work.router import routers as work_routers
 from tests.fixtures.accounts import API, Account, add_member, create_api_key, create_org, register
 
 ROLES = [Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER]
@@ -31,7 +32,7 @@ def _walk(dependant: Any) -> list[str]:
 def org_routes() -> list[tuple[str, str, Role]]:
     """(method, path, minimum role) for every API route under /orgs/{org_id}."""
     found = []
-    for route in (route for router in api_routers() for route in router.routes):
+    for route in (route for router in [*identity_routers, *work_routers] for route in router.routes):
         if not isinstance(route, APIRoute) or "{org_id}" not in route.path:
             continue
         minimum = next((role for role in ROLES if f"require_{role.value}" in _walk(route.dependant)), None)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -14,7 +13,6 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from keel import __version__
-from keel.api import api_routers
 from keel.config import Settings, configuration_problems, load_settings
 from keel.core import schema
 from keel.core.auth import AUTHENTICATING
@@ -30,12 +28,12 @@ from keel.core.middleware.request_limits import RequestLimits
 from keel.core.openapi import declare_security
 from keel.core.ops import add_operational_routes, mount_docs
 from keel.core.pagination import CursorCodec
+from keel.core.platform import Platform, attach
 from keel.core.ratelimit import RateLimiter
 from keel.core.security import TokenSigner
 from keel.core.tracing import telemetry_config
-from keel.identity.access_cache import AccessCache
-from keel.identity.resolver import IdentityResolver
-from keel.identity.services import IdentityServices
+from keel.identity.install import install as install_identity
+from keel.work.install import install as install_work
 
 _log = get_logger("keel.app")
 
@@ -89,25 +87,12 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
     ]
 
 
-def create_app(
-    settings: Settings | None = None,
-    *,
-    routers: Iterable[APIRouter] = (),
-    telemetry: dict[str, Any] | None = None,
-) -> FastAPI:
-    """Build keel. Refuses settings unfit for their environment.
+# Each domain wires itself in, in this order: work builds on identity's resolver.
+DOMAINS: tuple[Callable[[FastAPI, Platform], None], ...] = (install_identity, install_work)
 
-    Args:
-        settings: configuration; read from the environment when omitted.
-        routers: extra routers mounted beside the API (tests, plugins).
-        telemetry: FastAPI telemetry config overriding the one from settings.
-    """
-    settings = settings or load_settings()
-    problems = configuration_problems(settings)
-    if problems:
-        raise ConfigurationError(problems)
-    configure_logging(settings)
 
+def build_platform(settings: Settings) -> Platform:
+    """Core's services for one app: database, cache, rate limiter, signers, health."""
     metrics = Metrics()
     database = Database(settings.database)
     metrics.watch_pool(database.pool_stats)
@@ -131,11 +116,25 @@ def create_app(
         redis_pool_size=redis.redis_pool_size,
         trusted_proxies=frozenset(settings.http.trusted_proxies),
     )
-    access_cache = AccessCache(ttl_s=settings.auth.access_cache_ttl_s)
-    access_cache.watch(database.session_class)
-    principal_resolver = IdentityResolver(
-        database, activity_interval_s=settings.auth.activity_write_interval_s, access=access_cache
+    return Platform(
+        settings=settings,
+        metrics=metrics,
+        database=database,
+        cache=cache,
+        rate_limiter=rate_limiter,
+        cursors=CursorCodec(settings.signing_key),
+        token_signer=TokenSigner(settings.signing_key, settings.auth),
+        health=HealthChecker(
+            database,
+            cache=cache if redis_url else None,
+            rate_limiter=rate_limiter,
+            expected_revision=schema.head_revision(),
+        ),
     )
+
+
+def _lifespan(platform: Platform) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    settings = platform.settings
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -143,29 +142,48 @@ def create_app(
             "keel.starting",
             version=__version__,
             env=settings.env.value,
-            database=database.display_url,
-            redis=redis_url is not None,
+            database=platform.database.display_url,
+            redis=settings.redis.redis_url is not None,
         )
-        if not rate_limiter.enabled:
+        if not platform.rate_limiter.enabled:
             _log.warning("keel.rate_limits_off", note="KEEL_RATE_LIMITS=off: no request is limited")
-        following = asyncio.create_task(access_cache.follow(cache)) if access_cache.enabled else None
-        await database.warm_up()
-        try:
-            yield
-        finally:
-            _log.info("keel.stopping")
-            if following is not None:
-                access_cache.stop()
-                following.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await following
-            await access_cache.close()
-            await principal_resolver.last_seen.settle()  # readers' stamps handed over, written
-            await rate_limiter.close()
-            await cache.close()
-            await database.dispose()
+        async with contextlib.AsyncExitStack() as domains:
+            for part in platform.lifespan_parts:
+                await domains.enter_async_context(part())
+            await platform.database.warm_up()
+            try:
+                yield
+            finally:
+                _log.info("keel.stopping")
+                await domains.aclose()  # the domains stop before the pools they use close
+                await platform.rate_limiter.close()
+                await platform.cache.close()
+                await platform.database.dispose()
 
-    telemetry = telemetry if telemetry is not None else telemetry_config(settings)
+    return lifespan
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    routers: Iterable[APIRouter] = (),
+    telemetry: dict[str, Any] | None = None,
+) -> FastAPI:
+    """Build keel: core's platform, then each domain installs itself.
+    Refuses settings unfit for their environment.
+
+    Args:
+        settings: configuration; read from the environment when omitted.
+        routers: extra routers mounted beside the API (tests, plugins).
+        telemetry: FastAPI telemetry config overriding the one from settings.
+    """
+    settings = settings or load_settings()
+    problems = configuration_problems(settings)
+    if problems:
+        raise ConfigurationError(problems)
+    configure_logging(settings)
+
+    built = build_platform(settings)
     app = FastAPI(
         title="keel",
         version=__version__,
@@ -174,35 +192,18 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_exposed else None,
-        lifespan=lifespan,
-        middleware=_middleware(settings, metrics),
-        telemetry=telemetry,  # type: ignore[arg-type]
+        lifespan=_lifespan(built),
+        middleware=_middleware(settings, built.metrics),
+        telemetry=telemetry if telemetry is not None else telemetry_config(settings),  # type: ignore[arg-type]
     )
-    app.state.settings = settings
-    app.state.metrics = metrics
-    app.state.database = database
-    app.state.cache = cache
-    app.state.rate_limiter = rate_limiter
-    token_signer = TokenSigner(settings.signing_key, settings.auth)
-    app.state.token_signer = token_signer
-    app.state.identity = IdentityServices.build(settings, token_signer)
-    app.state.cursors = CursorCodec(settings.signing_key)
-    app.state.principal_resolver = principal_resolver
-    app.state.health = HealthChecker(
-        database,
-        cache=cache if redis_url else None,
-        rate_limiter=rate_limiter,
-        expected_revision=schema.head_revision(),
-    )
-
+    attach(app, built)
     install_error_handlers(app)
     add_operational_routes(app, expose_metrics=settings.metrics_exposed)
     if settings.docs_exposed:
         mount_docs(app)
-    routers_of_api = api_routers()
-    for api_router in routers_of_api:
-        app.include_router(api_router)
-    declare_security(app, (route for router in routers_of_api for route in router.routes), AUTHENTICATING)
+    for install in DOMAINS:
+        install(app, built)
+    declare_security(app, built.api_routes, AUTHENTICATING)
     for router in routers:
         app.include_router(router)
     return app

@@ -7,6 +7,7 @@ import pytest
 from pydantic import SecretStr
 
 from keel.config import RedisSettings
+from keel.core.platform import platform
 from keel.main import create_app
 from tests.fixtures.databases import database_settings
 
@@ -45,7 +46,7 @@ async def test_ready_is_503_when_database_unreachable(make_settings, make_client
 
 @pytest.mark.readiness("health.ready_schema_behind")
 async def test_ready_is_503_when_schema_not_at_head(app, make_client) -> None:  # type: ignore[no-untyped-def]
-    app.state.health.expected_revision = "a-newer-revision"
+    platform(app).health.expected_revision = "a-newer-revision"
     client = await make_client(app)
     response = await client.get("/health/ready")
     assert response.status_code == 503

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from keel.config import HttpSettings, RateLimitSettings, RedisSettings
+from keel.core.platform import platform
 from keel.core.ratelimit import RateLimiter
 from keel.main import create_app
 from keel.work.tasks.models import Task
@@ -232,7 +233,7 @@ async def test_a_refused_write_changes_nothing(make_settings, make_client) -> No
     assert [response.status_code for response in responses] == [201, 201, 429]
     # A create (answered with a response of its own, for Idempotency-Key) carries the headers too.
     assert [response.headers["ratelimit-remaining"] for response in responses] == ["1", "0", "0"]
-    async with app.state.database.session(write=False) as session:
+    async with platform(app).database.session(write=False) as session:
         titles = await session.scalars(select(Task.title).where(Task.org_id == uuid.UUID(account.personal_org_id)))
         assert sorted(titles) == ["t0", "t1"]
 

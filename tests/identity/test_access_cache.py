@@ -18,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from keel.config import AuthSettings, RedisSettings
+from keel.core.platform import platform
 from keel.identity.access_cache import MISSING, AccessCache
 from keel.main import create_app
 from tests.fixtures.accounts import API, Account, add_member, create_api_key, create_org, last_seen_written, register
@@ -63,7 +64,7 @@ async def test_a_repeated_read_does_not_ask_the_database_who_the_caller_is(
     client: httpx.AsyncClient, app: FastAPI, crew: dict[str, Any]
 ) -> None:
     headers = crew["member"].headers
-    app.state.principal_resolver.access.clear()  # as when the entries expire
+    platform(app).principal_resolver.access.clear()  # as when the entries expire
     async with access_queries(app) as seen:
         assert (await client.get(crew["tasks"], headers=headers)).status_code == 200
     # Who the caller is and their role, asked in one statement.

@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from keel.core.platform import platform
 from keel.identity.api_keys.models import ApiKey
 from tests.fixtures.accounts import API, create_api_key, create_org, last_seen_written, register
 
@@ -26,7 +27,7 @@ async def test_key_is_shown_once_and_works_until_revoked(client: httpx.AsyncClie
     listed = await client.get(f"{API}/orgs/{org_id}/api-keys", headers=owner.headers)
     assert secret not in listed.text
     assert [k["id"] for k in listed.json()["items"]] == [created["id"]]
-    async with app.state.database.session(write=False) as session:
+    async with platform(app).database.session(write=False) as session:
         stored = await session.scalar(select(ApiKey).where(ApiKey.id == uuid.UUID(created["id"])))
         assert stored is not None
         assert secret not in (stored.key_hash, stored.display_prefix)

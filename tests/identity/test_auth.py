@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from keel.config import AuthSettings, RateLimitSettings
+from keel.core.platform import platform
 from keel.identity.audit.models import AuditEvent
 from keel.identity.users.models import User
 from keel.main import create_app
@@ -138,7 +139,7 @@ async def test_login_rehashes_when_hash_parameters_change(make_settings, make_cl
     upgraded = await make_client(upgraded_app)
     response = await upgraded.post(f"{API}/auth/login", json={"email": account.email, "password": PASSWORD})
     assert response.status_code == 200
-    async with upgraded_app.state.database.session(write=False) as session:
+    async with platform(upgraded_app).database.session(write=False) as session:
         user = await session.scalar(select(User).where(User.email == account.email))
         assert user is not None
         assert "m=2048,t=2" in (user.password_hash or "")
@@ -195,7 +196,7 @@ async def test_reusing_a_spent_refresh_token_revokes_the_family_and_is_audited(m
     assert replay.headers["content-type"] == PROBLEM
     # The legitimate holder's newer token died with the family.
     assert (await refresh(client, successor)).status_code == 401
-    async with app.state.database.session(write=False) as session:
+    async with platform(app).database.session(write=False) as session:
         actions = (
             await session.scalars(select(AuditEvent.action).where(AuditEvent.actor_user_id == uuid.UUID(account.id)))
         ).all()

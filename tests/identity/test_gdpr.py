@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from keel.core.platform import platform
 from keel.identity.audit.models import AuditEvent
 from keel.identity.orgs.models import Membership
 from keel.identity.users.models import User
@@ -52,7 +53,7 @@ async def test_deleting_an_account_revokes_everything_and_anonymizes(client: htt
     # The personal org went with its only member.
     assert (await client.get(f"{API}/orgs/{account.personal_org_id}", headers=team_owner.headers)).status_code == 404
 
-    async with app.state.database.session(write=False) as session:
+    async with platform(app).database.session(write=False) as session:
         user = await session.get(User, uuid.UUID(account.id))
         assert user is not None
         assert account.email not in (user.email, user.email_normalized)
@@ -88,7 +89,7 @@ async def test_deleting_while_requests_are_in_flight_leaves_no_orphans(client: h
     statuses = [r.status_code for r in responses]
     assert all(status in (200, 201, 204, 401) for status in statuses), statuses
     assert statuses[3] == 204
-    async with app.state.database.session(write=False) as session:
+    async with platform(app).database.session(write=False) as session:
         remaining = await session.scalar(
             select(func.count()).select_from(Membership).where(Membership.user_id == uuid.UUID(account.id))
         )
@@ -103,7 +104,7 @@ async def test_concurrent_writes_of_one_user_survive_a_due_activity_stamp(client
     account = await register(client)
     await last_seen_written(app)  # registering read /me: its stamp lands after the response
     for _ in range(3):
-        async with app.state.database.session(write=True) as session:
+        async with platform(app).database.session(write=True) as session:
             await session.execute(update(User).where(User.id == uuid.UUID(account.id)).values(last_active_at=None))
             await session.commit()
         writes = [client.post(f"{API}/orgs", json={"name": f"burst {i}"}, headers=account.headers) for i in range(12)]

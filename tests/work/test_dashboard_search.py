@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import event, update
 
 from keel.core.clock import now
+from keel.core.platform import platform
 from keel.identity.users.models import User
 from tests.fixtures.accounts import API, add_member, create_org, last_seen_written, register
 
@@ -21,7 +22,7 @@ async def test_dashboard_counts_overdue_and_active_members(client: httpx.AsyncCl
     org_id = await create_org(client, owner)
     await add_member(client, org_id, owner, idle, "viewer")
     await last_seen_written(app)  # registering read /me: its stamp is written after the response
-    async with app.state.database.session(write=True) as session:
+    async with platform(app).database.session(write=True) as session:
         await session.execute(
             update(User).where(User.id == uuid.UUID(idle.id)).values(last_active_at=now() - timedelta(hours=2))
         )
@@ -100,7 +101,7 @@ async def test_search_and_dashboard_read_off_the_event_loop_on_sqlite(client: ht
     owner = await register(client)
     org = f"{API}/orgs/{owner.personal_org_id}"
     assert (await client.post(f"{org}/tasks", json={"title": "findable"}, headers=owner.headers)).status_code == 201
-    database = app.state.database
+    database = platform(app).database
     seen: dict[str, list[str]] = {"inline": [], "threads": []}
 
     def listen(engine: Any, into: list[str]) -> Callable[..., None]:
@@ -116,7 +117,7 @@ async def test_search_and_dashboard_read_off_the_event_loop_on_sqlite(client: ht
     ]
     try:
         await last_seen_written(app)
-        app.state.principal_resolver.access.clear()
+        platform(app).principal_resolver.access.clear()
         seen["inline"].clear()
         for path in ("/search?q=findable", "/dashboard"):
             assert (await client.get(org + path, headers=owner.headers)).status_code == 200

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from keel.core.platform import platform
 from keel.core.principal import OrgScope, Principal, Role
 from keel.work.search import repository as search
 from keel.work.tasks.repository import TaskFilter, TaskRepository
@@ -20,7 +21,7 @@ TASKS = 100_000
 async def big_org(app) -> uuid.UUID:  # type: ignore[no-untyped-def]
     """One org with 100k tasks (and a few other orgs), inserted set-wise."""
     org_id = uuid.uuid4()
-    async with app.state.database.session(write=True) as session:
+    async with platform(app).database.session(write=True) as session:
         for org in (org_id, uuid.uuid4(), uuid.uuid4()):
             await session.execute(
                 text(
@@ -55,7 +56,7 @@ async def explain(app, statement: Any, params: dict[str, Any]) -> str:  # type: 
     prepared (keel's driver prepares every statement), planned as keel's
     connection settings say (a generic plan, for any parameter values), and
     explained for ``params``."""
-    async with app.state.database.session(write=True) as session:
+    async with platform(app).database.session(write=True) as session:
         connection = await session.connection()
         expanded = statement.compile(dialect=connection.dialect).construct_expanded_state(params)
         values = ", ".join(_literal(value) for value in expanded.positional_parameters)
@@ -78,7 +79,7 @@ async def test_list_queries_use_an_index(app, big_org: uuid.UUID) -> None:  # ty
         (TaskFilter(), "priority"),
         (TaskFilter(q="about 17"), "-created_at"),
     ]
-    async with app.state.database.session(write=False) as session:
+    async with platform(app).database.session(write=False) as session:
         tasks = TaskRepository(session, scope)
     for task_filter, sort in cases:
         deep = [datetime(2020, 1, 1, tzinfo=UTC), uuid.UUID(int=0)] if sort.endswith("_at") else [2, uuid.UUID(int=0)]
@@ -115,7 +116,7 @@ async def test_list_pages_are_not_planned_per_request(app, big_org: uuid.UUID) -
         assert len(rows) == 51
         return [rows[49]["created_at"], rows[49]["id"]]
 
-    async with app.state.database.session(write=True) as session:
+    async with platform(app).database.session(write=True) as session:
         for _ in range(8):
             after = await load(session, None)
         for _ in range(8):
@@ -151,7 +152,7 @@ async def test_text_filtered_list_walks_the_ordered_index_on_sqlite(app) -> None
     list's index in order until the page is full: a word in every task costs
     a page, never a sort of all its matches."""
     org_id = uuid.uuid4()
-    async with app.state.database.session(write=True) as session:
+    async with platform(app).database.session(write=True) as session:
         await session.execute(
             text("INSERT INTO organizations (id, name, personal, created_at, updated_at) VALUES (:id, 'o', 0, 0, 0)"),
             {"id": org_id.hex},
@@ -171,7 +172,7 @@ async def test_text_filtered_list_walks_the_ordered_index_on_sqlite(app) -> None
         await session.execute(text("ANALYZE"))
         await session.commit()
     scope = OrgScope(org_id=org_id, role=Role.VIEWER, principal=Principal(user_id=uuid.uuid4()))
-    async with app.state.database.session(write=False) as session:
+    async with platform(app).database.session(write=False) as session:
         statement, params = TaskRepository(session, scope).list_statement(
             TaskFilter(q="common"), sort_field="created_at", descending=True, after=None, limit=50
         )

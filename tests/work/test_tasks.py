@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from keel.core.outbox import OutboxEvent
 from keel.core.pagination import Page
+from keel.core.platform import platform
 from keel.work.tasks.schemas import TaskRead
 from tests.fixtures.accounts import API, add_member, create_org, register
 from tests.fixtures.statements import executed_statements
@@ -86,7 +87,7 @@ async def test_every_change_writes_an_outbox_event(client: httpx.AsyncClient, or
     h = org["member"].headers
     await client.patch(f"{org['tasks']}/{task['id']}", json={"title": "renamed"}, headers=h)
     await client.delete(f"{org['tasks']}/{task['id']}", headers=h)
-    async with app.state.database.session(write=False) as session:
+    async with platform(app).database.session(write=False) as session:
         rows = (
             await session.scalars(
                 select(OutboxEvent.event_type)

@@ -3,8 +3,8 @@
 ``authenticate`` turns a bearer credential (JWT access token or ``keel_`` API
 key) into a :class:`Principal`; ``require_role`` turns a credential and an org
 id from the path into an :class:`OrgScope`. Looking credentials up
-is the identity domain's job: it registers a :class:`PrincipalResolver` on the
-app, so core never imports a domain.
+is the identity domain's job: its install sets a :class:`PrincipalResolver` on
+the app's platform, so core never imports a domain.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.errors import Forbidden, NotFound, Unauthorized
+from keel.core.platform import request_platform
 from keel.core.principal import API_KEY_PREFIX, OrgScope, Principal, Role
 from keel.core.ratelimit import enforce_rate_limit
-from keel.core.security import InvalidToken, TokenSigner
+from keel.core.security import InvalidToken
 from keel.core.transactions import DbSession, is_write_request, request_session
 
 
@@ -71,7 +72,7 @@ async def _authenticated(
     credential = _credential(request)
     if credential is None:
         raise Unauthorized("Authentication required.")
-    resolver: PrincipalResolver = request.app.state.principal_resolver
+    resolver = request_platform(request).principal_resolver
     write = is_write_request(request)
     if credential.startswith(API_KEY_PREFIX):
         # Counted by a digest of the key itself: known before any lookup, never the key.
@@ -81,7 +82,7 @@ async def _authenticated(
             raise Unauthorized("Invalid or revoked credential.")
         role = await resolver.role_in_org(session, principal, org_id, write=write) if org_id is not None else None
         return principal, role
-    signer: TokenSigner = request.app.state.token_signer
+    signer = request_platform(request).token_signer
     try:
         claims = signer.verify(credential)
         user_id = uuid.UUID(str(claims["sub"]))

@@ -14,9 +14,9 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from keel.core.health import HealthChecker
-from keel.core.metrics import PROMETHEUS_CONTENT_TYPE, Metrics
+from keel.core.metrics import PROMETHEUS_CONTENT_TYPE
 from keel.core.middleware.security_headers import DOCS_PATH
+from keel.core.platform import request_platform
 
 _SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 DOCS_ASSETS_URL = "/static/docs"
@@ -49,14 +49,14 @@ async def live() -> Liveness:
 
 async def ready(request: Request) -> Response:
     """The database answers, the schema is at head, Redis (if configured) answers."""
-    checker: HealthChecker = request.app.state.health
+    checker = request_platform(request).health
     readiness = await checker.readiness()
     return JSONResponse(readiness.body(), status_code=readiness.http_status)
 
 
 async def metrics(request: Request) -> Response:
     """Prometheus metrics in the text exposition format."""
-    registry: Metrics = request.app.state.metrics
+    registry = request_platform(request).metrics
     return Response(registry.render(), media_type=PROMETHEUS_CONTENT_TYPE)
 
 

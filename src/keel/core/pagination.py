@@ -25,6 +25,7 @@ from sqlalchemy import Integer, Select, bindparam, literal_column, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from keel.core.errors import BadRequest
+from keel.core.platform import request_platform
 
 ItemT = TypeVar("ItemT")
 RowT = TypeVar("RowT")
@@ -194,8 +195,7 @@ def page_of(rows: Sequence[ItemT], limit: int) -> tuple[list[ItemT], bool]:
 
 
 async def cursor_codec(request: Request) -> CursorCodec:
-    codec: CursorCodec = request.app.state.cursors
-    return codec
+    return request_platform(request).cursors
 
 
 Cursors = Annotated[CursorCodec, Depends(cursor_codec)]

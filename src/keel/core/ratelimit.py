@@ -29,6 +29,7 @@ from keel.config import RateLimitSettings
 from keel.core.errors import TooManyRequests
 from keel.core.logging import get_logger
 from keel.core.network import client_ip
+from keel.core.platform import request_platform
 
 _log = get_logger("keel.ratelimit")
 _REDIS_RETRY_AFTER_S = 5.0
@@ -166,7 +167,7 @@ async def enforce_rate_limit(request: Request, response: Response, group: str, s
 
     Sets the RateLimit-* headers on the response, or raises 429 with Retry-After.
     """
-    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter = request_platform(request).rate_limiter
     if not limiter.enabled:
         return
     decision = await limiter.hit(group, subject or limiter.client_subject(request))

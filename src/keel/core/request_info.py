@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from keel.core.errors import scope_request_id
 from keel.core.network import client_ip
+from keel.core.platform import request_platform
 
 _MAX_USER_AGENT = 256
 
@@ -21,7 +22,7 @@ class RequestInfo:
 
 
 async def request_info(request: Request) -> RequestInfo:
-    trusted = frozenset(request.app.state.settings.http.trusted_proxies)
+    trusted = frozenset(request_platform(request).settings.http.trusted_proxies)
     agent = request.headers.get("user-agent")
     return RequestInfo(
         ip=client_ip(request.scope, trusted),

@@ -17,8 +17,8 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from keel.core.db import Database
 from keel.core.errors import KeelError, ValidationFailed
+from keel.core.platform import request_platform
 
 API_PREFIX = "/api/v1"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -35,7 +35,7 @@ async def request_session(request: Request) -> AsyncSession:
     off the event loop on SQLite for a route of long reads)."""
     session: AsyncSession | None = request.scope.get(_SESSION_SCOPE_KEY)
     if session is None:
-        database: Database = request.app.state.database
+        database = request_platform(request).database
         write = is_write_request(request)
         long_reads = not write and request.scope.get(_LONG_READS_SCOPE_KEY, False)
         session = database.session(write=write, long_reads=long_reads)

@@ -1,4 +1,4 @@
-"""Identity's routes, mounted by keel.api."""
+"""Identity's routes, included by identity.install."""
 
 from __future__ import annotations
 

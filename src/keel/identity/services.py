@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from keel.config import Settings
+from keel.core.platform import request_platform
 from keel.core.security import PasswordHasher, TokenSigner
 from keel.identity.tokens.service import TokenIssuer
 
@@ -26,8 +27,7 @@ class IdentityServices:
 
 
 async def identity_services(request: Request) -> IdentityServices:
-    services: IdentityServices = request.app.state.identity
-    return services
+    return request_platform(request).get(IdentityServices)
 
 
 Identity = Annotated[IdentityServices, Depends(identity_services)]

@@ -1,4 +1,4 @@
-"""Work's routes, mounted by keel.api."""
+"""Work's routes, included by work.install."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from fastapi import Query, Request
 
 from keel.core.auth import ViewerScope
 from keel.core.openapi import problem_responses
+from keel.core.platform import request_platform
 from keel.core.transactions import transactional_router
 from keel.work.dashboard import service
 from keel.work.dashboard.schemas import Dashboard
@@ -26,5 +27,5 @@ async def dashboard(
 ) -> Dashboard:
     """Task counts by status, overdue tasks, and members active within the cutoff
     (default KEEL_ACTIVE_MEMBER_CUTOFF_S). Auth: viewer+."""
-    cutoff = active_within_s or request.app.state.settings.auth.active_member_cutoff_s
+    cutoff = active_within_s or request_platform(request).settings.auth.active_member_cutoff_s
     return await service.dashboard(scope.session, scope, active_within_s=cutoff)
