@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 SCALED_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 SCALED_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test test-scaled test-lowest lock lint format audit bench check clean
+.PHONY: run test test-scaled test-lowest fuzz lock lint format audit bench check clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ test-lowest: $(VENV)/.installed-dev
 	$(BIN)/uv pip install --quiet --python .venv-lowest/bin/python --resolution lowest-direct -e '.[dev]'
 	.venv-lowest/bin/pytest $(PYTEST_ARGS)
 
+## schemathesis against a live keel: every check, every phase; fails on any finding.
+fuzz: $(VENV)/.installed-dev
+	.ci/fuzz/run
+
 ## Refresh the lock files from pyproject.toml (newest versions its bounds allow).
 lock: $(VENV)/.installed-dev
 	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 pyproject.toml -o requirements/run.lock
@@ -70,7 +74,7 @@ bench: $(VENV)/.installed-dev
 	command -v wrk >/dev/null || apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-check: lint test test-lowest test-scaled audit
+check: lint test fuzz test-lowest test-scaled audit
 
 clean:
 	rm -rf $(VENV) .venv-lowest .pytest_cache .mypy_cache .ruff_cache

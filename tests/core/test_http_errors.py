@@ -47,6 +47,16 @@ async def test_wrong_method_is_405_problem_with_allow(client: httpx.AsyncClient)
     assert "GET" in response.headers["allow"]
 
 
+@pytest.mark.readiness("http.problem_details")
+async def test_405_allow_names_every_method_the_path_serves(client: httpx.AsyncClient) -> None:
+    """GET, PATCH and DELETE /me are three routes; a PUT names all three."""
+    response = await client.put("/api/v1/me")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "DELETE, GET, PATCH"
+    options = await client.options("/api/v1/orgs/00000000-0000-0000-0000-000000000000/tasks/x")
+    assert options.headers["allow"] == "DELETE, GET, PATCH"
+
+
 @pytest.mark.readiness("http.validation")
 async def test_malformed_json_is_422_without_echo(client: httpx.AsyncClient) -> None:
     payload = b'{"name": "hunter2-secret", '

@@ -164,6 +164,8 @@ async def test_patch_rejects_unknown_fields_and_nulls(client: httpx.AsyncClient,
         {"sort": "password"},
         {"sort": "-deleted_at"},
         {"due_before": "soon"},
+        {"due_before": "0.5"},  # read as a Unix time by pydantic; the schema says date-time
+        {"due_after": "1700000000"},
         {"assignee_id": "1 OR 1=1"},
         {"statuz": "todo"},
         {"org_id": str(uuid.uuid4())},
@@ -284,8 +286,21 @@ async def test_stale_if_match_is_412(client: httpx.AsyncClient, org: dict[str, A
     stale = await client.patch(url, json={"title": "two"}, headers={**h, "if-match": '"v1"'})
     assert stale.status_code == 412
     assert (await client.delete(url, headers={**h, "if-match": '"v1"'})).status_code == 412
-    assert (await client.patch(url, json={"title": "x"}, headers={**h, "if-match": "garbage"})).status_code == 400
+    # The declared pattern's rule: an Arabic-Indic digit is a digit to Python, not to the pattern.
+    for malformed in (b"garbage", '"v\u0663"'.encode(), b'"v-1"', b'"v' + b"9" * 19 + b'"'):
+        response = await client.patch(url, json={"title": "x"}, headers={**h, "if-match": malformed})
+        assert response.status_code == 400, malformed
     assert (await client.get(url, headers=h)).json()["title"] == "one"
+    assert (await client.patch(url, json={"title": "one"}, headers={**h, "if-match": 'W/"v2"'})).status_code == 200
+
+
+async def test_idempotency_keys_are_printable_ascii(client: httpx.AsyncClient, org: dict[str, Any]) -> None:
+    h = org["member"].headers
+    for key, status in (("caf\u00e9-1".encode(), 400), (b"tab\there", 400), (b"x" * 256, 422)):
+        response = await client.post(org["tasks"], json={"title": "t"}, headers={**h, "idempotency-key": key})
+        assert response.status_code == status, key
+    accepted = await client.post(org["tasks"], json={"title": "t"}, headers={**h, "idempotency-key": "a b-c_1"})
+    assert accepted.status_code == 201
 
 
 @pytest.mark.readiness("work.optimistic_concurrency")

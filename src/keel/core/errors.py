@@ -16,9 +16,11 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import exc as sqlalchemy_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import Scope, Send
 
 from keel.core.logging import get_logger
+from keel.core.platform import request_platform
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Per-request values live under keel's own scope keys: scope["state"] may be
@@ -221,7 +223,20 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     error = error_for_status(exc.status_code)
     if exc.headers:
         error.headers.update(exc.headers)
+    if exc.status_code == 405 and (methods := _api_methods_at(request)):
+        error.headers["Allow"] = ", ".join(methods)
     return problem_response(error, request_id_of(request))
+
+
+def _api_methods_at(request: Request) -> list[str]:
+    """Every method some API route serves at this path. Routing stops at the
+    first route whose path matches, so its 405 names only that route's methods."""
+    methods: set[str] = set()
+    for route in request_platform(request).api_routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 _database_log = get_logger("keel.db")

@@ -9,6 +9,7 @@ key and is told to retry (409); its retry then gets the stored response.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -24,6 +25,7 @@ from keel.core.models import Base, IdMixin
 
 RETENTION = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
+KEY_PATTERN = re.compile(rf"[\x20-\x7e]{{1,{MAX_KEY_LENGTH}}}")  # printable ASCII, as the OpenAPI document declares
 
 
 class IdempotencyRecord(IdMixin, Base):
@@ -65,8 +67,8 @@ async def run_once(
     """
     if key is None:
         return StoredResponse(status_code=status_code, body=(await action()).model_dump_json())
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters.")
+    if not KEY_PATTERN.fullmatch(key):
+        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.")
     previous = await session.scalar(
         select(IdempotencyRecord).where(
             IdempotencyRecord.owner == owner,

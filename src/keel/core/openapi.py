@@ -25,6 +25,7 @@ _PROBLEM_DESCRIPTIONS = {
     415: "Request body is not JSON.",
     422: "Invalid input; `errors` lists each field.",
     429: "Rate limited; see Retry-After.",
+    503: "The database is unavailable or keel is at capacity; see Retry-After.",
 }
 
 

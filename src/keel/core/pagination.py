@@ -202,7 +202,13 @@ Cursors = Annotated[CursorCodec, Depends(cursor_codec)]
 _CURSOR_MAX_LENGTH = 1024
 _CURSOR_ABOUT = "next_cursor of the previous page."
 _LIMIT_ABOUT = f"Page size (max {MAX_LIMIT})."
-CursorParam = Annotated[str | None, Query(max_length=_CURSOR_MAX_LENGTH, description=_CURSOR_ABOUT)]
+# A cursor's shape (payload.signature, base64url; empty means the first page);
+# its signature only keel can make.
+_CURSOR_PATTERN = r"^([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?$"
+CursorParam = Annotated[
+    str | None,
+    Query(max_length=_CURSOR_MAX_LENGTH, description=_CURSOR_ABOUT, json_schema_extra={"pattern": _CURSOR_PATTERN}),
+]
 LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=_LIMIT_ABOUT)]
 
 
@@ -212,5 +218,7 @@ class PageQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cursor: str | None = Field(None, max_length=_CURSOR_MAX_LENGTH, description=_CURSOR_ABOUT)
+    cursor: str | None = Field(
+        None, max_length=_CURSOR_MAX_LENGTH, description=_CURSOR_ABOUT, json_schema_extra={"pattern": _CURSOR_PATTERN}
+    )
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=_LIMIT_ABOUT)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from keel.core.errors import KeelError, ValidationFailed
+from keel.core.openapi import problem_responses
 from keel.core.platform import request_platform
 
 API_PREFIX = "/api/v1"
@@ -121,10 +122,13 @@ def transactional_router(
     The full prefix is baked into each route (not added when including), so a
     route's own path is its template in logs and metrics; and FastAPI keeps
     each route's class when including, so every domain router is built here
-    (``keel.api`` checks it). ``long_reads``: see :class:`LongReadApiRoute`;
+    (``core.api.include_api_routers`` checks it). ``long_reads``: see :class:`LongReadApiRoute`;
     ``text_search``: see :class:`TextSearchApiRoute`.
     """
     route_class = LongReadApiRoute if long_reads else TextSearchApiRoute if text_search else ApiRoute
+    # Any API request may be malformed (400), invalid (422), rate limited
+    # (429) or met by an unavailable database or overload (503).
+    options["responses"] = {**problem_responses(400, 422, 429, 503), **options.get("responses", {})}
     return APIRouter(prefix=API_PREFIX + prefix, route_class=route_class, **options)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Index, text
@@ -24,6 +25,11 @@ class VersionedMixin:
         return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
 
 
+# An ETag keel issued ("v3", weak or strong); the OpenAPI document declares the same.
+ETAG_PATTERN = re.compile(r'(?:W/)?"v([0-9]{1,18})"')
+IF_MATCH_PATTERN = r'^(\*|(W/)?"v[0-9]{1,18}")$'
+
+
 def etag(version: int) -> str:
     return f'"v{version}"'
 
@@ -32,10 +38,10 @@ def parse_if_match(header: str | None) -> int | None:
     """The version an If-Match header names; None when absent or ``*``."""
     if header is None or header.strip() == "*":
         return None
-    value = header.strip().removeprefix("W/")
-    if not (value.startswith('"v') and value.endswith('"') and value[2:-1].isdigit()):
+    found = ETAG_PATTERN.fullmatch(header.strip())
+    if found is None:
         raise BadRequest('If-Match must be an ETag from this API, like "v3".')
-    return int(value[2:-1])
+    return int(found.group(1))
 
 
 def check_version(current: int, expected: int | None) -> None:

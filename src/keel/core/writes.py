@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from keel.core.idempotency import MAX_KEY_LENGTH, request_fingerprint, run_once
+from keel.core.idempotency import KEY_PATTERN, MAX_KEY_LENGTH, request_fingerprint, run_once
 from keel.core.principal import Principal
+from keel.core.versioning import IF_MATCH_PATTERN
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -19,10 +20,17 @@ IdempotencyKeyHeader = Annotated[
         alias="Idempotency-Key",
         max_length=MAX_KEY_LENGTH,
         description="Repeat a POST safely: the same key and body within 24 h return the first response.",
+        # Declared, and checked by run_once (a malformed key is a 400).
+        json_schema_extra={"pattern": "^" + KEY_PATTERN.pattern + "$"},
     ),
 ]
 IfMatchHeader = Annotated[
-    str | None, Header(alias="If-Match", description='Only act if the resource is still at this ETag ("v3").')
+    str | None,
+    Header(
+        alias="If-Match",
+        description='Only act if the resource is still at this ETag ("v3").',
+        json_schema_extra={"pattern": IF_MATCH_PATTERN},  # checked by parse_if_match (400)
+    ),
 ]
 
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from keel.core.principal import Role
 from keel.core.schemas import InputModel
+from keel.identity.users.schemas import EmailInput
 
 
 class OrgCreate(InputModel):
@@ -34,7 +35,7 @@ class OrgRead(BaseModel):
 class MemberAdd(InputModel):
     """A registered user to add to the organization, with a role."""
 
-    email: str = Field(max_length=320)
+    email: EmailInput
     role: Role = Role.MEMBER
 
 

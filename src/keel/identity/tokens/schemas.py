@@ -5,21 +5,23 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from keel.core.schemas import InputModel
-from keel.identity.users.schemas import UserRead
+from keel.identity.users.schemas import EmailInput, UserRead
 
 
 class RegisterRequest(InputModel):
     """A new account: email, password (10+ characters, not common) and name."""
 
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
+    # The registration policy checks both and reports every problem at once;
+    # the schema states the same rules.
+    email: EmailInput
+    password: str = Field(max_length=1024, json_schema_extra={"minLength": 10})
     name: str = Field(min_length=1, max_length=100)
 
 
 class LoginRequest(InputModel):
     """Email and password."""
 
-    email: str = Field(max_length=320)
+    email: EmailInput
     password: str = Field(max_length=1024)
 
 

@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from keel.core.principal import Role
 from keel.core.schemas import InputModel
+
+# An email address as a request sends it: the policy validates it (422 when
+# not an address) and the schema declares the format.
+EmailInput = Annotated[str, Field(max_length=320, json_schema_extra={"format": "email"})]
 
 
 class UserRead(BaseModel):

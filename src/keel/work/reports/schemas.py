@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from keel.core.schemas import InputModel, PatchModel
+from keel.core.schemas import InputModel, IsoDate, PatchModel
 
 
 class ReportStatus(StrEnum):
@@ -26,8 +26,8 @@ class ReportCreate(InputModel):
 
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(default="", max_length=100_000, description="Markdown.")
-    period_start: date | None = None
-    period_end: date | None = None
+    period_start: IsoDate | None = None
+    period_end: IsoDate | None = None
     status: ReportStatus = ReportStatus.DRAFT
 
     @model_validator(mode="after")
@@ -43,8 +43,8 @@ class ReportUpdate(PatchModel):
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
     body: str | None = Field(default=None, max_length=100_000)
-    period_start: date | None = None
-    period_end: date | None = None
+    period_start: IsoDate | None = None
+    period_end: IsoDate | None = None
     status: ReportStatus | None = None
 
     @model_validator(mode="after")
