@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import httpx
-import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from keel.core.clock import now
 from keel.core.platform import platform

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import event
 
-from keel.core.clock import now
 from keel.core.platform import platform
-from keel.identity.users.models import User
-from tests.fixtures.accounts import API, add_member, create_org, last_seen_written, register
+from tests.fixtures.accounts import API, last_seen_written, register
 
 
 async def test_search_finds_every_kind_ranked_and_paged(client: httpx.AsyncClient) -> None:
