@@ -85,6 +85,9 @@ class HttpSettings(BaseSettings):
     # instead of queueing work it cannot finish in time (health exempt).
     # Requests handled at once:
     max_in_flight: int = Field(default=100, ge=1)
+    # Requests that may wait for one of those places, and for how long:
+    max_queued: int = Field(default=200, ge=0)
+    max_queue_wait_ms: int = Field(default=1000, ge=1)
     # How long the event loop may stay busy without a break (CPU-bound overload):
     max_loop_stall_ms: int = Field(default=250, ge=10)
     shutdown_grace_s: float = Field(default=20.0, ge=0)

@@ -73,7 +73,12 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
         max_header_bytes=http.max_header_bytes,
         timeout_s=http.request_timeout_s,
         client_timeout_s=http.client_timeout_s,
-        shedder=LoadShedder(max_in_flight=http.max_in_flight, max_stall_s=http.max_loop_stall_ms / 1000),
+        shedder=LoadShedder(
+            max_in_flight=http.max_in_flight,
+            max_stall_s=http.max_loop_stall_ms / 1000,
+            max_queued=http.max_queued,
+            max_wait_s=http.max_queue_wait_ms / 1000,
+        ),
     )
     return [
         *([cors] if http.cors_origins else []),

@@ -169,7 +169,8 @@ async def test_slow_handler_hits_timeout_504(make_settings, make_client) -> None
 
 @pytest.mark.readiness("http.load_shedding")
 async def test_requests_beyond_capacity_are_shed_at_once_with_retry_after(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
-    client = await make_client(create_app(make_settings(http=HttpSettings(max_in_flight=2)), routers=[routes.router]))
+    settings = make_settings(http=HttpSettings(max_in_flight=2, max_queued=0))
+    client = await make_client(create_app(settings, routers=[routes.router]))
     slow = [asyncio.create_task(client.get("/test/slow", params={"seconds": 1})) for _ in range(2)]
     await asyncio.sleep(0.2)
     shed = await client.get("/test/items/1")
@@ -178,6 +179,42 @@ async def test_requests_beyond_capacity_are_shed_at_once_with_retry_after(make_s
     assert "capacity" in str(body["detail"])
     assert (await client.get("/health/live")).status_code == 200  # probes are never shed
     assert [response.status_code for response in await asyncio.gather(*slow)] == [200, 200]
+    assert (await client.get("/test/items/1")).status_code == 200
+
+
+@pytest.mark.readiness("http.load_shedding")
+async def test_requests_past_capacity_wait_in_order_for_a_place_then_are_shed(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
+    """One place, two waiting: the waiters are served in arrival order as the
+    place frees; one more than the queue holds is refused at once, and a
+    waiter whose wait runs out is refused then."""
+    http = HttpSettings(max_in_flight=1, max_queued=2, max_queue_wait_ms=1500)
+    client = await make_client(create_app(make_settings(http=http), routers=[routes.router]))
+    finished: list[str] = []
+
+    async def slow(name: str, seconds: float) -> int:
+        response = await client.get("/test/slow", params={"seconds": seconds})
+        finished.append(name)
+        return response.status_code
+
+    holder = asyncio.create_task(slow("holder", 0.5))
+    await asyncio.sleep(0.1)
+    first = asyncio.create_task(slow("first", 0.3))
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(slow("second", 0))
+    await asyncio.sleep(0.05)
+    refused = await client.get("/test/items/1")  # the queue is full
+    assert_problem(refused, 503)
+    assert finished == []  # answered at once: the holder still holds its place
+    assert (await client.get("/health/live")).status_code == 200  # probes neither wait nor count
+    assert await asyncio.gather(holder, first, second) == [200, 200, 200]
+    assert finished == ["holder", "first", "second"]
+
+    holder = asyncio.create_task(slow("holder", 3))
+    await asyncio.sleep(0.1)
+    timed_out = await client.get("/test/items/1")  # waits 1.5 s, then refused
+    assert_problem(timed_out, 503)
+    assert timed_out.headers["retry-after"] == "1"
+    assert await holder == 200
     assert (await client.get("/test/items/1")).status_code == 200
 
 

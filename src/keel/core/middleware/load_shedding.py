@@ -13,6 +13,12 @@ Two signals, both cheap to read per request:
   overload, and the requests right after it are served. (Queueing spread
   over many shorter stretches is not seen by either signal.)
 
+Below those, a request that finds every handler place taken waits for one,
+in arrival order, for at most ``max_wait_s``, if fewer than ``max_queued``
+are waiting already; otherwise it is refused at once. The wait turns a burst
+into a short queue: refusing every request past the limit made clients retry
+at once, and answering those retries took the CPU that serving needed.
+
 A shed request costs a fraction of a millisecond, so under overload the
 accepted requests keep a bounded latency instead of all of them slowing down
 until clients time out.
@@ -21,6 +27,7 @@ until clients time out.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 from starlette.types import Scope
 
@@ -29,11 +36,18 @@ _NEVER_SHED = ("/health/", "/metrics")
 _HEARTBEAT_S = 0.01
 
 
+def _handed_over(waiter: asyncio.Future[None]) -> bool:
+    return waiter.done() and not waiter.cancelled()
+
+
 class LoadShedder:
-    def __init__(self, *, max_in_flight: int, max_stall_s: float) -> None:
+    def __init__(self, *, max_in_flight: int, max_stall_s: float, max_queued: int = 0, max_wait_s: float = 1.0) -> None:
         self.max_in_flight = max_in_flight
         self.max_stall_s = max_stall_s
+        self.max_queued = max_queued
+        self.max_wait_s = max_wait_s
         self.in_flight = 0
+        self.waiting: deque[asyncio.Future[None]] = deque()
         self.last_heartbeat = 0.0
         self.last_lateness = 0.0  # how late the last heartbeat ran
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -51,11 +65,47 @@ class LoadShedder:
         """Behind now, and already behind before this stretch: a sustained stall."""
         return loop.time() - self.last_heartbeat > self.max_stall_s and self.last_lateness > self.max_stall_s / 2
 
+    @staticmethod
+    def exempt(scope: Scope) -> bool:
+        return bool(scope["path"].startswith(_NEVER_SHED))
+
     def should_shed(self, scope: Scope) -> bool:
+        """Refuse at once: the loop is stalled, or every place is taken and the queue is full."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # first request on this loop: start the heartbeat
             self._loop = loop
             self._beat()
             return False
-        overloaded = self.in_flight >= self.max_in_flight or self._stalled(loop)
-        return overloaded and not scope["path"].startswith(_NEVER_SHED)
+        full = self.in_flight >= self.max_in_flight and len(self.waiting) >= self.max_queued
+        return (full or self._stalled(loop)) and not self.exempt(scope)
+
+    async def take_place(self) -> bool:
+        """A handler place, now or after a bounded wait in arrival order; False if none came in time."""
+        if self.in_flight < self.max_in_flight and not self.waiting:
+            self.in_flight += 1
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(waiter)
+        try:
+            async with asyncio.timeout(self.max_wait_s):
+                await waiter
+        except TimeoutError:
+            # A place handed over just as the wait ran out is this request's.
+            return _handed_over(waiter)
+        except BaseException:  # the request was cancelled while waiting
+            if _handed_over(waiter):
+                self.leave_place()
+            raise
+        finally:
+            if waiter in self.waiting:
+                self.waiting.remove(waiter)
+        return True
+
+    def leave_place(self) -> None:
+        """Hand the place to the longest waiter, or free it."""
+        while self.waiting:
+            waiter = self.waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # in_flight stays: the place changes hands
+                return
+        self.in_flight -= 1

@@ -141,7 +141,10 @@ class RequestLimits:
                 return  # disconnected: nobody to answer
             receive = _replaying(body, receive)
 
-        self.shedder.in_flight += 1
+        counted = not self.shedder.exempt(scope)  # probes answer whatever the load
+        if counted and not await self.shedder.take_place():
+            await send_problem(send, _overloaded(), scope)
+            return
         deadline = asyncio.timeout(self.timeout_s)
         try:
             async with deadline:
@@ -153,7 +156,8 @@ class RequestLimits:
             late = GatewayTimeout(f"The request did not complete within {self.timeout_s:g} s.")
             await send_problem(send, late, scope)
         finally:
-            self.shedder.in_flight -= 1
+            if counted:
+                self.shedder.leave_place()
 
 
 def _replaying(body: Message, receive: Receive) -> Receive:
