@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -63,14 +64,30 @@ async def role_of(session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID) 
     return None if row is None else cast(str, row.role)
 
 
-async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> Sequence[tuple[Membership, Organization]]:
+@dataclass(frozen=True, slots=True)
+class OrgMembership:
+    """A membership with its organization."""
+
+    membership: Membership
+    org: Organization
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A membership with its user."""
+
+    membership: Membership
+    user: User
+
+
+async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> list[OrgMembership]:
     statement = (
         select(Membership, Organization)
         .join(Organization, Organization.id == Membership.org_id)
         .where(Membership.user_id == user_id, Organization.deleted_at.is_(None))
         .order_by(Organization.created_at, Organization.id)
     )
-    return [(m, o) for m, o in (await session.execute(statement)).all()]
+    return [OrgMembership(m, o) for m, o in (await session.execute(statement)).all()]
 
 
 async def org(session: AsyncSession, org_id: uuid.UUID) -> Organization | None:
@@ -89,19 +106,19 @@ _MEMBERS_PAGE = KeysetQuery.of(
 
 async def members_page(
     session: AsyncSession, org_id: uuid.UUID, *, after: Sequence[Any] | None, limit: int
-) -> Sequence[tuple[Membership, User]]:
+) -> list[Member]:
     statement, params = _MEMBERS_PAGE.page(after, limit)
-    return [(m, u) for m, u in (await session.execute(statement, {"org_id": org_id, **params})).all()]
+    return [Member(m, u) for m, u in (await session.execute(statement, {"org_id": org_id, **params})).all()]
 
 
-async def member(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Membership, User] | None:
+async def member(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> Member | None:
     statement = (
         select(Membership, User)
         .join(User, User.id == Membership.user_id)
         .where(Membership.org_id == org_id, Membership.user_id == user_id)
     )
     row = (await session.execute(statement)).first()
-    return (row[0], row[1]) if row else None
+    return Member(row[0], row[1]) if row else None
 
 
 _ORGS_PAGE = KeysetQuery.of(
@@ -115,9 +132,9 @@ _ORGS_PAGE = KeysetQuery.of(
 
 async def orgs_page(
     session: AsyncSession, user_id: uuid.UUID, *, after: Sequence[Any] | None, limit: int
-) -> Sequence[tuple[Membership, Organization]]:
+) -> list[OrgMembership]:
     statement, params = _ORGS_PAGE.page(after, limit)
-    return [(m, o) for m, o in (await session.execute(statement, {"user_id": user_id, **params})).all()]
+    return [OrgMembership(m, o) for m, o in (await session.execute(statement, {"user_id": user_id, **params})).all()]
 
 
 async def membership(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> Membership | None:
@@ -141,13 +158,18 @@ async def owner_ids(session: AsyncSession, org_id: uuid.UUID) -> list[uuid.UUID]
     return list((await session.scalars(statement)).all())
 
 
-async def active_members(
-    session: AsyncSession, org_id: uuid.UUID, since: datetime
-) -> Sequence[tuple[uuid.UUID, str, datetime]]:
+@dataclass(frozen=True, slots=True)
+class ActiveMember:
+    user_id: uuid.UUID
+    name: str
+    last_active_at: datetime
+
+
+async def active_members(session: AsyncSession, org_id: uuid.UUID, since: datetime) -> list[ActiveMember]:
     statement = (
         select(User.id, User.name, User.last_active_at)
         .join(Membership, Membership.user_id == User.id)
         .where(Membership.org_id == org_id, User.last_active_at >= since, User.deleted_at.is_(None))
         .order_by(User.last_active_at.desc(), User.id)
     )
-    return [(row.id, row.name, row.last_active_at) for row in await session.execute(statement)]
+    return [ActiveMember(row.id, row.name, row.last_active_at) for row in await session.execute(statement)]

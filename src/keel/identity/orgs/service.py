@@ -60,9 +60,9 @@ async def list_orgs(
         cursor,
         limit,
         lambda after: repository.orgs_page(session, user_id, after=after, limit=limit),
-        lambda row: [row[1].created_at, row[1].id],
+        lambda row: [row.org.created_at, row.org.id],
     )
-    return [_org_read(org, Role(m.role)) for m, org in rows], next_cursor
+    return [_org_read(row.org, Role(row.membership.role)) for row in rows], next_cursor
 
 
 async def get_org(session: AsyncSession, scope: OrgScope) -> OrgRead:
@@ -113,9 +113,9 @@ async def list_members(
         cursor,
         limit,
         lambda after: repository.members_page(session, scope.org_id, after=after, limit=limit),
-        lambda row: [row[0].created_at, row[0].user_id],
+        lambda row: [row.membership.created_at, row.membership.user_id],
     )
-    return [_member(membership, user) for membership, user in rows], next_cursor
+    return [_member(row.membership, row.user) for row in rows], next_cursor
 
 
 def _check_grant(scope: OrgScope, role: Role) -> None:
@@ -128,7 +128,7 @@ async def _member_read(session: AsyncSession, scope: OrgScope, user_id: uuid.UUI
     found = await repository.member(session, scope.org_id, user_id)
     if found is None:
         raise NotFound("Member not found.")
-    return _member(*found)
+    return _member(found.membership, found.user)
 
 
 async def add_member(
@@ -255,6 +255,6 @@ async def member_name(session: AsyncSession, org_id: uuid.UUID, user_id: uuid.UU
 
 async def recently_active_members(
     session: AsyncSession, org_id: uuid.UUID, since: datetime
-) -> list[tuple[uuid.UUID, str, datetime]]:
+) -> list[repository.ActiveMember]:
     """Members seen since ``since``, most recent first (the cutoff is applied in SQL)."""
-    return list(await repository.active_members(session, org_id, since))
+    return await repository.active_members(session, org_id, since)

@@ -78,8 +78,10 @@ async def verify_credentials(
 
 async def _memberships(session: AsyncSession, user_id: uuid.UUID) -> list[MembershipSummary]:
     return [
-        MembershipSummary(org_id=org.id, org_name=org.name, role=Role(m.role), personal=org.personal)
-        for m, org in await orgs.memberships_of(session, user_id)
+        MembershipSummary(
+            org_id=row.org.id, org_name=row.org.name, role=Role(row.membership.role), personal=row.org.personal
+        )
+        for row in await orgs.memberships_of(session, user_id)
     ]
 
 
@@ -174,8 +176,9 @@ async def delete_account(session: AsyncSession, principal: Principal, origin: Re
     if user is None:
         raise Unauthorized("Invalid or revoked credential.")
     moment = now()
-    for membership, org in await orgs.memberships_of(session, user.id):
-        if membership.role != Role.OWNER.value:
+    for row in await orgs.memberships_of(session, user.id):
+        org = row.org
+        if row.membership.role != Role.OWNER.value:
             continue
         other_owners = [owner for owner in await orgs.owner_ids(session, org.id) if owner != user.id]
         if other_owners:
@@ -186,8 +189,8 @@ async def delete_account(session: AsyncSession, principal: Principal, origin: Re
         audit.record(
             session, origin, "org.deleted", actor=principal, org_id=org.id, target_type="org", target_id=org.id
         )
-    for _, org in await orgs.memberships_of(session, user.id):
-        await emit(session, "member.removed", {"user_id": str(user.id)}, org_id=org.id)
+    for row in await orgs.memberships_of(session, user.id):
+        await emit(session, "member.removed", {"user_id": str(user.id)}, org_id=row.org.id)
     await orgs.remove_memberships_of(session, user.id)
     await tokens.revoke_user(session, user.id, moment)
     await api_keys.revoke_created_by(session, user.id, moment)

@@ -18,13 +18,15 @@ async def dashboard(session: AsyncSession, scope: OrgScope, *, active_within_s: 
     moment = now()
     counts = await repository.task_counts(session, scope, moment)
     by_status = {status.value: 0 for status in TaskStatus}
-    by_status.update({status: tasks for status, tasks, _ in counts})
+    by_status.update({count.status: count.tasks for count in counts})
     active = await orgs.recently_active_members(session, scope.org_id, moment - timedelta(seconds=active_within_s))
     return Dashboard(
         tasks_by_status=by_status,
-        open_tasks=sum(tasks for status, tasks, _ in counts if status != TaskStatus.DONE),
-        overdue_tasks=sum(overdue for _, _, overdue in counts),
-        active_members=[ActiveMember(id=i, name=n, last_active_at=at) for i, n, at in active],
+        open_tasks=sum(count.tasks for count in counts if count.status != TaskStatus.DONE),
+        overdue_tasks=sum(count.overdue for count in counts),
+        active_members=[
+            ActiveMember(id=member.user_id, name=member.name, last_active_at=member.last_active_at) for member in active
+        ],
         active_within_s=active_within_s,
         generated_at=moment,
     )
