@@ -5,16 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.fixtures.accounts import API, Account, register
-
-
-@pytest.fixture
-async def owner(client: httpx.AsyncClient) -> Account:
-    return await register(client)
-
-
-def url(owner: Account, kind: str) -> str:
-    return f"{API}/orgs/{owner.personal_org_id}/{kind}"
+from tests.fixtures.accounts import Account, register
+from tests.fixtures.accounts import org_url as url
 
 
 async def test_bookmark_urls_are_unique_per_org_among_live_bookmarks(client: httpx.AsyncClient, owner: Account) -> None:
