@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
 import schemathesis
 
-VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")  # keel.core.idempotency.KEY_PATTERN
+from keel.core.idempotency import KEY_PATTERN
 
 
 @schemathesis.hook
@@ -20,5 +19,5 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
     answer a finding. Invalid keys are sent as generated: they must be refused.
     """
     key = (case.headers or {}).get("Idempotency-Key")
-    if key is not None and VALID_KEY.fullmatch(key.strip()):
+    if key is not None and KEY_PATTERN.fullmatch(key.strip()):
         case.headers["Idempotency-Key"] = uuid.uuid4().hex

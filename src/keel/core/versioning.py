@@ -27,7 +27,7 @@ class VersionedMixin:
 
 # An ETag keel issued ("v3", weak or strong); the OpenAPI document declares the same.
 ETAG_PATTERN = re.compile(r'(?:W/)?"v([0-9]{1,18})"')
-IF_MATCH_PATTERN = r'^(\*|(W/)?"v[0-9]{1,18}")$'
+IF_MATCH_PATTERN = rf"^(\*|{ETAG_PATTERN.pattern})$"
 
 
 def etag(version: int) -> str:
