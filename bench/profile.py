@@ -117,18 +117,20 @@ async def measure(args: argparse.Namespace) -> dict[Path, str]:
 
                 profiler = Profiler(interval=0.0002, async_mode="enabled")
                 profiler.start()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             statuses: dict[int, int] = {}
             for _ in range(args.requests):
                 status, _ = await run()
                 statuses[status] = statuses.get(status, 0) + 1
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
             if profiler is not None:
                 profiler.stop()
                 out = Path(args.pyinstrument.replace("{scenario}", name))
                 html = out.suffix == ".html"
                 profiles[out] = profiler.output_html() if html else profiler.output_text(unicode=True, show_all=True)
-            print(f"{name:12} {elapsed / args.requests * 1000:7.3f} ms/request  statuses {statuses}", file=REPORT)
+            per_request_ms, cpu_ms = elapsed / args.requests * 1000, cpu / args.requests * 1000
+            print(f"{name:12} {per_request_ms:7.3f} ms/request ({cpu_ms:.3f} CPU)  statuses {statuses}", file=REPORT)
     return profiles
 
 
