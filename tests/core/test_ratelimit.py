@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -12,7 +11,6 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 from fastapi import FastAPI
-from limits.aio.storage import RedisStorage
 from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import select
@@ -142,26 +140,44 @@ async def test_a_redis_that_stops_answering_falls_back_to_memory() -> None:
 
 
 @pytest.mark.redis
-async def test_redis_counts_are_the_limits_librarys_keys_and_survive_a_script_flush() -> None:
+async def test_redis_counts_survive_a_script_flush_and_expire_with_their_window() -> None:
     url = redis_test_url()
     assert url is not None
     prefix = f"keel-test-{uuid.uuid4().hex}"
     limiter = RateLimiter(RateLimitSettings(rate_limit_auth="5/minute"), redis_url=url, redis_key_prefix=prefix)
-    storage = RedisStorage("async+" + url, implementation="redispy", key_prefix=f"{prefix}:limits")
-    item = limiter.groups["auth"]
+    key = f"{prefix}:limits:" + limiter.groups["auth"].key_for("auth", "ip:192.0.2.2")
+    admin = Redis.from_url(url)
     try:
         assert [(await limiter.hit("auth", "ip:192.0.2.2")).remaining for _ in range(2)] == [4, 3]
-        admin = Redis.from_url(url)
         await admin.script_flush()  # a restarted Redis forgets its scripts
-        await admin.aclose()
         assert (await limiter.hit("auth", "ip:192.0.2.2")).remaining == 2
-        key = item.key_for("auth", "ip:192.0.2.2")
-        assert await storage.get(key) == 3
-        assert 0 < await storage.get_expiry(key) - time.time() <= 60
+        assert int(await admin.get(key)) == 3
+        assert 0 < await admin.ttl(key) <= 60
         assert not limiter.degraded
     finally:
-        await storage.clear(item.key_for("auth", "ip:192.0.2.2"))
+        await admin.delete(key)
+        await admin.aclose()
         await limiter.close()
+
+
+@pytest.mark.redis
+async def test_concurrent_counts_go_to_redis_together_and_stay_exact() -> None:
+    url = redis_test_url()
+    assert url is not None
+    async with gated_redis(url) as relay:
+        limiter = RateLimiter(
+            RateLimitSettings(rate_limit_auth="100/minute"),
+            redis_url=relay.url,
+            redis_key_prefix=f"keel-test-{uuid.uuid4().hex}",
+        )
+        try:
+            assert (await limiter.hit("auth", "ip:192.0.2.3")).remaining == 99
+            sent = relay.scripts_sent
+            decisions = await asyncio.gather(*(limiter.hit("auth", "ip:192.0.2.3") for _ in range(50)))
+        finally:
+            await limiter.close()
+    assert sorted(decision.remaining for decision in decisions) == list(range(49, 99))
+    assert relay.scripts_sent - sent < 5  # one pipeline, not fifty round trips
 
 
 @dataclass

@@ -1,10 +1,12 @@
 """Rate limiting with the `limits` library, per route group.
 
-Counters live in Redis when ``KEEL_REDIS_URL`` is set (the library's storage,
-on redis-py with hiredis), so every process shares them; otherwise in memory.
-When Redis cannot be reached the limiter falls back to local memory (one
-warning, and one line when Redis is back), reports itself degraded, and
-retries Redis after a pause: a Redis outage never turns into 500s.
+Counters live in Redis when ``KEEL_REDIS_URL`` is set (through
+``accelerators.redis_counts``: the counts of one event-loop iteration go in
+one redis-py pipeline), so every process shares them; otherwise in the
+library's memory storage. When Redis cannot be reached the limiter falls
+back to local memory (one warning, and one line when Redis is back), reports
+itself degraded, and retries Redis after a pause: a Redis outage never turns
+into 500s.
 
 A request is counted before its handler runs (``authenticate`` counts by
 the caller's verified identity before any lookup), so a refused request
@@ -17,15 +19,16 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from fastapi import Request, Response
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.strategies import FixedWindowRateLimiter
+from limits.aio.storage import MemoryStorage
 from limits.errors import StorageError
-from redis.asyncio import BlockingConnectionPool
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from keel.config import RateLimitSettings
+from keel.core.accelerators.redis_counts import PipelinedCounts
 from keel.core.errors import TooManyRequests
 from keel.core.logging import get_logger
 from keel.core.network import client_ip
@@ -51,6 +54,14 @@ class RateLimitDecision:
         }
 
 
+class Counters(Protocol):
+    """Fixed-window counters: `limits`' memory storage, or Redis's."""
+
+    async def incr(self, key: str, expiry: int) -> int: ...
+
+    async def get_expiry(self, key: str) -> float: ...
+
+
 class RateLimiter:
     def __init__(
         self,
@@ -69,8 +80,8 @@ class RateLimiter:
             "auth": parse(settings.rate_limit_auth),
             "login_account": parse(settings.rate_limit_login_account),
         }
-        self._memory = FixedWindowRateLimiter(MemoryStorage())
-        self._redis: FixedWindowRateLimiter | None = None
+        self._memory: Counters = MemoryStorage()
+        self._redis: PipelinedCounts | None = None
         self._redis_pool: BlockingConnectionPool | None = None
         self._redis_lost = False
         if redis_url is not None:
@@ -81,19 +92,14 @@ class RateLimiter:
                 socket_timeout=redis_timeout_s,
                 socket_connect_timeout=redis_timeout_s,
             )
-            storage = RedisStorage(
-                "async+" + redis_url,
-                implementation="redispy",
-                key_prefix=f"{redis_key_prefix}:limits",
-                wrap_exceptions=True,
-                connection_pool=self._redis_pool,  # type: ignore[arg-type]  # documented; typed as scalars only
-            )
-            self._redis = FixedWindowRateLimiter(storage)
+            self._redis = PipelinedCounts(Redis(connection_pool=self._redis_pool), f"{redis_key_prefix}:limits")
         self._redis_down_until = 0.0
         # Per counter: when its window ends and what was left at its last count.
         self._windows: dict[str, tuple[float, int]] = {}
 
     async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.close()
         if self._redis_pool is not None:
             await self._redis_pool.aclose()
 
@@ -102,18 +108,18 @@ class RateLimiter:
         """True while Redis is configured but the limiter is counting locally."""
         return self._redis is not None and self._redis_down_until > time.monotonic()
 
-    def _limiter(self) -> FixedWindowRateLimiter:
+    def _counters(self) -> Counters:
         if self._redis is not None and not self.degraded:
             return self._redis
         return self._memory
 
     async def hit(self, group: str, subject: str) -> RateLimitDecision:
         item = self.groups[group]
-        limiter = self._limiter()
+        counters = self._counters()
         try:
-            decision = await self._hit(limiter, item, group, subject)
+            decision = await self._hit(counters, item, group, subject)
         except StorageError:
-            if limiter is self._memory:
+            if counters is self._memory:
                 raise
             if not self._redis_lost:
                 _log.warning("ratelimit.redis_unavailable", fallback="memory", retry_after_s=_REDIS_RETRY_AFTER_S)
@@ -121,28 +127,26 @@ class RateLimiter:
             self._redis_down_until = time.monotonic() + _REDIS_RETRY_AFTER_S
             self._windows.clear()  # they were Redis's windows, not memory's
             return await self._hit(self._memory, item, group, subject)
-        if limiter is self._redis and self._redis_lost:
+        if counters is self._redis and self._redis_lost:
             _log.info("ratelimit.redis_recovered")
             self._redis_lost = False
             self._windows.clear()
         return decision
 
-    async def _hit(
-        self, limiter: FixedWindowRateLimiter, item: RateLimitItem, group: str, subject: str
-    ) -> RateLimitDecision:
-        # One counter increment per request (the storage's own call, which
-        # is what the limiter's hit() runs); the window's end is asked for
-        # only when this process has not seen it yet: one Redis round trip
-        # per request instead of the three of hit() + get_window_stats().
+    async def _hit(self, counters: Counters, item: RateLimitItem, group: str, subject: str) -> RateLimitDecision:
+        # One counter increment per request (what the library's fixed-window
+        # hit() runs); the window's end is asked for only when this process
+        # has not seen it yet, rather than once per request as
+        # hit() + get_window_stats() would.
         key = item.key_for(group, subject)
-        count = await limiter.storage.incr(key, item.get_expiry())
+        count = await counters.incr(key, item.get_expiry())
         moment = time.time()
         known = self._windows.get(key)
         window_end = known[0] if known is not None else None
         if count == 1:
             window_end = moment + item.get_expiry()
         elif window_end is None or window_end <= moment:
-            window_end = await limiter.storage.get_expiry(key)
+            window_end = await counters.get_expiry(key)
         remaining = max(0, item.amount - count)
         self._remember_window(key, window_end, remaining)
         return RateLimitDecision(
