@@ -52,21 +52,11 @@ def _begin_immediate_on_loop(dbapi_connection: Any, busy_timeout_ms: int) -> Non
         dbapi_connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
 
 
-def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, *, waits_on_loop: bool) -> None:
+def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, *, waits_on_loop: bool, read_only: bool) -> None:
     """Pragmas on every new connection; keel's BEGIN and write queue (see the
-    module). ``waits_on_loop``: the driver runs statements on the loop's
+    module), unless the engine is ``read_only`` (every statement in
+    autocommit). ``waits_on_loop``: the driver runs statements on the loop's
     thread, so another process's lock is waited out with asyncio sleeps."""
-    write_queue: asyncio.Lock | None = None
-
-    def queue() -> asyncio.Lock:
-        nonlocal write_queue
-        if write_queue is None:  # created on first use, inside the serving loop
-            write_queue = asyncio.Lock()
-        return write_queue
-
-    def release(info: dict[str, Any]) -> None:
-        if info.pop(_HOLDS_WRITE_QUEUE, False):
-            queue().release()
 
     @event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection: Any, _: Any) -> None:
@@ -80,6 +70,23 @@ def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, *, waits_on_loop
         ):
             cursor.execute(pragma)
         cursor.close()
+
+    if not read_only:
+        _install_write_transactions(engine, busy_timeout_ms, waits_on_loop=waits_on_loop)
+
+
+def _install_write_transactions(engine: AsyncEngine, busy_timeout_ms: int, *, waits_on_loop: bool) -> None:
+    write_queue: asyncio.Lock | None = None
+
+    def queue() -> asyncio.Lock:
+        nonlocal write_queue
+        if write_queue is None:  # created on first use, inside the serving loop
+            write_queue = asyncio.Lock()
+        return write_queue
+
+    def release(info: dict[str, Any]) -> None:
+        if info.pop(_HOLDS_WRITE_QUEUE, False):
+            queue().release()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
