@@ -24,7 +24,8 @@ from keel.core.accelerators.sqlite_inline import DRIVER_NAME as INLINE_DRIVER
 from keel.core.metrics import PoolStats
 from keel.core.sqlite import READ_OPTION, WRITE_OPTION, configure_sqlite
 
-# Long reads at once on SQLite: each holds an aiosqlite thread while it runs.
+# Long reads at once (full-text searches, aggregates): on SQLite each holds
+# an aiosqlite thread while it runs.
 _LONG_READ_CONNECTIONS = 4
 
 
@@ -36,7 +37,9 @@ def _json_dumps(value: Any) -> str:
 _JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
-def _sqlite_engine(url: URL, settings: DatabaseSettings, *, inline: bool, pool_size: int) -> AsyncEngine:
+def _sqlite_engine(
+    url: URL, settings: DatabaseSettings, *, inline: bool, pool_size: int, read_only: bool = False
+) -> AsyncEngine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
@@ -52,31 +55,25 @@ def _sqlite_engine(url: URL, settings: DatabaseSettings, *, inline: bool, pool_s
         # reads cycling through every connection the pool ever opened.
         pool_use_lifo=True,
     )
-    configure_sqlite(engine, settings.db_sqlite_busy_timeout_ms, waits_on_loop=inline)
+    configure_sqlite(engine, settings.db_sqlite_busy_timeout_ms, waits_on_loop=inline, read_only=read_only)
     return engine
 
 
-def _postgres_engine(url: URL, settings: DatabaseSettings) -> AsyncEngine:
+def _postgres_engine(url: URL, settings: DatabaseSettings, *, plan_cache_mode: str, pool_size: int) -> AsyncEngine:
     # UTC and ISO style: any timestamp PostgreSQL prints as text is in
     # keel's zone and an ISO 8601 spelling.
-    # Generic plans: every statement keel prepares is an org-scoped lookup or
-    # keyset page with an index for each of its filters, so one plan serves
-    # every value; left to choose, PostgreSQL weighs that plan for an
-    # average org against one made for the org at hand, judges a large org's
-    # page cheaper planned afresh, and plans it on every request (for a page
-    # of tasks that cost PostgreSQL more than running it).
     server_settings = {
         "application_name": "keel",
         "TimeZone": "UTC",
         "DateStyle": "ISO",
-        "plan_cache_mode": settings.db_plan_cache_mode,
+        "plan_cache_mode": plan_cache_mode,
     }
     if settings.db_statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     return create_async_engine(
         url,
         echo=settings.db_echo,
-        pool_size=settings.db_pool_size,
+        pool_size=pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
         pool_recycle=1800,
@@ -124,9 +121,28 @@ class Database:
             # statements that may run long (ranking every match of a common
             # word, aggregates) on aiosqlite's threads, so they never hold it.
             self.engine = _sqlite_engine(url, settings, inline=True, pool_size=settings.db_pool_size)
-            self.long_read_engine = _sqlite_engine(url, settings, inline=False, pool_size=_LONG_READ_CONNECTIONS)
+            self.long_read_engine = _sqlite_engine(
+                url, settings, inline=False, pool_size=_LONG_READ_CONNECTIONS, read_only=True
+            )
         else:
-            self.engine = self.long_read_engine = _postgres_engine(url, settings)
+            # Generic plans (by default): every hot statement is an org-scoped
+            # lookup or keyset page with an index for each of its filters, so
+            # one plan serves every value; left to choose, PostgreSQL weighs
+            # that plan for an average org against one made for the org at
+            # hand, judges a large org's page cheaper planned afresh, and plans
+            # it on every request (for a page of tasks that cost PostgreSQL
+            # more than running it).
+            self.engine = _postgres_engine(
+                url, settings, plan_cache_mode=settings.db_plan_cache_mode, pool_size=settings.db_pool_size
+            )
+            # Full-text reads and aggregates are planned for their values: how
+            # many rows a word matches decides between walking the list's
+            # ordered index (a common word: the first page is the first
+            # matches) and reading the matches from the full-text index (a
+            # rare one), and no single plan is fit for both.
+            self.long_read_engine = _postgres_engine(
+                url, settings, plan_cache_mode="force_custom_plan", pool_size=_LONG_READ_CONNECTIONS
+            )
         # A session class of this database's own, so session events (see
         # keel.identity.access_cache) can be listened to per database.
         self.session_class: type[Session] = type("KeelSession", (Session,), {})
@@ -139,14 +155,14 @@ class Database:
         # statement takes its own snapshot anyway, so a transaction around a
         # read-only request bought nothing but a BEGIN and a COMMIT round trip;
         # SQLite's reads do the same (see keel.core.sqlite).
-        read_engine = self.engine.execution_options(
-            **({READ_OPTION: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"})
+        read_options: dict[str, Any] = {READ_OPTION: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"}
+        self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self.engine.execution_options(**read_options), **session_options
         )
-        self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(read_engine, **session_options)
-        self.long_read_sessions: async_sessionmaker[AsyncSession] = (
-            async_sessionmaker(self.long_read_engine.execution_options(**{READ_OPTION: True}), **session_options)
-            if self.is_sqlite
-            else self.read_sessions
+        self.long_read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            # SQLite's long-read engine only reads: every statement in autocommit already.
+            self.long_read_engine if self.is_sqlite else self.long_read_engine.execution_options(**read_options),
+            **session_options,
         )
         self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), **session_options
@@ -155,7 +171,8 @@ class Database:
     def session(self, *, write: bool, long_reads: bool = False) -> AsyncSession:
         """A new session; ``write=True`` takes SQLite's write lock at BEGIN;
         ``long_reads`` (reads only) for statements that may run long, which on
-        SQLite run off the event loop."""
+        SQLite run off the event loop and on PostgreSQL are planned for their
+        values."""
         if write:
             return self.write_sessions()
         return self.long_read_sessions() if long_reads else self.read_sessions()
