@@ -59,15 +59,12 @@ def _sqlite_engine(
     return engine
 
 
-def _postgres_engine(url: URL, settings: DatabaseSettings, *, plan_cache_mode: str, pool_size: int) -> AsyncEngine:
+def _postgres_engine(
+    url: URL, settings: DatabaseSettings, *, pool_size: int, extra_settings: Mapping[str, str]
+) -> AsyncEngine:
     # UTC and ISO style: any timestamp PostgreSQL prints as text is in
     # keel's zone and an ISO 8601 spelling.
-    server_settings = {
-        "application_name": "keel",
-        "TimeZone": "UTC",
-        "DateStyle": "ISO",
-        "plan_cache_mode": plan_cache_mode,
-    }
+    server_settings = {"application_name": "keel", "TimeZone": "UTC", "DateStyle": "ISO", **extra_settings}
     if settings.db_statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     return create_async_engine(
@@ -133,15 +130,26 @@ class Database:
             # it on every request (for a page of tasks that cost PostgreSQL
             # more than running it).
             self.engine = _postgres_engine(
-                url, settings, plan_cache_mode=settings.db_plan_cache_mode, pool_size=settings.db_pool_size
+                url,
+                settings,
+                pool_size=settings.db_pool_size,
+                extra_settings={"plan_cache_mode": settings.db_plan_cache_mode},
             )
             # Full-text reads and aggregates are planned for their values: how
             # many rows a word matches decides between walking the list's
             # ordered index (a common word: the first page is the first
             # matches) and reading the matches from the full-text index (a
-            # rare one), and no single plan is fit for both.
+            # rare one), and no single plan is fit for both. Their parallel
+            # workers are capped, so a search cannot take every core from the
+            # requests beside it.
             self.long_read_engine = _postgres_engine(
-                url, settings, plan_cache_mode="force_custom_plan", pool_size=_LONG_READ_CONNECTIONS
+                url,
+                settings,
+                pool_size=_LONG_READ_CONNECTIONS,
+                extra_settings={
+                    "plan_cache_mode": "force_custom_plan",
+                    "max_parallel_workers_per_gather": str(settings.db_long_read_parallel_workers),
+                },
             )
         # A session class of this database's own, so session events (see
         # keel.identity.access_cache) can be listened to per database.
