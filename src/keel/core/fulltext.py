@@ -3,7 +3,7 @@ a generated ``tsvector`` with a GIN index on PostgreSQL.
 
 Both match whole words, case-insensitively, every word required. Migrations
 create the index with :func:`create_index_sql`; repositories filter with
-:func:`matches` and search, best first, with :func:`ranked`.
+:func:`matches` and rank the newest matches with :func:`ranked`.
 """
 
 from __future__ import annotations
@@ -101,12 +101,21 @@ def matches(dialect: str, table: str, query: str) -> ColumnElement[bool]:
     return literal_column(f"+{table}.rowid").in_(hits)
 
 
-def ranked(dialect: str, model: Any, columns: Sequence[ColumnElement[Any]], query: str) -> Select[Any]:
-    """``columns`` of ``model``'s rows containing every word of ``query``,
-    with their relevance as ``rank`` (higher is better), ranked inside the
-    full-text query itself: PostgreSQL's ``ts_rank`` on the indexed vector;
-    on SQLite the FTS5 table drives the join and ``bm25()`` is computed as
-    it scans its matches (never a lookup per matching row)."""
+def ranked(
+    dialect: str, model: Any, columns: Sequence[ColumnElement[Any]], query: str, *, window: int
+) -> Select[Any]:
+    """``columns`` of ``model``'s newest ``window`` rows containing every word
+    of ``query``, with their relevance as ``rank`` (higher is better), ranked
+    inside the full-text query itself: PostgreSQL's ``ts_rank`` on the indexed
+    vector, SQLite's ``bm25()`` as FTS5 reads its matches.
+
+    Only the window's rows are ranked, so a word in every row costs what a
+    word in ``window`` rows costs: ranking is per row on both engines, and a
+    common word otherwise ranks all of them to return a page. Filters added
+    to the returned statement (the org, live rows) apply before the window.
+    Newest is ``created_at`` on PostgreSQL (the lists' index) and the order
+    rows were written on SQLite (FTS5 reads its matches in rowid order).
+    """
     table_name = model.__tablename__
     _check(table_name)
     statement: Select[Any]
@@ -118,8 +127,8 @@ def ranked(dialect: str, model: Any, columns: Sequence[ColumnElement[Any]], quer
         vector: Any = literal_column(f"{table_name}.{GENERATED_COLUMN}")
         tsquery = func.plainto_tsquery("simple", " ".join(words(query)))
         selected: list[Any] = [*columns, func.ts_rank(vector, tsquery).label("rank")]
-        statement = select(*selected).where(vector.op("@@")(tsquery))
-        return statement
+        statement = select(*selected).where(vector.op("@@")(tsquery)).order_by(model.created_at.desc())
+        return statement.limit(window)
     fts_name = f"{table_name}_fts"
     fts = table_clause(fts_name, column("rowid"))
     selected = [*columns, (-func.bm25(literal_column(fts_name))).label("rank")]
@@ -127,8 +136,9 @@ def ranked(dialect: str, model: Any, columns: Sequence[ColumnElement[Any]], quer
         select(*selected)
         .select_from(fts.join(model, literal_column(f"{table_name}.rowid") == fts.c.rowid))
         .where(text(f"{fts_name} MATCH :fts_query").bindparams(fts_query=_sqlite_query(query)))
+        .order_by(fts.c.rowid.desc())
     )
-    return statement
+    return statement.limit(window)
 
 
 def add_indexes(op: Any, searchable: dict[str, list[str]]) -> None:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from keel.core.platform import platform
+from keel.work.search import repository
 from tests.fixtures.accounts import API, last_seen_written, register
 
 
@@ -120,3 +121,26 @@ async def test_search_pages_through_equal_ranks_without_loss_or_repeats(client: 
             if not cursor:
                 break
         assert [(hit["kind"], hit["id"]) for hit in walked] == [(hit["kind"], hit["id"]) for hit in whole]
+
+
+async def test_search_ranks_each_kinds_newest_matches(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each kind ranks only its org's newest RANK_WINDOW matches: the best
+    match outside the window is not found, the window's are, best first; a
+    deleted task does not take a place in the window."""
+    monkeypatch.setattr(repository, "RANK_WINDOW", 3)
+    owner = await register(client)
+    org = f"{API}/orgs/{owner.personal_org_id}"
+    h = owner.headers
+    titles = ["Rocket rocket rocket rocket", "Rocket two", "Rocket rocket three", "Rocket four", "Rocket gone"]
+    created = [(await client.post(f"{org}/tasks", json={"title": t}, headers=h)).json() for t in titles]
+    assert (await client.delete(f"{org}/tasks/{created[-1]['id']}", headers=h)).status_code == 204
+    outsider = await register(client)
+    for _ in range(3):  # another org's newer matches take no place in this org's window
+        await client.post(
+            f"{API}/orgs/{outsider.personal_org_id}/tasks", json={"title": "Rocket"}, headers=outsider.headers
+        )
+
+    hits = (await client.get(f"{org}/search", params={"q": "rocket"}, headers=h)).json()["items"]
+    assert [hit["title"] for hit in hits] == ["Rocket rocket three", "Rocket two", "Rocket four"]

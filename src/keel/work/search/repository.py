@@ -14,6 +14,12 @@ from keel.work.projects.models import Project
 from keel.work.reports.models import Report
 from keel.work.tasks.models import Task
 
+# Each kind ranks at most its org's newest RANK_WINDOW matches (see
+# keel.core.fulltext.ranked): a search costs the same for a word in every
+# task as for a word in 10,000, and more matches than that is a query to
+# narrow, not a list to page through.
+RANK_WINDOW = 10_000
+
 # (kind, model, the column shown as the hit's title)
 SEARCHED: list[tuple[str, Any, Any]] = [
     ("task", Task, Task.title),
@@ -52,7 +58,11 @@ def statement(
         _best_of(
             scope.scoped(
                 fulltext.ranked(
-                    dialect, model, (literal(kind).label("kind"), model.id.label("id"), title.label("title")), query
+                    dialect,
+                    model,
+                    (literal(kind).label("kind"), model.id.label("id"), title.label("title")),
+                    query,
+                    window=RANK_WINDOW,
                 ),
                 model,
             ),
