@@ -101,9 +101,7 @@ def matches(dialect: str, table: str, query: str) -> ColumnElement[bool]:
     return literal_column(f"+{table}.rowid").in_(hits)
 
 
-def ranked(
-    dialect: str, model: Any, columns: Sequence[ColumnElement[Any]], query: str, *, window: int
-) -> Select[Any]:
+def ranked(dialect: str, model: Any, columns: Sequence[ColumnElement[Any]], query: str, *, window: int) -> Select[Any]:
     """``columns`` of ``model``'s newest ``window`` rows containing every word
     of ``query``, with their relevance as ``rank`` (higher is better), ranked
     inside the full-text query itself: PostgreSQL's ``ts_rank`` on the indexed
