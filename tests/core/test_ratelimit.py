@@ -177,7 +177,30 @@ async def test_concurrent_counts_go_to_redis_together_and_stay_exact() -> None:
         finally:
             await limiter.close()
     assert sorted(decision.remaining for decision in decisions) == list(range(49, 99))
-    assert relay.scripts_sent - sent < 5  # one pipeline, not fifty round trips
+    assert relay.scripts_sent - sent < 5  # batched, not fifty round trips
+
+
+@pytest.mark.redis
+async def test_one_batch_counts_each_key_in_its_own_window() -> None:
+    """Counts for several callers sent together: each key counted apart, and
+    each new window given its expiry."""
+    url = redis_test_url()
+    assert url is not None
+    prefix = f"keel-test-{uuid.uuid4().hex}"
+    limiter = RateLimiter(RateLimitSettings(rate_limit_auth="5/minute"), redis_url=url, redis_key_prefix=prefix)
+    subjects = ["ip:192.0.2.4", "ip:192.0.2.5", "ip:192.0.2.4"]
+    admin = Redis.from_url(url)
+    keys = [f"{prefix}:limits:" + limiter.groups["auth"].key_for("auth", subject) for subject in subjects[:2]]
+    try:
+        decisions = await asyncio.gather(*(limiter.hit("auth", subject) for subject in subjects))
+        assert sorted(d.remaining for d, s in zip(decisions, subjects, strict=True) if s == subjects[0]) == [3, 4]
+        assert decisions[1].remaining == 4
+        assert [int(await admin.get(key)) for key in keys] == [2, 1]
+        assert all(0 < ttl <= 60 for ttl in [await admin.ttl(key) for key in keys])
+    finally:
+        await admin.delete(*keys)
+        await admin.aclose()
+        await limiter.close()
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Counters live in Redis when ``KEEL_REDIS_URL`` is set (through
 ``accelerators.redis_counts``: the counts of one event-loop iteration go in
-one redis-py pipeline), so every process shares them; otherwise in the
+one script call), so every process shares them; otherwise in the
 library's memory storage. When Redis cannot be reached the limiter falls
 back to local memory (one warning, and one line when Redis is back), reports
 itself degraded, and retries Redis after a pause: a Redis outage never turns

@@ -1,13 +1,13 @@
-"""Accelerator: rate-limit counts sent to Redis in one pipeline per event-loop iteration.
+"""Accelerator: rate-limit counts sent to Redis in one script call per event-loop iteration.
 
 What it replaces: the `limits` library's Redis storage, which sends each
 count as its own round trip (a script call through redis-py: a pooled
 connection taken and given back, a write, a read under a timeout). Here a
 count joins a batch; the batch is sent once the loop has run the callbacks
-that were ready with it, as one redis-py pipeline, and each waiting request
-gets its own count. A count is the same fixed window as `limits`' (one
-script: increment, and set the expiry when the increment created the key),
-so the limit is exact, whatever the batch. Measured effect, and the A/B
+that were ready with it, as one script call through redis-py, and each
+waiting request gets its own count. A count is the same fixed window as
+`limits`' (increment, and set the expiry when the increment created the
+key), so the limit is exact, whatever the batch. Measured effect, and the A/B
 that keeps it: docs/performance.md ("Accelerators").
 """
 
@@ -20,13 +20,17 @@ from limits.errors import StorageError
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
-# Increment the window's counter; the increment that creates it starts the window.
+# Increment each window's counter; the increment that creates one starts its window.
 _COUNT_SCRIPT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then
-    redis.call('EXPIRE', KEYS[1], ARGV[1])
+local counts = {}
+for i, key in ipairs(KEYS) do
+    local count = redis.call('INCR', key)
+    if count == 1 then
+        redis.call('EXPIRE', key, ARGV[i])
+    end
+    counts[i] = count
 end
-return count
+return counts
 """
 
 _Count = tuple[str, int, "asyncio.Future[int]"]
@@ -89,17 +93,13 @@ class PipelinedCounts:
     async def _counts(self, keys: list[tuple[str, int]]) -> list[int]:
         if not self._script_sha:
             self._script_sha = await self._client.script_load(_COUNT_SCRIPT)
+        names, expiries = [key for key, _ in keys], [expiry for _, expiry in keys]
         try:
-            return await self._pipeline(keys)
+            counts = await self._client.evalsha(self._script_sha, len(names), *names, *expiries)
         except NoScriptError:  # Redis restarted, or its scripts were flushed
             self._script_sha = await self._client.script_load(_COUNT_SCRIPT)
-            return await self._pipeline(keys)
-
-    async def _pipeline(self, keys: list[tuple[str, int]]) -> list[int]:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for key, expiry in keys:
-                pipe.evalsha(self._script_sha, 1, key, expiry)
-            return [int(count) for count in await pipe.execute()]
+            counts = await self._client.evalsha(self._script_sha, len(names), *names, *expiries)
+        return [int(count) for count in counts]
 
     async def close(self) -> None:
         """Wait for batches in flight (their requests are still waiting on them)."""
