@@ -117,7 +117,7 @@ class DatabaseSettings(BaseSettings):
     db_plan_cache_mode: Literal["force_generic_plan", "auto", "force_custom_plan"] = "force_generic_plan"
     # PostgreSQL workers one long read (search, dashboard) may add to its own
     # process: each is a core taken from every other request.
-    db_long_read_parallel_workers: int = Field(default=1, ge=0)
+    db_long_read_parallel_workers: int = Field(default=0, ge=0)
     db_sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0)
     db_echo: bool = False
 

@@ -136,7 +136,7 @@ async def test_postgres_statement_timeout_from_config(database: Database) -> Non
 async def test_postgres_long_reads_are_planned_per_execution_with_capped_parallelism(database_url: str) -> None:
     """Hot statements keep one generic plan; long reads are planned for their
     values and may add only the configured number of parallel workers."""
-    database = Database(database_settings(database_url, db_long_read_parallel_workers=0))
+    database = Database(database_settings(database_url, db_long_read_parallel_workers=3))
     try:
 
         async def shown(long_reads: bool, name: str) -> str:
@@ -145,7 +145,7 @@ async def test_postgres_long_reads_are_planned_per_execution_with_capped_paralle
 
         assert await shown(False, "plan_cache_mode") == "force_generic_plan"
         assert await shown(True, "plan_cache_mode") == "force_custom_plan"
-        assert await shown(True, "max_parallel_workers_per_gather") == "0"
+        assert await shown(True, "max_parallel_workers_per_gather") == "3"
         assert await shown(True, "statement_timeout") == "10s"
     finally:
         await database.dispose()

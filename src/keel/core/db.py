@@ -140,8 +140,8 @@ class Database:
             # ordered index (a common word: the first page is the first
             # matches) and reading the matches from the full-text index (a
             # rare one), and no single plan is fit for both. Their parallel
-            # workers are capped, so a search cannot take every core from the
-            # requests beside it.
+            # workers are capped (none by default), so a dashboard cannot take
+            # every core from the requests beside it.
             self.long_read_engine = _postgres_engine(
                 url,
                 settings,
