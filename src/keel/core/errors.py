@@ -260,6 +260,12 @@ def database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def stale_connection(exc: BaseException) -> bool:
+    """Whether ``exc`` is a pooled connection found closed by the database
+    (SQLAlchemy has dropped it and every connection older than it)."""
+    return isinstance(exc, sqlalchemy_exc.DBAPIError) and exc.connection_invalidated
+
+
 async def _on_database_error(request: Request, exc: Exception) -> Response:
     """Errors the request's changes cannot survive, but a retry may: no pooled
     connection came free in time, SQLite's write lock stayed taken, or the

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from keel.core.errors import KeelError, ValidationFailed
+from keel.core.errors import KeelError, ValidationFailed, stale_connection
 from keel.core.openapi import problem_responses
 from keel.core.platform import request_platform
 
@@ -59,12 +59,18 @@ async def _finish(request: Request, *, commit: bool) -> None:
 
 
 class TransactionalRoute(APIRoute):
-    """An APIRoute whose handler commits the request session before replying."""
+    """An APIRoute whose handler commits the request session before replying.
+
+    A read that meets a pooled connection the database has closed (after a
+    restart or failover) runs once more, on a fresh connection: the pool
+    drops every connection older than the failure, so only a database still
+    down answers 503. The retry counts against the caller's rate limit again.
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 
-        async def handle_in_transaction(request: Request) -> Response:
+        async def handle_once(request: Request) -> Response:
             try:
                 response = await handle(request)
             except BaseException as exc:
@@ -72,6 +78,14 @@ class TransactionalRoute(APIRoute):
                 raise
             await _finish(request, commit=response.status_code < 400)
             return response
+
+        async def handle_in_transaction(request: Request) -> Response:
+            try:
+                return await handle_once(request)
+            except Exception as exc:
+                if is_write_request(request) or not stale_connection(exc):
+                    raise
+            return await handle_once(request)
 
         return handle_in_transaction
 
