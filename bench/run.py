@@ -33,6 +33,7 @@ import httpx
 from bench.load import LoadResult, MixedUser, run_wrk, wrk_available
 from bench.report import Check, Row, cpu_ms_per_request, write_report
 from bench.servers import Server, uvicorn, wait_until_idle
+from keel.cli import EVENT_LOOP
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -273,7 +274,7 @@ def run_backend(backend: str, plan: Plan, workdir: Path) -> tuple[list[Row], dic
         keel = start(f"keel-{backend}", [sys.executable, "-m", "keel.cli", "serve"], env, "/health/live")
         bare_env = {**env, **with_path, "KEEL_RATE_LIMITS": "off"}
         # The same event loop as `keel serve`, so only the middleware differs.
-        bare_command = uvicorn("bench.keel_bare:app", factory=True, loop="uvloop")
+        bare_command = uvicorn("bench.keel_bare:app", factory=True, loop=EVENT_LOOP)
         bare = start(f"keel-bare-{backend}", bare_command, bare_env, "/health/live")
         a2 = start(f"a2-{backend}", uvicorn("bench.baselines.bare_fastapi:app"), with_path, "/health/live")
         driver_env = {**with_path, "BENCH_SECRET": secret, **driver_env}

@@ -66,6 +66,10 @@ def serve(
     uvicorn.run("keel.main:app_from_environment", factory=True, **options)
 
 
+# uvloop, accepting every pending connection per wakeup (see the module).
+EVENT_LOOP = "keel.core.accelerators.eager_accept:new_event_loop"
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """How keel runs under uvicorn; shared with tests that serve extra routes."""
     return {
@@ -79,7 +83,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "server_header": False,
         "access_log": False,
         "log_config": None,
-        "loop": "uvloop",
+        "loop": EVENT_LOOP,
         # httptools, with a deadline for each request's headers; the same
         # bound closes connections idle between requests.
         "http": HeaderDeadlineProtocol,
