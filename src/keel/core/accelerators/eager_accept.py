@@ -2,7 +2,7 @@
 
 What it replaces: uvloop's own accept. libuv accepts one connection each time
 a listening socket polls readable, that is one per loop iteration (a
-deliberate libuv choice, since 1.45). A saturated process runs long
+deliberate libuv choice). A saturated process runs long
 iterations, so a burst of new connections waited in the kernel's backlog,
 where load shedding cannot answer them: 256 clients connecting at once to a
 busy server waited up to 10 s to be accepted. Here the listening socket is
