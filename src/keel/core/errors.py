@@ -247,23 +247,21 @@ _database_log = get_logger("keel.db")
 _UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "28", "3D"})
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database could not be reached or the
-    connection was lost, rather than that a statement failed."""
-    if isinstance(exc, ConnectionError):  # refused, reset or broken while connecting
-        return True
-    if isinstance(exc, sqlalchemy_exc.DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        sqlstate = getattr(exc.orig, "sqlstate", None)
-        return isinstance(sqlstate, str) and sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
-    return False
-
-
 def stale_connection(exc: BaseException) -> bool:
     """Whether ``exc`` is a pooled connection found closed by the database
     (SQLAlchemy has dropped it and every connection older than it)."""
     return isinstance(exc, sqlalchemy_exc.DBAPIError) and exc.connection_invalidated
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be reached or the
+    connection was lost, rather than that a statement failed."""
+    if isinstance(exc, ConnectionError) or stale_connection(exc):  # refused, reset, closed
+        return True
+    if isinstance(exc, sqlalchemy_exc.DBAPIError):
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        return isinstance(sqlstate, str) and sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+    return False
 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:
