@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from keel.config import HttpSettings, RateLimitSettings, RedisSettings
+from keel.core.accelerators.quota_leases import MAX_LEASE
 from keel.core.platform import platform
 from keel.core.ratelimit import RateLimiter
 from keel.main import create_app
@@ -161,29 +162,29 @@ async def test_redis_counts_survive_a_script_flush_and_expire_with_their_window(
 
 
 @pytest.mark.redis
-async def test_concurrent_counts_go_to_redis_together_and_stay_exact() -> None:
+async def test_a_burst_on_one_budget_is_counted_exactly() -> None:
+    """Fifty counts at once on a fresh window (one lease being fetched, the
+    others counting a unit each): all admitted, and the budget left after
+    them is exact."""
     url = redis_test_url()
     assert url is not None
-    async with gated_redis(url) as relay:
-        limiter = RateLimiter(
-            RateLimitSettings(rate_limit_auth="100/minute"),
-            redis_url=relay.url,
-            redis_key_prefix=f"keel-test-{uuid.uuid4().hex}",
-        )
-        try:
-            assert (await limiter.hit("auth", "ip:192.0.2.3")).remaining == 99
-            sent = relay.scripts_sent
-            decisions = await asyncio.gather(*(limiter.hit("auth", "ip:192.0.2.3") for _ in range(50)))
-        finally:
-            await limiter.close()
-    assert sorted(decision.remaining for decision in decisions) == list(range(49, 99))
-    assert relay.scripts_sent - sent < 5  # batched, not fifty round trips
+    limiter = RateLimiter(
+        RateLimitSettings(rate_limit_auth="100/minute"), redis_url=url, redis_key_prefix=f"keel-test-{uuid.uuid4().hex}"
+    )
+    try:
+        assert (await limiter.hit("auth", "ip:192.0.2.3")).remaining == 99
+        decisions = await asyncio.gather(*(limiter.hit("auth", "ip:192.0.2.3") for _ in range(50)))
+        after = await limiter.hit("auth", "ip:192.0.2.3")
+    finally:
+        await limiter.close()
+    assert all(decision.allowed for decision in decisions)
+    assert after.remaining == 100 - 52
 
 
 @pytest.mark.redis
-async def test_one_batch_counts_each_key_in_its_own_window() -> None:
-    """Counts for several callers sent together: each key counted apart, and
-    each new window given its expiry."""
+async def test_each_subject_is_counted_in_its_own_window() -> None:
+    """Counts for several callers at once: each key counted apart, and each
+    new window given its expiry."""
     url = redis_test_url()
     assert url is not None
     prefix = f"keel-test-{uuid.uuid4().hex}"
@@ -203,6 +204,61 @@ async def test_one_batch_counts_each_key_in_its_own_window() -> None:
         await limiter.close()
 
 
+@pytest.mark.redis
+async def test_a_large_budget_is_drawn_from_redis_in_leases() -> None:
+    url = redis_test_url()
+    assert url is not None
+    prefix = f"keel-test-{uuid.uuid4().hex}"
+    async with gated_redis(url) as relay:
+        limiter = RateLimiter(
+            RateLimitSettings(rate_limit_auth="1000/minute"), redis_url=relay.url, redis_key_prefix=prefix
+        )
+        key = f"{prefix}:limits:" + limiter.groups["auth"].key_for("auth", "ip:192.0.2.8")
+        admin = Redis.from_url(url)
+        try:
+            decisions = [await limiter.hit("auth", "ip:192.0.2.8") for _ in range(200)]
+            counted = int(await admin.get(key))
+        finally:
+            await admin.delete(key)
+            await admin.aclose()
+            await limiter.close()
+    assert all(decision.allowed for decision in decisions)
+    assert [decision.remaining for decision in decisions] == list(range(999, 799, -1))
+    assert relay.scripts_sent <= 12  # leases of 1, 2, 4, … 64, not 200 counts
+    assert 200 <= counted <= 200 + MAX_LEASE  # what was leased, used or not
+
+
+@pytest.mark.redis
+async def test_processes_drawing_leases_never_admit_more_than_the_budget() -> None:
+    """Two limiters (as two processes would) on one budget, hit in turns and
+    together until both refuse: the budget is admitted exactly once over,
+    and a spent budget is refused without asking Redis."""
+    url = redis_test_url()
+    assert url is not None
+    prefix = f"keel-test-{uuid.uuid4().hex}"
+    settings = RateLimitSettings(rate_limit_auth="500/minute")
+    async with gated_redis(url) as relay:
+        limiters = [RateLimiter(settings, redis_url=relay.url, redis_key_prefix=prefix) for _ in range(2)]
+        key = f"{prefix}:limits:" + limiters[0].groups["auth"].key_for("auth", "ip:192.0.2.9")
+        admin = Redis.from_url(url)
+        try:
+            admitted = 0
+            for round_ in range(200):  # ~800 hits
+                hits = [limiters[(round_ + n) % 2].hit("auth", "ip:192.0.2.9") for n in range(1 + round_ % 7)]
+                admitted += sum(decision.allowed for decision in await asyncio.gather(*hits))
+            sent = relay.scripts_sent
+            refused = [await limiter.hit("auth", "ip:192.0.2.9") for limiter in limiters for _ in range(5)]
+            assert relay.scripts_sent == sent
+        finally:
+            await admin.delete(key)
+            await admin.aclose()
+            for limiter in limiters:
+                await limiter.close()
+    assert admitted == 500
+    assert not any(decision.allowed for decision in refused)
+    assert {decision.remaining for decision in refused} == {0}
+
+
 @dataclass
 class _Gated:
     app: FastAPI
@@ -212,12 +268,14 @@ class _Gated:
 
 @pytest.fixture
 async def gated(make_settings, make_client) -> AsyncIterator[_Gated]:  # type: ignore[no-untyped-def]
-    """An app limiting the auth group to 20/minute on Redis, through a gated relay."""
+    """An app limiting the auth and default groups to 20 and 30 a minute on
+    Redis, through a gated relay: budgets small enough to be counted one
+    request at a time (no leases)."""
     url = redis_test_url()
     assert url is not None
     async with gated_redis(url) as redis:
         settings = make_settings(
-            rate_limit=RateLimitSettings(rate_limit_auth="20/minute"),
+            rate_limit=RateLimitSettings(rate_limit_auth="20/minute", rate_limit_default="30/minute"),
             redis=RedisSettings(redis_url=SecretStr(redis.url), redis_key_prefix=f"keel-test-{uuid.uuid4().hex}"),
         )
         app = create_app(settings, routers=[routes.router])

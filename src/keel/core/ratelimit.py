@@ -1,12 +1,12 @@
 """Rate limiting with the `limits` library, per route group.
 
-Counters live in Redis when ``KEEL_REDIS_URL`` is set (through
-``accelerators.redis_counts``: the counts of one event-loop iteration go in
-one script call), so every process shares them; otherwise in the
-library's memory storage. When Redis cannot be reached the limiter falls
-back to local memory (one warning, and one line when Redis is back), reports
-itself degraded, and retries Redis after a pause: a Redis outage never turns
-into 500s.
+Counters live in Redis when ``KEEL_REDIS_URL`` is set (the library's
+storage, on redis-py with hiredis), so every process shares them; each
+process draws a budget from them in leases (``accelerators.quota_leases``).
+Otherwise they live in the library's memory storage, where every request is
+counted. When Redis cannot be reached the limiter falls back to local memory
+(one warning, and one line when Redis is back), reports itself degraded, and
+retries Redis after a pause: a Redis outage never turns into 500s.
 
 A request is counted before its handler runs (``authenticate`` counts by
 the caller's verified identity before any lookup), so a refused request
@@ -19,16 +19,15 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from fastapi import Request, Response
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage
+from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.errors import StorageError
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool
 
 from keel.config import RateLimitSettings
-from keel.core.accelerators.redis_counts import PipelinedCounts
+from keel.core.accelerators.quota_leases import QuotaLeases
 from keel.core.errors import TooManyRequests
 from keel.core.logging import get_logger
 from keel.core.network import client_ip
@@ -54,14 +53,6 @@ class RateLimitDecision:
         }
 
 
-class Counters(Protocol):
-    """Fixed-window counters: `limits`' memory storage, or Redis's."""
-
-    async def incr(self, key: str, expiry: int) -> int: ...
-
-    async def get_expiry(self, key: str) -> float: ...
-
-
 class RateLimiter:
     def __init__(
         self,
@@ -80,8 +71,9 @@ class RateLimiter:
             "auth": parse(settings.rate_limit_auth),
             "login_account": parse(settings.rate_limit_login_account),
         }
-        self._memory: Counters = MemoryStorage()
-        self._redis: PipelinedCounts | None = None
+        # In memory every request is counted (a count costs no round trip).
+        self._memory = QuotaLeases(MemoryStorage(), max_lease=1, max_windows=_MAX_WINDOWS_KNOWN)
+        self._redis: QuotaLeases | None = None
         self._redis_pool: BlockingConnectionPool | None = None
         self._redis_lost = False
         if redis_url is not None:
@@ -92,14 +84,17 @@ class RateLimiter:
                 socket_timeout=redis_timeout_s,
                 socket_connect_timeout=redis_timeout_s,
             )
-            self._redis = PipelinedCounts(Redis(connection_pool=self._redis_pool), f"{redis_key_prefix}:limits")
+            storage = RedisStorage(
+                "async+" + redis_url,
+                implementation="redispy",
+                key_prefix=f"{redis_key_prefix}:limits",
+                wrap_exceptions=True,
+                connection_pool=self._redis_pool,  # type: ignore[arg-type]  # documented; typed as scalars only
+            )
+            self._redis = QuotaLeases(storage, max_windows=_MAX_WINDOWS_KNOWN)
         self._redis_down_until = 0.0
-        # Per counter: when its window ends and what was left at its last count.
-        self._windows: dict[str, tuple[float, int]] = {}
 
     async def close(self) -> None:
-        if self._redis is not None:
-            await self._redis.close()
         if self._redis_pool is not None:
             await self._redis_pool.aclose()
 
@@ -108,58 +103,38 @@ class RateLimiter:
         """True while Redis is configured but the limiter is counting locally."""
         return self._redis is not None and self._redis_down_until > time.monotonic()
 
-    def _counters(self) -> Counters:
+    def _quotas(self) -> QuotaLeases:
         if self._redis is not None and not self.degraded:
             return self._redis
         return self._memory
 
     async def hit(self, group: str, subject: str) -> RateLimitDecision:
         item = self.groups[group]
-        counters = self._counters()
+        quotas = self._quotas()
         try:
-            decision = await self._hit(counters, item, group, subject)
+            decision = await self._hit(quotas, item, group, subject)
         except StorageError:
-            if counters is self._memory:
+            if self._redis is None or quotas is self._memory:
                 raise
             if not self._redis_lost:
                 _log.warning("ratelimit.redis_unavailable", fallback="memory", retry_after_s=_REDIS_RETRY_AFTER_S)
                 self._redis_lost = True
             self._redis_down_until = time.monotonic() + _REDIS_RETRY_AFTER_S
-            self._windows.clear()  # they were Redis's windows, not memory's
+            self._redis.forget()  # Redis may come back without its counters
             return await self._hit(self._memory, item, group, subject)
-        if counters is self._redis and self._redis_lost:
+        if quotas is self._redis and self._redis_lost:
             _log.info("ratelimit.redis_recovered")
             self._redis_lost = False
-            self._windows.clear()
         return decision
 
-    async def _hit(self, counters: Counters, item: RateLimitItem, group: str, subject: str) -> RateLimitDecision:
-        # One counter increment per request (what the library's fixed-window
-        # hit() runs); the window's end is asked for only when this process
-        # has not seen it yet, rather than once per request as
-        # hit() + get_window_stats() would.
-        key = item.key_for(group, subject)
-        count = await counters.incr(key, item.get_expiry())
-        moment = time.time()
-        known = self._windows.get(key)
-        window_end = known[0] if known is not None else None
-        if count == 1:
-            window_end = moment + item.get_expiry()
-        elif window_end is None or window_end <= moment:
-            window_end = await counters.get_expiry(key)
-        remaining = max(0, item.amount - count)
-        self._remember_window(key, window_end, remaining)
+    async def _hit(self, quotas: QuotaLeases, item: RateLimitItem, group: str, subject: str) -> RateLimitDecision:
+        admission = await quotas.admit(item.key_for(group, subject), item.amount, item.get_expiry())
         return RateLimitDecision(
-            allowed=count <= item.amount,
+            allowed=admission.allowed,
             limit=item.amount,
-            remaining=remaining,
-            reset_after_s=max(0, math.ceil(window_end - moment)),
+            remaining=admission.remaining,
+            reset_after_s=max(0, math.ceil(admission.window_end - time.time())),
         )
-
-    def _remember_window(self, key: str, window_end: float, remaining: int) -> None:
-        if key not in self._windows and len(self._windows) >= _MAX_WINDOWS_KNOWN:
-            self._windows.clear()  # ends are re-learnt: one extra round trip each
-        self._windows[key] = (window_end, remaining)
 
     def client_subject(self, request: Request) -> str:
         """Unauthenticated callers are counted by client address."""
