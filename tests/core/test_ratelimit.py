@@ -229,6 +229,54 @@ async def test_a_large_budget_is_drawn_from_redis_in_leases() -> None:
 
 
 @pytest.mark.redis
+async def test_requests_arriving_while_a_lease_is_fetched_wait_for_it() -> None:
+    url = redis_test_url()
+    assert url is not None
+    prefix = f"keel-test-{uuid.uuid4().hex}"
+    async with gated_redis(url) as relay:
+        limiter = RateLimiter(
+            RateLimitSettings(rate_limit_auth="100000/minute"), redis_url=relay.url, redis_key_prefix=prefix
+        )
+        try:
+            for _ in range(200):  # leases grow to their largest
+                await limiter.hit("auth", "ip:192.0.2.10")
+            sent = relay.scripts_sent
+            bursts = [
+                await asyncio.gather(*(limiter.hit("auth", "ip:192.0.2.10") for _ in range(40))) for _ in range(5)
+            ]
+            during_bursts = relay.scripts_sent - sent
+        finally:
+            await limiter.close()
+    assert all(decision.allowed for burst in bursts for decision in burst)
+    assert during_bursts <= 5  # 200 requests: a few leases of 64, not a count each
+
+
+@pytest.mark.redis
+async def test_requests_waiting_for_a_lease_redis_never_answers_fall_back_to_memory() -> None:
+    url = redis_test_url()
+    assert url is not None
+    target = urlsplit(url)
+    async with relay_to(target.hostname or "127.0.0.1", target.port or 6379) as relay:
+        limiter = RateLimiter(
+            RateLimitSettings(rate_limit_auth="100000/minute"),
+            redis_url=urlunsplit(target._replace(netloc=f"127.0.0.1:{relay.port}")),
+            redis_key_prefix=f"keel-test-{uuid.uuid4().hex}",
+            redis_timeout_s=0.3,
+        )
+        try:
+            for _ in range(200):  # leases grow to their largest
+                await limiter.hit("auth", "ip:192.0.2.11")
+            relay.cut()
+            decisions = await asyncio.wait_for(
+                asyncio.gather(*(limiter.hit("auth", "ip:192.0.2.11") for _ in range(100))), timeout=5
+            )
+        finally:
+            await limiter.close()
+    assert all(decision.allowed for decision in decisions)
+    assert limiter.degraded
+
+
+@pytest.mark.redis
 async def test_processes_drawing_leases_never_admit_more_than_the_budget() -> None:
     """Two limiters (as two processes would) on one budget, hit in turns and
     together until both refuse: the budget is admitted exactly once over,

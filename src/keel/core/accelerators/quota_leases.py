@@ -12,16 +12,17 @@ lease is one unit, and each lease used up within the window doubles the
 next, up to ``max_lease`` and to a sixteenth of what was left of the
 budget; a budget of 31 or less is therefore counted one request at a time,
 exactly. A request that finds this process's units used while a lease is
-being fetched counts one unit of its own rather than fetch a second lease.
-A budget known to be spent is refused without asking the counter again
-until its window ends. Measured effect, and the A/B that keeps it:
+being fetched waits for that lease when it has a unit to spare, and
+otherwise counts one unit of its own. A budget known to be spent is refused
+without asking the counter again until its window ends. Measured effect, and the A/B that keeps it:
 docs/performance.md ("Accelerators").
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 MAX_LEASE = 64
@@ -45,12 +46,22 @@ class Admission:
 
 
 @dataclass(slots=True)
+class _Lease:
+    """A lease being fetched, and the requests waiting for its spare units."""
+
+    amount: int
+    answered: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    waiting: int = 0
+    error: Exception | None = None
+
+
+@dataclass(slots=True)
 class _Window:
     end: float = 0.0  # epoch seconds; 0 until the first lease's answer
     spent: int = 0  # the shared counter after this process's latest lease
     unused: int = 0  # units leased to this process, not used yet
     next_lease: int = 1
-    leasing: bool = False
+    fetching: _Lease | None = None
 
     def remaining(self, limit: int) -> int:
         return max(0, limit - self.spent) + self.unused
@@ -67,16 +78,28 @@ class QuotaLeases:
 
     async def admit(self, key: str, limit: int, expiry: int) -> Admission:
         """Admit one request under ``key``'s budget of ``limit`` per ``expiry`` seconds."""
-        now = time.time()
-        window = self._windows.get(key)
-        if window is None or 0 < window.end <= now:
-            window = self._open(key)
-        if window.unused > 0:
-            window.unused -= 1
-            return Admission(True, window.remaining(limit), window.end)
-        if window.spent >= limit:
-            return Admission(False, 0, window.end)
-        return await self._lease(key, window, limit, expiry, now)
+        while True:
+            now = time.time()
+            window = self._windows.get(key)
+            if window is None or 0 < window.end <= now:
+                window = self._open(key)
+            if window.unused > 0:
+                window.unused -= 1
+                return Admission(True, window.remaining(limit), window.end)
+            if window.spent >= limit:
+                return Admission(False, 0, window.end)
+            fetching = window.fetching
+            if fetching is None or fetching.waiting >= fetching.amount - 1:
+                return await self._lease(key, window, limit, expiry, now)
+            # A spare unit of the lease being fetched is this request's,
+            # unless a request that arrives meanwhile takes it first.
+            fetching.waiting += 1
+            try:
+                await asyncio.shield(fetching.answered)
+            finally:
+                fetching.waiting -= 1
+            if fetching.error is not None:
+                raise fetching.error
 
     def forget(self) -> None:
         """Drop every window's state (the counters may have lost theirs)."""
@@ -89,19 +112,24 @@ class QuotaLeases:
         return window
 
     async def _lease(self, key: str, window: _Window, limit: int, expiry: int, now: float) -> Admission:
-        growing = not window.leasing
+        fetching = None
         amount = 1
-        if growing:
+        if window.fetching is None:
             amount = max(1, min(window.next_lease, self._max_lease, (limit - window.spent) // _LEASE_SHARE))
-            window.leasing = True
+            fetching = window.fetching = _Lease(amount)
         try:
             total = await self._counters.incr(key, expiry, amount)
+        except Exception as exc:
+            if fetching is not None:
+                fetching.error = exc
+            raise
         finally:
-            if growing:
-                window.leasing = False
+            if fetching is not None:
+                window.fetching = None
+                fetching.answered.set_result(None)
         window.spent = max(window.spent, total)
         window.unused += max(0, min(amount, limit - (total - amount)))
-        if growing:
+        if fetching is not None:
             window.next_lease = amount * 2
         # This request's unit is taken before any other await, so the
         # requests that run meanwhile cannot use it. What is left is judged
