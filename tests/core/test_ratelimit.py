@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -204,24 +205,32 @@ async def test_each_subject_is_counted_in_its_own_window() -> None:
         await limiter.close()
 
 
-@pytest.mark.redis
-async def test_a_large_budget_is_drawn_from_redis_in_leases() -> None:
+@contextlib.asynccontextmanager
+async def _limiter_through_relay(budget: str) -> AsyncIterator[tuple[RateLimiter, GatedRedis, str]]:
+    """A limiter allowing ``budget`` for the auth group, on Redis through a
+    relay that counts the scripts sent, with a key prefix of its own."""
     url = redis_test_url()
     assert url is not None
     prefix = f"keel-test-{uuid.uuid4().hex}"
     async with gated_redis(url) as relay:
-        limiter = RateLimiter(
-            RateLimitSettings(rate_limit_auth="1000/minute"), redis_url=relay.url, redis_key_prefix=prefix
-        )
+        limiter = RateLimiter(RateLimitSettings(rate_limit_auth=budget), redis_url=relay.url, redis_key_prefix=prefix)
+        try:
+            yield limiter, relay, prefix
+        finally:
+            await limiter.close()
+
+
+@pytest.mark.redis
+async def test_a_large_budget_is_drawn_from_redis_in_leases() -> None:
+    admin = Redis.from_url(redis_test_url() or "")
+    async with _limiter_through_relay("1000/minute") as (limiter, relay, prefix):
         key = f"{prefix}:limits:" + limiter.groups["auth"].key_for("auth", "ip:192.0.2.8")
-        admin = Redis.from_url(url)
         try:
             decisions = [await limiter.hit("auth", "ip:192.0.2.8") for _ in range(200)]
             counted = int(await admin.get(key))
         finally:
             await admin.delete(key)
             await admin.aclose()
-            await limiter.close()
     assert all(decision.allowed for decision in decisions)
     assert [decision.remaining for decision in decisions] == list(range(999, 799, -1))
     assert relay.scripts_sent <= 12  # leases of 1, 2, 4, … 64, not 200 counts
@@ -230,23 +239,12 @@ async def test_a_large_budget_is_drawn_from_redis_in_leases() -> None:
 
 @pytest.mark.redis
 async def test_requests_arriving_while_a_lease_is_fetched_wait_for_it() -> None:
-    url = redis_test_url()
-    assert url is not None
-    prefix = f"keel-test-{uuid.uuid4().hex}"
-    async with gated_redis(url) as relay:
-        limiter = RateLimiter(
-            RateLimitSettings(rate_limit_auth="100000/minute"), redis_url=relay.url, redis_key_prefix=prefix
-        )
-        try:
-            for _ in range(200):  # leases grow to their largest
-                await limiter.hit("auth", "ip:192.0.2.10")
-            sent = relay.scripts_sent
-            bursts = [
-                await asyncio.gather(*(limiter.hit("auth", "ip:192.0.2.10") for _ in range(40))) for _ in range(5)
-            ]
-            during_bursts = relay.scripts_sent - sent
-        finally:
-            await limiter.close()
+    async with _limiter_through_relay("100000/minute") as (limiter, relay, _):
+        for _ in range(200):  # leases grow to their largest
+            await limiter.hit("auth", "ip:192.0.2.10")
+        sent = relay.scripts_sent
+        bursts = [await asyncio.gather(*(limiter.hit("auth", "ip:192.0.2.10") for _ in range(40))) for _ in range(5)]
+        during_bursts = relay.scripts_sent - sent
     assert all(decision.allowed for burst in bursts for decision in burst)
     assert during_bursts <= 5  # 200 requests: a few leases of 64, not a count each
 
