@@ -14,8 +14,8 @@ budget; a budget of 31 or less is therefore counted one request at a time,
 exactly. A request that finds this process's units used while a lease is
 being fetched waits for that lease when it has a unit to spare, and
 otherwise counts one unit of its own. A budget known to be spent is refused
-without asking the counter again until its window ends. Measured effect, and the A/B that keeps it:
-docs/performance.md ("Accelerators").
+without asking the counter again until its window ends. Measured effect,
+and the A/B that keeps it: docs/performance.md ("Accelerators").
 """
 
 from __future__ import annotations
