@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Executable, text
+from sqlalchemy import Executable, Select, text
 from sqlalchemy.engine import URL, Result, Row, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
@@ -20,10 +20,13 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import greenlet_spawn
 
 from keel.config import DatabaseSettings
+from keel.core.accelerators.driver_reads import DriverReads
 from keel.core.accelerators.sqlite_inline import DRIVER_NAME as INLINE_DRIVER
 from keel.core.metrics import PoolStats
 from keel.core.sqlite import READ_OPTION, WRITE_OPTION, configure_sqlite
 
+# Session.info key: the session's reads may run on the driver (see rows_by_name).
+_DRIVER_READS = "keel.driver_reads"
 # Long reads at once (full-text searches, aggregates): on SQLite each holds
 # an aiosqlite thread while it runs.
 _LONG_READ_CONNECTIONS = 4
@@ -93,7 +96,14 @@ async def rows_by_name(
     session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     """The statement's rows as dicts by column name (the names read once per
-    result, not once per row as a ``RowMapping`` copy does)."""
+    result, not once per row as a ``RowMapping`` copy does). A read request's
+    statement built once runs on the driver on PostgreSQL
+    (keel.core.accelerators.driver_reads)."""
+    driver_reads: DriverReads | None = session.info.get(_DRIVER_READS)
+    if driver_reads is not None and isinstance(statement, Select):
+        compiled = driver_reads.compiled(statement)
+        if compiled is not None:
+            return await driver_reads.rows(await session.connection(), compiled, params or {})
     result = await execute_core(session, statement, params)
     names = tuple(result.keys())
     return [dict(zip(names, row, strict=True)) for row in result]
@@ -164,8 +174,12 @@ class Database:
         # read-only request bought nothing but a BEGIN and a COMMIT round trip;
         # SQLite's reads do the same (see keel.core.sqlite).
         read_options: dict[str, Any] = {READ_OPTION: True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"}
+        # Reads in autocommit on PostgreSQL may run on the driver: there is
+        # no transaction for SQLAlchemy to begin around them. (Not with SQL
+        # echoed, which is SQLAlchemy's to log.)
+        driver_reads = None if self.is_sqlite or settings.db_echo else DriverReads(self.engine.dialect)
         self.read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self.engine.execution_options(**read_options), **session_options
+            self.engine.execution_options(**read_options), info={_DRIVER_READS: driver_reads}, **session_options
         )
         self.long_read_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             # SQLite's long-read engine only reads: every statement in autocommit already.
