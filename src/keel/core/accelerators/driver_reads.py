@@ -4,7 +4,7 @@ What it replaces: SQLAlchemy's execution of a compiled SELECT (its execution
 context, cursor adapter, result metadata and the greenlet hand-off around
 each). What stays SQLAlchemy's: the statement, built and scoped as any other
 and compiled by SQLAlchemy for the connection's dialect; the session's own
-connection (``AsyncConnection.get_raw_connection``), pool and settings; the
+connection (``Connection.connection``), pool and settings; the
 columns' bind and result processors, so rows hold the same values as
 SQLAlchemy's; and the verdict on a failure: after an error from the driver,
 a probe through SQLAlchemy on the same connection finds a lost connection as
@@ -92,7 +92,12 @@ class DriverReads:
         """The statement's rows as dicts by column name, fetched on the
         connection's asyncpg connection."""
         sql, values = read.arguments(params)
-        driver = (await connection.get_raw_connection()).driver_connection
+        if connection.invalidated or connection.sync_connection is None:
+            raw = await connection.get_raw_connection()  # reconnects, which is I/O
+        else:
+            # A connection in use is at hand without I/O: no greenlet hand-off.
+            raw = connection.sync_connection.connection
+        driver = raw.driver_connection
         assert driver is not None
         try:
             records = await driver.fetch(sql, *values)
