@@ -171,12 +171,20 @@ def test_connections_without_complete_headers_are_closed(server_env: dict[str, s
     try:
         process.wait_ready()
         partial = [b"", b"GET /health/li", b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: "]
-        sockets = [socket.create_connection(("127.0.0.1", process.port), timeout=15) for _ in partial]
+        sockets = [socket.create_connection(("127.0.0.1", process.port), timeout=15) for _ in range(4)]
         try:
-            for sock, sent in zip(sockets, partial, strict=True):
+            for sock, sent in zip(sockets, partial, strict=False):
                 sock.sendall(sent)
+            # A kept-alive connection: one whole request answered, then half the next one.
+            kept_alive = sockets[-1]
+            kept_alive.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"}"):  # the whole response: headers and JSON body
+                answer += kept_alive.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200 ")
+            kept_alive.sendall(b"GET /health/live HTTP/1.1\r\nHo")
             for sock in sockets:
-                assert _read_until_closed(sock) == b""  # closed, and nothing answered
+                assert _read_until_closed(sock) == b""  # closed, and nothing (more) answered
             assert httpx.get(f"{process.base_url}/health/live", timeout=5).status_code == 200
         finally:
             for sock in sockets:
