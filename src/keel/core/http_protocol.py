@@ -5,9 +5,9 @@ not one that connects and sends nothing, nor one that sends half a request
 line or half its headers: each holds a socket and a parser open for as long
 as the client likes. Here a request's headers must be complete within the
 server's ``timeout_keep_alive`` seconds (keel sets it to
-``KEEL_CLIENT_TIMEOUT_S``) of the connection opening or of the first chunk
-of the request that left them incomplete, or the connection is closed. The body has its own deadline, in
-``middleware.request_limits``.
+``KEEL_CLIENT_TIMEOUT_S``) of the connection opening or of the chunk that
+started them without completing them, or the connection is closed. The body
+has its own deadline, in ``middleware.request_limits``.
 
 It is passed to uvicorn as its ``http`` protocol class (a public option) and
 overrides only the protocol's public callbacks.
