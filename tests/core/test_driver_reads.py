@@ -141,3 +141,21 @@ async def test_reads_in_a_write_transaction_stay_in_it(database: Database) -> No
         second = await rows_by_name(session, now)
         third = (await session.execute(now)).scalar()
     assert first[0]["at"] == second[0]["at"] == third
+
+
+async def test_a_read_cancelled_mid_fetch_leaves_its_connection_usable(database_url: str) -> None:
+    """A request's deadline cancels a read on the driver: the one pooled
+    connection goes back to the pool and serves the next read."""
+    database = Database(database_settings(database_url, db_pool_size=1, db_max_overflow=0))
+    sleep = select(func.pg_sleep(bindparam("seconds", type_=Float)).label("slept"))
+    try:
+        for _ in range(2):  # from the second read on, on the driver
+            async with database.session(write=False) as session:
+                assert await rows_by_name(session, sleep, {"seconds": 0}) == [{"slept": None}]
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1), database.session(write=False) as session:
+                await rows_by_name(session, sleep, {"seconds": 5})
+        async with asyncio.timeout(2), database.session(write=False) as session:
+            assert await rows_by_name(session, sleep, {"seconds": 0}) == [{"slept": None}]
+    finally:
+        await database.dispose()
