@@ -7,41 +7,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
-from sqlalchemy import Float, bindparam, event, func, select
+from sqlalchemy import Float, bindparam, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from keel.config import DatabaseSettings
 from keel.core.db import Database, rows_by_name
-from keel.core.platform import platform
 from tests.fixtures.accounts import API, add_member, create_org, register
 from tests.fixtures.databases import database_settings
 from tests.fixtures.relay import relay_to
 from tests.fixtures.statements import executed_statements
 
 pytestmark = pytest.mark.postgres
-
-
-@asynccontextmanager
-async def statements_through_sqlalchemy(app: FastAPI) -> AsyncIterator[list[str]]:
-    seen: list[str] = []
-
-    def executed(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    engine = platform(app).database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", executed)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", executed)
 
 
 async def test_reads_on_the_driver_answer_what_sqlalchemy_answers(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -74,7 +57,7 @@ async def test_reads_on_the_driver_answer_what_sqlalchemy_answers(app: FastAPI, 
 
     through_sqlalchemy = await answers()  # each statement's first read
     await answers()
-    async with statements_through_sqlalchemy(app) as seen, executed_statements(app) as sent:
+    async with executed_statements(app, driver_reads=False) as seen, executed_statements(app) as sent:
         on_the_driver = await answers()
     assert on_the_driver == through_sqlalchemy
     assert not [statement for statement in seen if "FROM tasks" in statement]

@@ -40,18 +40,18 @@ _PROBE = text("SELECT 1")
 class _CompiledRead:
     compiled: SQLCompiler
     names: tuple[str, ...]
-    # (column position, processor) for each column whose values SQLAlchemy converts.
-    converters: tuple[tuple[int, Callable[[Any], Any]], ...]
+    # (column name, processor) for each column whose values SQLAlchemy converts.
+    converters: tuple[tuple[str, Callable[[Any], Any]], ...]
 
     @classmethod
     def of(cls, statement: Select[Any], dialect: Dialect) -> _CompiledRead:
         compiled = statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler)
         converters = []
-        for position, column in enumerate(statement.selected_columns):
+        for name, column in statement.selected_columns.items():
             convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
             if convert is not None:
-                converters.append((position, convert))
+                converters.append((name, convert))
         return cls(compiled, tuple(statement.selected_columns.keys()), tuple(converters))
 
     def arguments(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
@@ -106,8 +106,7 @@ class DriverReads:
             await connection.execute(_PROBE)
             raise exc.DBAPIError.instance(sql, None, error, Exception) from error
         rows = [dict(zip(read.names, record, strict=True)) for record in records]
-        for position, convert in read.converters:
-            name = read.names[position]
+        for name, convert in read.converters:
             for row in rows:
                 row[name] = convert(row[name])
         return rows
