@@ -27,6 +27,11 @@ from bench.keel_bare import without_middleware
 from bench.run import keel_env, seed
 
 REPORT = sys.stdout
+# Requests run before a scenario is measured (caches, pools, compiled
+# statements). The same number whatever --requests says: bench.instructions
+# subtracts a short series from a long one, and only the measured requests
+# may differ between them.
+WARM_UP_REQUESTS = 200
 Asgi = Callable[
     [dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]],
     Awaitable[None],
@@ -83,9 +88,10 @@ async def measure(args: argparse.Namespace) -> dict[Path, str]:
     profiles: dict[Path, str] = {}
     from asgi_lifespan import LifespanManager
 
-    from keel.main import create_app
+    from keel.main import create_app, tune_collector_for_serving
 
     app = create_app()
+    tune_collector_for_serving()  # as `keel serve` does
     if args.middleware_off:
         app = without_middleware(app)
     async with LifespanManager(app) as manager:
@@ -109,7 +115,7 @@ async def measure(args: argparse.Namespace) -> dict[Path, str]:
         names = [args.scenario] if args.scenario != "all" else list(scenarios)
         for name in names:
             run = scenarios[name]
-            for _ in range(min(200, args.requests)):  # warm caches and pools
+            for _ in range(WARM_UP_REQUESTS):
                 await run()
             profiler = None
             if args.pyinstrument:
