@@ -12,7 +12,15 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from keel.config import AuthSettings, Environment, HttpSettings, RateLimitSettings, RedisSettings, Settings
+from keel.config import (
+    AuthSettings,
+    Environment,
+    HttpSettings,
+    RateLimitSettings,
+    RedisSettings,
+    Settings,
+    WorkerSettings,
+)
 from keel.core.logging import flush_log_lines
 from keel.main import create_app
 from tests.fixtures import routes
@@ -77,6 +85,9 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
             ),
             # Cheap hashing keeps the suite fast; the policy itself is the same.
             "auth": AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1),
+            # The suite shares one database, and its statement counts see the
+            # engine's every statement: the worker runs where a test starts it.
+            "worker": WorkerSettings(worker_in_process=False),
         }
         defaults.update(sections)
         return Settings(**defaults)

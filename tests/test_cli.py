@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from tests.fixtures.databases import postgres_admin_url
+from keel.core.db import Database
+from keel.core.outbox import OutboxEvent, emit
+from tests.fixtures.databases import database_settings, postgres_admin_url
 
 KEEL = [sys.executable, "-m", "keel.cli"]
 
@@ -94,10 +99,41 @@ def test_a_missing_role_or_database_is_one_clear_line(tmp_path: Path, command: t
         assert "Traceback" not in result.stderr
 
 
-def test_worker_says_it_is_not_there_yet(tmp_path: Path) -> None:
-    result = run_keel("worker", env={}, cwd=tmp_path)
-    assert result.returncode == 3
-    assert "no background workers" in result.stderr
+@pytest.mark.sqlite
+async def test_worker_consumes_committed_events_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'worker.db'}"
+    env = {"KEEL_DATABASE_URL": database_url, "KEEL_WORKER_POLL_INTERVAL_S": "0.1"}
+    assert run_keel("migrate", env=env, cwd=tmp_path).returncode == 0
+    database = Database(database_settings(database_url))
+    try:
+        async with database.session(write=True) as session, session.begin():
+            await emit(session, "test.cli.worker", {"n": 1})
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+        process = await asyncio.create_subprocess_exec(
+            *KEEL, "worker", env={**clean, **env}, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            processed = None
+            for _ in range(300):
+                async with database.session(write=False) as session:
+                    processed = await session.scalar(
+                        select(OutboxEvent.processed_at).where(OutboxEvent.event_type == "test.cli.worker")
+                    )
+                if processed is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert processed is not None
+            process.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(process.communicate(), 20)
+        finally:
+            if process.returncode is None:
+                process.kill()
+        stderr = err.decode()
+        assert process.returncode == 0
+        assert "keel.worker_running" in stderr
+        assert "Traceback" not in stderr
+    finally:
+        await database.dispose()
 
 
 def test_seed_creates_a_demo_org_and_refuses_production(tmp_path: Path) -> None:

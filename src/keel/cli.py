@@ -14,6 +14,7 @@ from keel.core import schema
 from keel.core.db import Database
 from keel.core.errors import database_unavailable
 from keel.core.http_protocol import HeaderDeadlineProtocol
+from keel.main import run_worker
 from keel.seed import seed_demo
 
 app = typer.Typer(help="keel: a production-ready, multi-tenant backend service.", no_args_is_help=True)
@@ -125,10 +126,12 @@ def seed(
 
 @app.command()
 def worker() -> None:
-    """Run background workers (outbox delivery) in their own process."""
-    _settings_or_exit()
-    typer.echo("keel: no background workers exist yet; webhook delivery will run here.", err=True)
-    raise typer.Exit(code=3)
+    """Run the worker alone (outbox consumers, periodic jobs) until SIGTERM or
+    SIGINT; set KEEL_WORKER_IN_PROCESS=false on the servers to leave it the work."""
+    settings = _settings_or_exit()
+    if settings.env is Environment.DEVELOPMENT:
+        asyncio.run(_migrate(settings, "head"))
+    asyncio.run(run_worker(settings))
 
 
 if __name__ == "__main__":

@@ -203,6 +203,26 @@ class ObservabilitySettings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
 
+class WorkerSettings(BaseSettings):
+    """The worker: outbox consumers and periodic jobs (in each `keel serve`
+    process by default; `keel worker` runs it on its own)."""
+
+    model_config = _SECTION_CONFIG
+
+    # Off where only dedicated `keel worker` processes should do the work.
+    worker_in_process: bool = True
+    # How often an idle worker looks for due events and jobs.
+    worker_poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+    worker_batch_size: int = Field(default=100, ge=1, le=1000)
+    # A claimed event is claimed again by any worker once its lease runs out
+    # (its worker was killed): longer than a batch can take to consume.
+    worker_lease_s: float = Field(default=30.0, ge=1, le=3600)
+    # Processed outbox events are kept this long, then purged.
+    retention_outbox_hours: float = Field(default=168.0, gt=0)
+    # How often the retention job runs (once per interval across all processes).
+    retention_interval_s: float = Field(default=3600.0, ge=1)
+
+
 class Settings(BaseSettings):
     """All of keel's configuration. Build it with :func:`load_settings`."""
 
@@ -218,6 +238,7 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
     @property
     def signing_key(self) -> SecretStr:

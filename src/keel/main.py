@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
+import signal
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -29,9 +31,12 @@ from keel.core.openapi import declare_security
 from keel.core.ops import add_operational_routes, mount_docs
 from keel.core.pagination import CursorCodec
 from keel.core.platform import Platform, attach
+from keel.core.platform import platform as app_platform
 from keel.core.ratelimit import RateLimiter
+from keel.core.retention import retention_job
 from keel.core.security import TokenSigner
 from keel.core.tracing import telemetry_config
+from keel.core.worker import Worker
 from keel.identity.install import install as install_identity
 from keel.work.install import install as install_work
 
@@ -121,6 +126,8 @@ def build_platform(settings: Settings) -> Platform:
         redis_pool_size=redis.redis_pool_size,
         trusted_proxies=frozenset(settings.http.trusted_proxies),
     )
+    worker = Worker(database, settings.worker, metrics)
+    worker.add_job(retention_job(settings.worker, metrics))
     return Platform(
         settings=settings,
         metrics=metrics,
@@ -135,6 +142,7 @@ def build_platform(settings: Settings) -> Platform:
             rate_limiter=rate_limiter,
             expected_revision=schema.head_revision(),
         ),
+        worker=worker,
     )
 
 
@@ -156,10 +164,13 @@ def _lifespan(platform: Platform) -> Callable[[FastAPI], AbstractAsyncContextMan
             for part in platform.lifespan_parts:
                 await domains.enter_async_context(part())
             await platform.database.warm_up()
+            if settings.worker.worker_in_process:
+                platform.worker.start()
             try:
                 yield
             finally:
                 _log.info("keel.stopping")
+                await platform.worker.stop()  # its pass finishes while the pools are open
                 await domains.aclose()  # the domains stop before the pools they use close
                 await platform.rate_limiter.close()
                 await platform.cache.close()
@@ -212,6 +223,21 @@ def create_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+async def run_worker(settings: Settings) -> None:
+    """``keel worker``: keel's services and lifespan with the worker running
+    and no HTTP server, until SIGTERM or SIGINT; then the worker's current
+    pass finishes and what it still holds is given back."""
+    worker_settings = settings.worker.model_copy(update={"worker_in_process": True})
+    app = create_app(settings.model_copy(update={"worker": worker_settings}))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with app.router.lifespan_context(app):
+        _log.info("keel.worker_running", holder=app_platform(app).worker.holder)
+        await stop.wait()
 
 
 YOUNG_COLLECTION_EVERY = 20_000  # allocations; docs/performance.md has the A/B

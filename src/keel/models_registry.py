@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keel.core import idempotency, outbox
+from keel.core import idempotency, jobs, outbox
 from keel.core.models import Base
 from keel.identity.api_keys import models as api_key_models
 from keel.identity.audit import models as audit_models
@@ -21,6 +21,7 @@ __all__ = [
     "audit_models",
     "bookmark_models",
     "idempotency",
+    "jobs",
     "metadata",
     "org_models",
     "outbox",

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import String, Text, UniqueConstraint, select
+from sqlalchemy import Index, String, Text, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,7 +38,11 @@ class IdempotencyRecord(IdMixin, Base):
     response_body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=now)
 
-    __table_args__ = (UniqueConstraint("owner", "key"),)
+    __table_args__ = (
+        UniqueConstraint("owner", "key"),
+        # Retention deletes by age.
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )
 
 
 class StoredResponse(BaseModel):
@@ -97,3 +101,14 @@ async def run_once(
     except IntegrityError:
         raise Conflict("A request with this Idempotency-Key is in progress; retry shortly.") from None
     return StoredResponse(status_code=status_code, body=body)
+
+
+async def purge_expired(session: AsyncSession, *, limit: int) -> int:
+    """Delete up to ``limit`` records past their retention; how many."""
+    expired = select(IdempotencyRecord.id).where(IdempotencyRecord.created_at <= now() - RETENTION).limit(limit)
+    purged = await session.execute(
+        delete(IdempotencyRecord)
+        .where(IdempotencyRecord.id.in_(expired.scalar_subquery()))
+        .returning(IdempotencyRecord.id)
+    )
+    return len(purged.all())

@@ -11,7 +11,15 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
@@ -116,6 +124,21 @@ class Metrics:
         GCCollector(registry=self.registry)
         self._http = _HttpCollector()
         self.registry.register(self._http)
+        # The worker's (keel.core.worker).
+        self.outbox_processed = Counter(
+            "keel_outbox_events_processed", "Outbox events handed to every consumer.", registry=self.registry
+        )
+        self.outbox_lag_seconds = Gauge(
+            "keel_outbox_lag_seconds",
+            "How long the oldest unprocessed outbox event has been due, as the worker last saw.",
+            registry=self.registry,
+        )
+        self.job_runs = Counter(
+            "keel_job_runs", "Periodic job runs by job and outcome.", ["job", "outcome"], registry=self.registry
+        )
+        self.retention_purged_rows = Counter(
+            "keel_retention_purged_rows", "Rows deleted by retention, by table.", ["table"], registry=self.registry
+        )
 
     def watch_pool(self, read_stats: Callable[[], PoolStats | None]) -> None:
         self.registry.register(_PoolCollector(read_stats))

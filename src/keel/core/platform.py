@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the services' modules import this one for their accessors
     from keel.core.pagination import CursorCodec
     from keel.core.ratelimit import RateLimiter
     from keel.core.security import TokenSigner
+    from keel.core.worker import Worker
 
 # A domain's part of the app's lifespan: entered at startup in install
 # order, exited at shutdown in reverse.
@@ -45,6 +46,7 @@ class Platform:
     cursors: CursorCodec
     token_signer: TokenSigner
     health: HealthChecker
+    worker: Worker
     lifespan_parts: list[LifespanPart] = field(default_factory=list)
     resolver: PrincipalResolver | None = None
     services: dict[type[Any], Any] = field(default_factory=dict)

@@ -1,0 +1,194 @@
+"""The worker: hands committed outbox events to their consumers, and runs the
+periodic jobs.
+
+Each pass claims a batch of due events with a lease (one transaction), then
+consumes it in another: the events still leased to this worker are marked
+processed there, and every consumer writes what it derives from them in the
+same transaction, so an event is consumed completely or not at all. A
+consumer that fails rolls the batch back and the events come due again
+after a pause; a worker killed between the two leaves leases that run out,
+and any worker claims those events again. Delivery is therefore at least
+once, never lost.
+
+Domains plug in through :meth:`Worker.add_consumer` and :meth:`Worker.add_job`.
+It runs in each ``keel serve`` process by default (``KEEL_WORKER_IN_PROCESS``)
+and alone under ``keel worker``; any number of workers can share a database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import socket
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keel.config import WorkerSettings
+from keel.core import jobs, outbox
+from keel.core.clock import monotonic, now
+from keel.core.db import Database
+from keel.core.logging import get_logger
+from keel.core.metrics import Metrics
+from keel.core.outbox import OutboxMessage
+
+_log = get_logger("keel.worker")
+# After a failed pass (a consumer raised, the database is away), before the next.
+_RETRY_AFTER_FAILURE = timedelta(seconds=5)
+
+
+class OutboxConsumer(Protocol):
+    """Derives work from committed events (webhook deliveries, realtime fan-out)."""
+
+    name: str
+
+    async def consume(self, session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:
+        """Write what ``messages`` call for, in ``session``'s transaction; raise to retry them later."""
+
+
+class Worker:
+    def __init__(
+        self, database: Database, settings: WorkerSettings, metrics: Metrics, *, stop_grace_s: float = 10.0
+    ) -> None:
+        """``stop_grace_s``: how long a stopping worker lets its current pass finish."""
+        self.database = database
+        self.stop_grace_s = stop_grace_s
+        self.settings = settings
+        self.metrics = metrics
+        self.consumers: list[OutboxConsumer] = []
+        self.jobs: list[jobs.PeriodicJob] = []
+        self.holder = f"{socket.gethostname()[:40]}-{secrets.token_hex(4)}"
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._claimed: list[uuid.UUID] = []
+        self._claimed_until: datetime | None = None
+
+    def add_consumer(self, consumer: OutboxConsumer) -> None:
+        self.consumers.append(consumer)
+
+    def add_job(self, job: jobs.PeriodicJob) -> None:
+        self.jobs.append(job)
+
+    def wake(self) -> None:
+        """Look for due events now rather than at the next poll."""
+        self._wake.set()
+
+    # -- running ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self.run(), name="keel-worker")
+
+    async def stop(self) -> None:
+        """Let the current pass finish (or cancel it after a grace period),
+        then give back any events still claimed."""
+        self._stopping.set()
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is not None:
+            with contextlib.suppress(TimeoutError):  # past the grace, wait_for cancels it
+                await asyncio.wait_for(task, self.stop_grace_s)
+        await self._release_claimed(retry_in=timedelta(0))
+
+    async def run(self) -> None:
+        """Passes until stopped; an idle worker waits a poll interval between them."""
+        for job in self.jobs:
+            await self._schedule(job)
+        while not self._stopping.is_set():
+            busy = False
+            try:
+                busy = await self.run_once()
+            except Exception as exc:  # a pass never kills the worker: it logs and pauses
+                _log.warning("worker.pass_failed", error=type(exc).__name__)
+                await self._release_claimed(retry_in=_RETRY_AFTER_FAILURE)
+                await self._pause(_RETRY_AFTER_FAILURE.total_seconds())
+                continue
+            if not busy:
+                await self._pause(self.settings.worker_poll_interval_s)
+
+    async def _pause(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def run_once(self) -> bool:
+        """One pass: due jobs, then one batch of events. True when the batch
+        was full (more may be waiting)."""
+        for job in self.jobs:
+            if self._stopping.is_set():
+                return False
+            await self._run_job_if_due(job)
+        return await self._consume_batch()
+
+    # -- events ----------------------------------------------------------------
+
+    async def _consume_batch(self) -> bool:
+        limit = self.settings.worker_batch_size
+        until = now() + timedelta(seconds=self.settings.worker_lease_s)
+        async with self.database.session(write=True) as session, session.begin():
+            ids = await outbox.claim_due(session, until=until, limit=limit)
+        self._claimed, self._claimed_until = ids, until
+        if ids:
+            started = monotonic()
+            async with self.database.session(write=True) as session, session.begin():
+                messages = await outbox.take_claimed(session, ids, until=until)
+                for consumer in self.consumers:
+                    await consumer.consume(session, messages)
+            self._claimed, self._claimed_until = [], None
+            self.metrics.outbox_processed.inc(len(messages))
+            _log.debug("worker.batch", events=len(messages), seconds=round(monotonic() - started, 4))
+        await self._observe_lag()
+        return len(ids) == limit
+
+    async def _observe_lag(self) -> None:
+        async with self.database.session(write=False) as session:
+            oldest = await outbox.oldest_due_at(session)
+        lag = max((now() - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+        self.metrics.outbox_lag_seconds.set(lag)
+
+    async def _release_claimed(self, *, retry_in: timedelta) -> None:
+        ids, until = self._claimed, self._claimed_until
+        self._claimed, self._claimed_until = [], None
+        if not ids or until is None:
+            return
+        try:
+            async with self.database.session(write=True) as session, session.begin():
+                released = await outbox.release(session, ids, until=until, retry_in=retry_in)
+        except Exception as exc:  # the leases run out by themselves
+            _log.warning("worker.release_failed", events=len(ids), error=type(exc).__name__)
+            return
+        if released:
+            _log.info("worker.released", events=released)
+
+    # -- periodic jobs ---------------------------------------------------------
+
+    async def _schedule(self, job: jobs.PeriodicJob) -> None:
+        try:
+            async with self.database.session(write=True) as session, session.begin():
+                await jobs.ensure_scheduled(session, job)
+        except IntegrityError:
+            pass  # another worker scheduled it first
+
+    async def _run_job_if_due(self, job: jobs.PeriodicJob) -> None:
+        async with self.database.session(write=True) as session, session.begin():
+            until = await jobs.take_if_due(session, job, holder=self.holder)
+        if until is None:
+            return
+        started = monotonic()
+        try:
+            await job.run(self.database)
+        except Exception as exc:  # the next run is scheduled all the same
+            _log.warning("worker.job_failed", job=job.name, error=type(exc).__name__)
+            self.metrics.job_runs.labels(job=job.name, outcome="failed").inc()
+        else:
+            _log.info("worker.job_ran", job=job.name, seconds=round(monotonic() - started, 3))
+            self.metrics.job_runs.labels(job=job.name, outcome="ok").inc()
+        finally:
+            async with self.database.session(write=True) as session, session.begin():
+                await jobs.finish(session, job, holder=self.holder, until=until)
