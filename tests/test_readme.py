@@ -1,6 +1,6 @@
 """The README's walkthrough, run as printed against a live keel.
 
-The authentication and work examples are extracted from README.md and run by
+The authentication, work and webhook examples are extracted from README.md and run by
 bash, top to bottom, against a real server: every curl must answer 2xx
 (``--fail-with-body``), so a step that breaks, or a value one step captures
 for the next that is missing, fails here before a reader meets it.
@@ -20,7 +20,7 @@ from tests.fixtures.servers import ServerProcess, keel_test_server
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 # The sections whose examples run, in order; each holds one sh block.
-WALKTHROUGH = ("## Authentication walkthrough", "## Work: projects, tasks, reports, bookmarks")
+WALKTHROUGH = ("## Authentication walkthrough", "## Work: projects, tasks, reports, bookmarks", "## Webhooks")
 PRINTED_BASE = "http://127.0.0.1:8000"
 
 

@@ -223,6 +223,42 @@ class WorkerSettings(BaseSettings):
     retention_interval_s: float = Field(default=3600.0, ge=1)
 
 
+class WebhookSettings(BaseSettings):
+    """Webhook endpoints and their delivery."""
+
+    model_config = _SECTION_CONFIG
+
+    # Loopback, private, link-local and metadata addresses are refused unless
+    # this is on (a receiver on the same machine or network, in tests).
+    webhook_allow_private_targets: bool = False
+    webhook_max_endpoints_per_org: int = Field(default=20, ge=1, le=1000)
+    # Connecting, sending and reading the answer of one attempt.
+    webhook_timeout_s: float = Field(default=15.0, gt=0, le=120)
+    # Seconds before each retry; after the last, the message is dead-lettered.
+    webhook_retry_schedule_s: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    # How long the previous secret keeps signing after a rotation.
+    webhook_secret_overlap_s: float = Field(default=86400.0, ge=0)
+    # An endpoint whose every attempt has failed for this long is disabled.
+    webhook_disable_after_failing_s: float = Field(default=5 * 86400.0, gt=0)
+    # Attempts in flight per process, and per endpoint.
+    webhook_max_concurrency: int = Field(default=64, ge=1, le=1024)
+    webhook_max_concurrency_per_endpoint: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("webhook_retry_schedule_s", mode="before")
+    @classmethod
+    def _schedule(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("webhook_retry_schedule_s")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if not value or any(delay <= 0 for delay in value):
+            raise ValueError("must list one or more positive delays in seconds")
+        return value
+
+
 class Settings(BaseSettings):
     """All of keel's configuration. Build it with :func:`load_settings`."""
 
@@ -239,6 +275,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @property
     def signing_key(self) -> SecretStr:

@@ -38,6 +38,7 @@ from keel.core.security import TokenSigner
 from keel.core.tracing import telemetry_config
 from keel.core.worker import Worker
 from keel.identity.install import install as install_identity
+from keel.webhooks.install import install as install_webhooks
 from keel.work.install import install as install_work
 
 _log = get_logger("keel.app")
@@ -98,7 +99,7 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
 
 
 # Each domain wires itself in, in this order: work builds on identity's resolver.
-DOMAINS: tuple[Callable[[FastAPI, Platform], None], ...] = (install_identity, install_work)
+DOMAINS: tuple[Callable[[FastAPI, Platform], None], ...] = (install_identity, install_work, install_webhooks)
 
 
 def build_platform(settings: Settings) -> Platform:

@@ -9,6 +9,8 @@ from keel.identity.audit import models as audit_models
 from keel.identity.orgs import models as org_models
 from keel.identity.tokens import models as token_models
 from keel.identity.users import models as user_models
+from keel.webhooks.deliveries import models as webhook_delivery_models
+from keel.webhooks.endpoints import models as webhook_endpoint_models
 from keel.work.bookmarks import models as bookmark_models
 from keel.work.projects import models as project_models
 from keel.work.reports import models as report_models
@@ -30,4 +32,6 @@ __all__ = [
     "task_models",
     "token_models",
     "user_models",
+    "webhook_delivery_models",
+    "webhook_endpoint_models",
 ]

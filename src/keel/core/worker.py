@@ -51,6 +51,19 @@ class OutboxConsumer(Protocol):
         """Write what ``messages`` call for, in ``session``'s transaction; raise to retry them later."""
 
 
+class WorkerPass(Protocol):
+    """Work of a domain's own that the worker drives on each pass (the webhook
+    dispatcher); it must return quickly, starting longer work in tasks it owns."""
+
+    name: str
+
+    async def run_once(self) -> bool:
+        """Do what is due now; True when more is waiting (the worker then skips its pause)."""
+
+    async def stop(self) -> None:
+        """Finish or give back what is in flight; the worker is stopping."""
+
+
 class Worker:
     def __init__(
         self, database: Database, settings: WorkerSettings, metrics: Metrics, *, stop_grace_s: float = 10.0
@@ -62,6 +75,7 @@ class Worker:
         self.metrics = metrics
         self.consumers: list[OutboxConsumer] = []
         self.jobs: list[jobs.PeriodicJob] = []
+        self.passes: list[WorkerPass] = []
         self.holder = f"{socket.gethostname()[:40]}-{secrets.token_hex(4)}"
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -74,6 +88,9 @@ class Worker:
 
     def add_job(self, job: jobs.PeriodicJob) -> None:
         self.jobs.append(job)
+
+    def add_pass(self, worker_pass: WorkerPass) -> None:
+        self.passes.append(worker_pass)
 
     def wake(self) -> None:
         """Look for due events now rather than at the next poll."""
@@ -95,6 +112,11 @@ class Worker:
             with contextlib.suppress(TimeoutError):  # past the grace, wait_for cancels it
                 await asyncio.wait_for(task, self.stop_grace_s)
         await self._release_claimed(retry_in=timedelta(0))
+        for worker_pass in self.passes:
+            try:
+                await worker_pass.stop()
+            except Exception as exc:  # one pass's failure must not keep the others from stopping
+                _log.warning("worker.pass_stop_failed", worker_pass=worker_pass.name, error=type(exc).__name__)
 
     async def run(self) -> None:
         """Passes until stopped; an idle worker waits a poll interval between them."""
@@ -118,13 +140,18 @@ class Worker:
             await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def run_once(self) -> bool:
-        """One pass: due jobs, then one batch of events. True when the batch
-        was full (more may be waiting)."""
+        """One pass: due jobs, one batch of events, then each domain's pass.
+        True when more may be waiting."""
         for job in self.jobs:
             if self._stopping.is_set():
                 return False
             await self._run_job_if_due(job)
-        return await self._consume_batch()
+        busy = await self._consume_batch()
+        for worker_pass in self.passes:
+            if self._stopping.is_set():
+                return False
+            busy = await worker_pass.run_once() or busy
+        return busy
 
     # -- events ----------------------------------------------------------------
 

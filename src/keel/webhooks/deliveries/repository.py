@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from keel.core.clock import now
+from keel.core.pagination import KeysetQuery
+from keel.core.repository import OrgRepository, Repository
+from keel.webhooks.deliveries.models import (
+    DEAD,
+    PENDING,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookOrgSequence,
+)
+from keel.webhooks.endpoints.models import WebhookEndpoint
+
+
+class DeliveryRepository(OrgRepository[WebhookDelivery]):
+    """An org's deliveries, as its admins see them."""
+
+    model = WebhookDelivery
+
+    async def page_for_endpoint(
+        self, endpoint_id: uuid.UUID, status: str | None, after: Sequence[Any] | None, limit: int
+    ) -> Sequence[WebhookDelivery]:
+        query = _NEWEST_FIRST_BY_STATUS if status is not None else _NEWEST_FIRST
+        statement, params = query.page(after, limit)
+        extra = {"endpoint_id": endpoint_id, **({"status": status} if status is not None else {})}
+        return await self.all(statement, self.params(**params, **extra))
+
+    async def attempts(self, delivery_id: uuid.UUID) -> Sequence[WebhookAttempt]:
+        statement = select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id)
+        return (await self.session.scalars(statement.order_by(WebhookAttempt.attempted_at))).all()
+
+    async def requeue_dead(
+        self, endpoint_id: uuid.UUID, *, since: datetime | None, delivery_id: uuid.UUID | None
+    ) -> int:
+        """Dead deliveries of the endpoint (one, or all finished since ``since``)
+        pending again, due now, their attempts counted afresh; how many."""
+        statement = (
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.org_id == self.scope.org_id,
+                WebhookDelivery.endpoint_id == endpoint_id,
+                WebhookDelivery.status == DEAD,
+            )
+            .values(status=PENDING, attempts=0, next_attempt_at=now(), finished_at=None, claimed_until=None)
+            .returning(WebhookDelivery.id)
+        )
+        if delivery_id is not None:
+            statement = statement.where(WebhookDelivery.id == delivery_id)
+        if since is not None:
+            statement = statement.where(WebhookDelivery.finished_at >= since)
+        return len((await self.session.execute(statement)).all())
+
+
+def _newest_first(*, by_status: bool) -> KeysetQuery[Any]:
+    statement = DeliveryRepository.template(select(WebhookDelivery)).where(
+        WebhookDelivery.endpoint_id == bindparam("endpoint_id")
+    )
+    if by_status:
+        statement = statement.where(WebhookDelivery.status == bindparam("status"))
+    return KeysetQuery.of(statement, [WebhookDelivery.created_at, WebhookDelivery.id], descending=True)
+
+
+_NEWEST_FIRST = _newest_first(by_status=False)
+_NEWEST_FIRST_BY_STATUS = _newest_first(by_status=True)
+
+
+class DispatchRepository(Repository[WebhookDelivery]):
+    """The worker's statements, across orgs."""
+
+    model = WebhookDelivery
+
+    async def next_sequence(self, org_id: uuid.UUID, count: int) -> int:
+        """Reserve ``count`` numbers of the org's event sequence; the first."""
+        raised = await self.session.execute(
+            update(WebhookOrgSequence)
+            .where(WebhookOrgSequence.org_id == org_id)
+            .values(last_seq=WebhookOrgSequence.last_seq + count)
+            .returning(WebhookOrgSequence.last_seq)
+        )
+        last = raised.scalar()
+        if last is None:
+            try:
+                async with self.session.begin_nested():
+                    await self.session.execute(insert(WebhookOrgSequence).values(org_id=org_id, last_seq=count))
+            except IntegrityError:  # another worker started the sequence first
+                return await self.next_sequence(org_id, count)
+            last = count
+        return int(last) - count + 1
+
+    async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(WebhookDelivery), list(rows))
+
+    async def claim_due(self, *, until: datetime, limit: int) -> list[dict[str, Any]]:
+        """Lease up to ``limit`` pending deliveries whose attempt is due; as rows."""
+        moment = now()
+        due = (
+            select(WebhookDelivery.id)
+            .where(
+                WebhookDelivery.status == PENDING,
+                WebhookDelivery.next_attempt_at <= moment,
+                # A disabled endpoint's deliveries wait, pending, until it is enabled again.
+                WebhookDelivery.endpoint_id.in_(select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))),
+                or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < moment),
+            )
+            .order_by(WebhookDelivery.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claimed = await self.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(due.scalar_subquery()))
+            .values(claimed_until=until)
+            .returning(
+                WebhookDelivery.id,
+                WebhookDelivery.org_id,
+                WebhookDelivery.endpoint_id,
+                WebhookDelivery.event_type,
+                WebhookDelivery.message_id,
+                WebhookDelivery.body,
+                WebhookDelivery.attempts,
+            )
+        )
+        return [dict(row) for row in claimed.mappings()]
+
+    async def release(self, delivery_ids: Sequence[uuid.UUID], *, until: datetime) -> None:
+        """Give back claimed deliveries not attempted, due as they were."""
+        if delivery_ids:
+            await self.session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.claimed_until == until)
+                .values(claimed_until=None)
+            )
+
+    async def record(
+        self, delivery_id: uuid.UUID, *, until: datetime, attempt: Mapping[str, Any], outcome: Mapping[str, Any]
+    ) -> bool:
+        """Write an attempt and where its delivery now stands, if this worker
+        still holds the delivery's lease; whether it did."""
+        updated = await self.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.claimed_until == until)
+            .values(attempts=WebhookDelivery.attempts + 1, claimed_until=None, **outcome)
+            .returning(WebhookDelivery.id)
+        )
+        if updated.first() is None:
+            return False
+        await self.session.execute(insert(WebhookAttempt).values(delivery_id=delivery_id, **attempt))
+        return True

@@ -1,0 +1,276 @@
+"""Sends due webhook deliveries: one of the worker's passes.
+
+Each pass leases as many due deliveries as there are free places (at most
+``KEEL_WEBHOOK_MAX_CONCURRENCY`` in flight per process, and
+``KEEL_WEBHOOK_MAX_CONCURRENCY_PER_ENDPOINT`` per endpoint) and starts an
+attempt for each in a task of its own, so one slow receiver holds its own
+places and never the worker's loop. An attempt is signed afresh (its
+timestamp is now), sent with one shared HTTP client whose resolver refuses
+private addresses, bounded by ``KEEL_WEBHOOK_TIMEOUT_S``, without following
+redirects, and only the first bytes of the answer are read. Its outcome is
+written in one transaction with the delivery's new state: delivered,
+pending again at the next time of the retry schedule, or dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter as MetricCounter
+
+from keel import __version__
+from keel.config import WebhookSettings
+from keel.core.clock import monotonic, now
+from keel.core.db import Database
+from keel.core.logging import get_logger
+from keel.core.request_info import RequestInfo
+from keel.identity.audit.service import record
+from keel.webhooks import signing
+from keel.webhooks.deliveries.models import DEAD, DELIVERED
+from keel.webhooks.deliveries.repository import DispatchRepository
+from keel.webhooks.endpoints.models import WebhookEndpoint
+from keel.webhooks.endpoints.repository import SubscribedEndpoints
+from keel.webhooks.endpoints.service import signing_secrets
+from keel.webhooks.retries import next_delay, parse_retry_after
+from keel.webhooks.secret_box import SecretBox
+from keel.webhooks.targets import GuardedResolver, TargetRefused, literal_refused
+
+_log = get_logger("keel.webhooks")
+EXCERPT_BYTES = 512
+_USER_AGENT = f"keel-webhooks/{__version__}"
+# A lease outlives an attempt's timeout by this much, so only a dead worker's lease runs out.
+_LEASE_MARGIN = timedelta(seconds=30)
+_WORKER_ORIGIN = RequestInfo(user_agent="keel worker")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt came to."""
+
+    status_code: int | None
+    error: str | None
+    excerpt: str | None
+    retry_after_s: float | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WebhookMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.attempts = MetricCounter(
+            "keel_webhook_attempts",
+            "Webhook delivery attempts by outcome: delivered, retried (failed, tried again later), "
+            "dead (failed, no more tries).",
+            ["outcome"],
+            registry=registry,
+        )
+
+
+class Dispatcher:
+    name = "webhooks.dispatcher"
+
+    def __init__(
+        self, database: Database, settings: WebhookSettings, secrets: SecretBox, metrics: WebhookMetrics
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.secrets = secrets
+        self.metrics = metrics
+        self._client: aiohttp.ClientSession | None = None
+        self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._per_endpoint: Counter[uuid.UUID] = Counter()
+
+    def _http(self) -> aiohttp.ClientSession:
+        # Built on first use: a client session belongs to the loop that runs it.
+        if self._client is None:
+            connector = aiohttp.TCPConnector(
+                resolver=GuardedResolver(allow_private=self.settings.webhook_allow_private_targets),
+                limit=self.settings.webhook_max_concurrency,
+            )
+            self._client = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_s),
+                headers={"user-agent": _USER_AGENT},
+                auto_decompress=False,
+            )
+        return self._client
+
+    async def run_once(self) -> bool:
+        free = self.settings.webhook_max_concurrency - len(self._in_flight)
+        if free <= 0:
+            return False
+        until = now() + timedelta(seconds=self.settings.webhook_timeout_s) + _LEASE_MARGIN
+        async with self.database.session(write=True) as session, session.begin():
+            repository = DispatchRepository(session)
+            claimed = await repository.claim_due(until=until, limit=free)
+            endpoint_ids = sorted({delivery["endpoint_id"] for delivery in claimed})
+            endpoints = {e.id: e for e in await SubscribedEndpoints(session).by_ids(endpoint_ids)}
+            over_cap = []
+            for delivery in claimed:
+                endpoint = endpoints.get(delivery["endpoint_id"])
+                if (
+                    endpoint is None
+                    or self._per_endpoint[endpoint.id] >= self.settings.webhook_max_concurrency_per_endpoint
+                ):
+                    over_cap.append(delivery["id"])
+                    continue
+                self._start(delivery, endpoint, until)
+            await repository.release(over_cap, until=until)
+        return len(claimed) == free
+
+    def _start(self, delivery: dict[str, Any], endpoint: WebhookEndpoint, until: datetime) -> None:
+        self._per_endpoint[endpoint.id] += 1
+        task = asyncio.create_task(self._deliver(delivery, endpoint, until), name=f"webhook-{delivery['id']}")
+        self._in_flight[delivery["id"]] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._in_flight.pop(delivery["id"], None)
+            self._per_endpoint[endpoint.id] -= 1
+            if self._per_endpoint[endpoint.id] <= 0:
+                del self._per_endpoint[endpoint.id]
+
+        task.add_done_callback(done)
+
+    async def _deliver(self, delivery: dict[str, Any], endpoint: WebhookEndpoint, until: datetime) -> None:
+        at = now()
+        started = monotonic()
+        outcome = await self._attempt(delivery, endpoint, at)
+        duration_ms = int((monotonic() - started) * 1000)
+        try:
+            await self._record(delivery, endpoint, until, at, outcome, duration_ms)
+        except Exception as exc:  # the lease runs out and the delivery is tried again: at least once
+            _log.warning("webhook.record_failed", webhook_id=delivery["message_id"], error=type(exc).__name__)
+
+    async def _attempt(self, delivery: dict[str, Any], endpoint: WebhookEndpoint, at: datetime) -> Outcome:
+        url = endpoint.url
+        if literal_refused(url, allow_private=self.settings.webhook_allow_private_targets):
+            return Outcome(None, "refused: the URL's address is private or reserved", None)
+        body = delivery["body"].encode()
+        headers = signing.headers(
+            signing_secrets(endpoint, self.secrets, at), delivery["message_id"], int(at.timestamp()), body
+        )
+        headers["content-type"] = "application/json"
+        try:
+            async with self._http().post(url, data=body, headers=headers, allow_redirects=False) as response:
+                excerpt = await response.content.read(EXCERPT_BYTES)
+                retry_after = (
+                    parse_retry_after(response.headers.get("retry-after"), at=now())
+                    if response.status in (429, 503)
+                    else None
+                )
+                return Outcome(response.status, None, excerpt.decode("utf-8", "replace"), retry_after)
+        except TargetRefused as refused:
+            return Outcome(None, f"refused: {refused}"[:200], None)
+        except TimeoutError:
+            return Outcome(None, f"timed out after {self.settings.webhook_timeout_s:g} s", None)
+        except aiohttp.ClientError as error:
+            return Outcome(None, f"connection failed: {type(error).__name__}", None)
+
+    async def _record(
+        self,
+        delivery: dict[str, Any],
+        endpoint: WebhookEndpoint,
+        until: datetime,
+        at: datetime,
+        outcome: Outcome,
+        duration_ms: int,
+    ) -> None:
+        attempts_made = delivery["attempts"] + 1
+        attempt = {
+            "attempted_at": at,
+            "status_code": outcome.status_code,
+            "error": outcome.error,
+            "duration_ms": duration_ms,
+            "response_excerpt": outcome.excerpt,
+        }
+        state: Mapping[str, Any]
+        log_fields = {"webhook_id": delivery["message_id"], "endpoint_id": str(endpoint.id)}
+        async with self.database.session(write=True) as session, session.begin():
+            endpoints = SubscribedEndpoints(session)
+            dispatch = DispatchRepository(session)
+            common = {"last_status_code": outcome.status_code, "last_error": outcome.error}
+            if outcome.delivered:
+                state = {**common, "status": DELIVERED, "finished_at": now(), "next_attempt_at": None}
+                if not await dispatch.record(delivery["id"], until=until, attempt=attempt, outcome=state):
+                    return
+                await endpoints.succeeded(endpoint.id)
+                self.metrics.attempts.labels(outcome="delivered").inc()
+                _log.info("webhook.delivered", status=outcome.status_code, attempts=attempts_made, **log_fields)
+                return
+            if outcome.status_code == 410:
+                state = {**common, "status": DEAD, "finished_at": now(), "next_attempt_at": None}
+                if not await dispatch.record(delivery["id"], until=until, attempt=attempt, outcome=state):
+                    return
+                await self._disable(session, endpoint, "The endpoint answered 410 Gone.")
+                self.metrics.attempts.labels(outcome="dead").inc()
+                return
+            delay = next_delay(self.settings.webhook_retry_schedule_s, attempts_made, outcome.retry_after_s)
+            if delay is None:
+                state = {**common, "status": DEAD, "finished_at": now(), "next_attempt_at": None}
+            else:
+                state = {**common, "next_attempt_at": now() + timedelta(seconds=delay)}
+            if not await dispatch.record(delivery["id"], until=until, attempt=attempt, outcome=state):
+                return
+            failing_since = await endpoints.failing(endpoint.id, at)
+            if delay is None:
+                self.metrics.attempts.labels(outcome="dead").inc()
+                _log.warning("webhook.exhausted", attempts=attempts_made, **log_fields)
+                record(
+                    session,
+                    _WORKER_ORIGIN,
+                    "webhook.exhausted",
+                    org_id=delivery["org_id"],
+                    target_type="webhook_delivery",
+                    target_id=delivery["id"],
+                    details={"endpoint_id": str(endpoint.id), "attempts": attempts_made, "last_error": outcome.error},
+                )
+            else:
+                self.metrics.attempts.labels(outcome="retried").inc()
+                _log.info(
+                    "webhook.failed",
+                    status=outcome.status_code,
+                    error=outcome.error,
+                    retry_in_s=round(delay, 1),
+                    **log_fields,
+                )
+            limit = timedelta(seconds=self.settings.webhook_disable_after_failing_s)
+            if failing_since is not None and now() - failing_since >= limit:
+                await self._disable(session, endpoint, "Every attempt failed for too long.")
+
+    async def _disable(self, session: Any, endpoint: WebhookEndpoint, reason: str) -> None:
+        if await SubscribedEndpoints(session).disable(endpoint.id, reason):
+            _log.warning("webhook.endpoint_disabled", endpoint_id=str(endpoint.id), reason=reason)
+            record(
+                session,
+                _WORKER_ORIGIN,
+                "webhook.endpoint_disabled",
+                org_id=endpoint.org_id,
+                target_type="webhook_endpoint",
+                target_id=endpoint.id,
+                details={"reason": reason},
+            )
+
+    async def stop(self) -> None:
+        """Let attempts in flight finish within the timeout; what is cut short
+        keeps its lease, which runs out, and is tried again."""
+        tasks = list(self._in_flight.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self.settings.webhook_timeout_s)
+            for task in late:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*late, return_exceptions=True)
+        if self._client is not None:
+            await self._client.close()
+            self._client = None

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from keel.core.pagination import KeysetQuery
+from keel.core.repository import OrgRepository, Repository
+from keel.webhooks.endpoints.models import WebhookEndpoint
+
+
+class EndpointRepository(OrgRepository[WebhookEndpoint]):
+    model = WebhookEndpoint
+
+    async def count(self) -> int:
+        return int(await self.session.scalar(self.scoped(select(func.count()).select_from(WebhookEndpoint))) or 0)
+
+    async def page_oldest_first(self, after: Sequence[Any] | None, limit: int) -> Sequence[WebhookEndpoint]:
+        statement, params = _OLDEST_FIRST.page(after, limit)
+        return await self.all(statement, self.params(**params))
+
+
+_OLDEST_FIRST = KeysetQuery.of(
+    EndpointRepository.template(select(WebhookEndpoint)),
+    [WebhookEndpoint.created_at, WebhookEndpoint.id],
+    descending=False,
+)
+
+
+class SubscribedEndpoints(Repository[WebhookEndpoint]):
+    """The worker's reads, across orgs: it serves every org's events."""
+
+    model = WebhookEndpoint
+
+    async def enabled_in(self, org_ids: Sequence[uuid.UUID]) -> Sequence[WebhookEndpoint]:
+        statement = select(WebhookEndpoint).where(
+            WebhookEndpoint.org_id.in_(org_ids), WebhookEndpoint.enabled.is_(True)
+        )
+        return await self.all(statement)
+
+    async def by_ids(self, endpoint_ids: Sequence[uuid.UUID]) -> Sequence[WebhookEndpoint]:
+        return await self.all(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(endpoint_ids)))
+
+    async def succeeded(self, endpoint_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.failing_since.is_not(None))
+            .values(failing_since=None)
+        )
+
+    async def failing(self, endpoint_id: uuid.UUID, at: datetime) -> datetime | None:
+        """Note a failed attempt; since when the endpoint has been failing."""
+        await self.session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.failing_since.is_(None))
+            .values(failing_since=at)
+        )
+        since: datetime | None = await self.session.scalar(
+            select(WebhookEndpoint.failing_since).where(WebhookEndpoint.id == endpoint_id)
+        )
+        return since
+
+    async def disable(self, endpoint_id: uuid.UUID, reason: str) -> bool:
+        """Disable an enabled endpoint; whether this call did."""
+        disabled = await self.session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.enabled.is_(True))
+            .values(enabled=False, disabled_reason=reason)
+            .returning(WebhookEndpoint.id)
+        )
+        return disabled.first() is not None

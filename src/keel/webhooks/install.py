@@ -1,0 +1,23 @@
+"""Webhooks wire themselves into the app: their routes and endpoint policy,
+and on the worker the fan-out of outbox events to deliveries and the
+dispatcher that sends them."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from keel.core.api import include_api_routers
+from keel.core.platform import Platform
+from keel.webhooks.dispatcher import Dispatcher, WebhookMetrics
+from keel.webhooks.endpoints.service import EndpointPolicy
+from keel.webhooks.fanout import WebhookFanout
+from keel.webhooks.router import routers
+
+
+def install(app: FastAPI, platform: Platform) -> None:
+    policy = EndpointPolicy.for_settings(platform.settings)
+    platform.provide(policy)
+    include_api_routers(app, platform, routers)
+    platform.worker.add_consumer(WebhookFanout())
+    metrics = WebhookMetrics(platform.metrics.registry)
+    platform.worker.add_pass(Dispatcher(platform.database, platform.settings.webhooks, policy.secrets, metrics))

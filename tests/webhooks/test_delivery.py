@@ -1,0 +1,384 @@
+"""Webhook delivery end to end: a change committed by the API reaches a real
+HTTP receiver on 127.0.0.1, signed so that the `standardwebhooks` library
+verifies it; failures are retried with the same webhook-id, then
+dead-lettered; a bad receiver never holds up a good one."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from aiohttp import web
+from fastapi import FastAPI
+from sqlalchemy import select, update
+from standardwebhooks import Webhook
+
+from keel.config import Settings, WebhookSettings, WorkerSettings
+from keel.core.platform import platform
+from keel.main import create_app
+from keel.webhooks import signing
+from keel.webhooks.deliveries.models import WebhookAttempt, WebhookDelivery
+from keel.webhooks.endpoints.models import WebhookEndpoint
+from tests.fixtures.accounts import API, Account, register
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that records what it gets and answers as told."""
+
+    answer: Handler | None = None
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.received.append((dict(request.headers), await request.read()))
+        self.arrived.set()
+        if self.answer is not None:
+            return await self.answer(request)
+        return web.Response(status=204)
+
+    async def wait_for(self, count: int, within_s: float = 10.0) -> None:
+        async with asyncio.timeout(within_s):
+            while len(self.received) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+@pytest.fixture
+async def receivers() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
+    runners: list[web.AppRunner] = []
+
+    async def start(answer: Handler | None = None) -> Receiver:
+        receiver = Receiver(answer)
+        app = web.Application()
+        app.router.add_post("/hook", receiver.handle)
+        runner = web.AppRunner(app, shutdown_timeout=0.5)  # a hanging handler is cut short at teardown
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = runner.addresses[0][1]
+        receiver.url = f"http://127.0.0.1:{port}/hook"
+        return receiver
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def delivering(make_settings: Callable[..., Settings]) -> Callable[..., FastAPI]:
+    """An app whose worker runs in process, polling often, with a fast retry schedule."""
+
+    def build(**webhooks: Any) -> FastAPI:
+        options: dict[str, Any] = {
+            "webhook_allow_private_targets": True,
+            "webhook_retry_schedule_s": [0.2, 0.2],
+            "webhook_timeout_s": 2.0,
+            **webhooks,
+        }
+        return create_app(
+            make_settings(
+                webhooks=WebhookSettings(**options),
+                worker=WorkerSettings(worker_in_process=True, worker_poll_interval_s=0.05),
+            )
+        )
+
+    return build
+
+
+async def add_endpoint(client: httpx.AsyncClient, owner: Account, url: str, **body: Any) -> dict[str, Any]:
+    response = await client.post(
+        f"{API}/orgs/{owner.personal_org_id}/webhooks", json={"url": url, **body}, headers=owner.headers
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def create_task(client: httpx.AsyncClient, owner: Account, title: str) -> dict[str, Any]:
+    response = await client.post(
+        f"{API}/orgs/{owner.personal_org_id}/tasks", json={"title": title}, headers=owner.headers
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def deliveries_of(app: FastAPI, endpoint_id: str) -> list[WebhookDelivery]:
+    async with platform(app).database.session(write=False) as session:
+        found = await session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.endpoint_id == uuid.UUID(endpoint_id))
+            .order_by(WebhookDelivery.created_at)
+        )
+        return list(found)
+
+
+async def settled(app: FastAPI, endpoint_id: str, count: int, within_s: float = 10.0) -> list[WebhookDelivery]:
+    """The endpoint's deliveries once ``count`` of them are delivered or dead."""
+    async with asyncio.timeout(within_s):
+        while True:
+            found = await deliveries_of(app, endpoint_id)
+            if len([d for d in found if d.status != "pending"]) >= count:
+                return found
+            await asyncio.sleep(0.05)
+
+
+def test_signatures_match_the_standard_webhooks_test_vector() -> None:
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = b'{"test": 2432232314}'
+    expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert signing.sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body) == expected
+    # While a rotated secret overlaps, both sign; a receiver holding either verifies.
+    # (The library checks the timestamp against its clock: a fresh one here.)
+    fresh = int(datetime.now(UTC).timestamp())
+    rotated = signing.new_signing_secret()
+    headers = signing.headers([rotated, secret], "msg_1", fresh, body)
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for known in (secret, rotated):
+        assert Webhook(known).verify(body, headers) == {"test": 2432232314}
+
+
+async def test_a_committed_change_reaches_the_receiver_signed_and_in_order(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    receiver = await receivers()
+    app = delivering()
+    client = await make_client(app)
+    owner = await register(client)
+    endpoint = await add_endpoint(client, owner, receiver.url, event_types=["task.created"])
+    tasks = [await create_task(client, owner, f"hooked {n}") for n in range(3)]
+    await receiver.wait_for(3)
+
+    verifier = Webhook(endpoint["secret"])
+    payloads = [verifier.verify(body, headers) for headers, body in receiver.received]
+    assert [p["type"] for p in payloads] == ["task.created"] * 3
+    assert sorted(p["data"]["id"] for p in payloads) == sorted(t["id"] for t in tasks)
+    seqs = sorted(p["org_seq"] for p in payloads)
+    assert seqs == list(range(seqs[0], seqs[0] + 3))
+    # webhook-id is the event's, stable: receivers deduplicate by it.
+    assert {headers["webhook-id"] for headers, _ in receiver.received} == {
+        f"msg_{uuid.UUID(p['event_id']).hex}" for p in payloads
+    }
+    delivered = await settled(app, endpoint["id"], 3)
+    assert {d.status for d in delivered} == {"delivered"}
+
+
+async def test_a_failing_receiver_gets_retries_with_the_same_webhook_id_then_success(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    answers = iter([503, 500])
+
+    async def flaky(_: web.Request) -> web.Response:
+        return web.Response(status=next(answers, 200), text="nope" * 1000)
+
+    receiver = await receivers(flaky)
+    app = delivering()
+    client = await make_client(app)
+    owner = await register(client)
+    endpoint = await add_endpoint(client, owner, receiver.url)
+    await create_task(client, owner, "retried")
+    [delivery] = await settled(app, endpoint["id"], 1)
+    assert delivery.status == "delivered"
+    assert delivery.attempts == 3
+    assert len({headers["webhook-id"] for headers, _ in receiver.received}) == 1
+    async with platform(app).database.session(write=False) as session:
+        attempts = list(await session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery.id)))
+    assert sorted(a.status_code for a in attempts if a.status_code) == [200, 500, 503]
+    # Only the first bytes of an answer are kept.
+    assert all(a.response_excerpt is None or len(a.response_excerpt) <= 512 for a in attempts)
+
+
+async def test_after_the_last_retry_a_delivery_is_dead_and_audited(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    async def broken(_: web.Request) -> web.Response:
+        return web.Response(status=500)
+
+    receiver = await receivers(broken)
+    app = delivering()
+    client = await make_client(app)
+    owner = await register(client)
+    endpoint = await add_endpoint(client, owner, receiver.url)
+    await create_task(client, owner, "doomed")
+    [delivery] = await settled(app, endpoint["id"], 1)
+    assert delivery.status == "dead"
+    assert delivery.attempts == 3  # the first and the schedule's two retries
+    assert len(receiver.received) == 3
+    audit = await client.get(f"{API}/orgs/{owner.personal_org_id}/audit-log", headers=owner.headers)
+    assert "webhook.exhausted" in {entry["action"] for entry in audit.json()["items"]}
+    metrics = (await client.get("/metrics")).text
+    assert 'keel_webhook_attempts_total{outcome="dead"}' in metrics
+
+
+async def test_410_gone_disables_the_endpoint(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    async def gone(_: web.Request) -> web.Response:
+        return web.Response(status=410)
+
+    receiver = await receivers(gone)
+    app = delivering()
+    client = await make_client(app)
+    owner = await register(client)
+    endpoint = await add_endpoint(client, owner, receiver.url)
+    await create_task(client, owner, "gone")
+    [delivery] = await settled(app, endpoint["id"], 1)
+    assert delivery.status == "dead"
+    shown = await client.get(f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}", headers=owner.headers)
+    assert shown.json()["enabled"] is False
+    assert "410" in shown.json()["disabled_reason"]
+    await create_task(client, owner, "not sent")
+    await asyncio.sleep(0.5)
+    assert len(receiver.received) == 1
+
+
+async def test_a_hanging_or_redirecting_receiver_does_not_hold_up_a_healthy_one(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    async def hang(_: web.Request) -> web.Response:
+        await asyncio.sleep(30)
+        return web.Response(status=200)
+
+    async def redirect(_: web.Request) -> web.Response:
+        return web.Response(status=307, headers={"location": "http://10.0.0.1/steal"})
+
+    hanging, redirecting, healthy = await receivers(hang), await receivers(redirect), await receivers()
+    app = delivering(webhook_timeout_s=1.0, webhook_retry_schedule_s=[60.0])
+    client = await make_client(app)
+    owner = await register(client)
+    endpoints = [await add_endpoint(client, owner, r.url) for r in (hanging, redirecting, healthy)]
+    for n in range(5):
+        await create_task(client, owner, f"burst {n}")
+    started = asyncio.get_running_loop().time()
+    await healthy.wait_for(5, within_s=5)
+    assert asyncio.get_running_loop().time() - started < 5
+    redirected = await settled(app, endpoints[1]["id"], 0)
+    await redirecting.wait_for(1)
+    assert all(d.status == "pending" and d.last_status_code in (None, 307) for d in redirected)
+    timed_out = await deliveries_of(app, endpoints[0]["id"])
+    assert len(timed_out) == 5  # pending, waiting for their retry
+
+
+async def test_a_host_that_resolves_to_a_private_address_is_refused_at_delivery(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    receiver = await receivers()
+    app = delivering(webhook_allow_private_targets=False, webhook_retry_schedule_s=[60.0])
+    client = await make_client(app)
+    owner = await register(client)
+    endpoint = await add_endpoint(client, owner, "https://hooks.example.com/keel")
+    # As if its DNS now answered 127.0.0.1 (rebinding): a name that resolves there.
+    port = receiver.url.split(":")[2].split("/")[0]
+    async with platform(app).database.session(write=True) as session, session.begin():
+        await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == uuid.UUID(endpoint["id"]))
+            .values(url=f"http://localhost:{port}/hook")
+        )
+    await create_task(client, owner, "rebinding")
+    async with asyncio.timeout(10):
+        while True:
+            [delivery] = await deliveries_of(app, endpoint["id"]) or [None]
+            if delivery is not None and delivery.attempts:
+                break
+            await asyncio.sleep(0.05)
+    assert delivery.last_error is not None
+    assert "refused" in delivery.last_error
+    assert receiver.received == []
+    body = orjson.loads(delivery.body)
+    assert body["type"] == "task.created"
+
+
+async def test_admins_see_deliveries_with_their_attempts_and_replay_dead_ones(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    healthy = asyncio.Event()
+
+    async def down_until_healthy(_: web.Request) -> web.Response:
+        return web.Response(status=204 if healthy.is_set() else 500)
+
+    receiver = await receivers(down_until_healthy)
+    app = delivering()
+    client = await make_client(app)
+    owner = await register(client)
+    endpoint = await add_endpoint(client, owner, receiver.url)
+    hooks = f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}"
+    for n in range(2):
+        await create_task(client, owner, f"dies {n}")
+    await settled(app, endpoint["id"], 2)
+
+    dead = await client.get(f"{hooks}/deliveries", params={"status": "dead"}, headers=owner.headers)
+    assert dead.status_code == 200, dead.text
+    items = dead.json()["items"]
+    assert len(items) == 2
+    assert all(item["attempts"] == 3 and item["last_status_code"] == 500 for item in items)
+    assert all(item["webhook_id"].startswith("msg_") for item in items)
+    detail = await client.get(f"{hooks}/deliveries/{items[0]['id']}", headers=owner.headers)
+    assert detail.status_code == 200
+    assert detail.json()["payload"]["type"] == "task.created"
+    assert [a["status_code"] for a in detail.json()["attempt_log"]] == [500, 500, 500]
+    paged = await client.get(f"{hooks}/deliveries", params={"limit": 1}, headers=owner.headers)
+    assert paged.json()["next_cursor"] is not None
+
+    healthy.set()
+    retried = await client.post(f"{hooks}/deliveries/{items[0]['id']}/retry", headers=owner.headers)
+    assert retried.status_code == 202
+    assert retried.json() == {"requeued": 1}
+    again = await client.post(f"{hooks}/deliveries/{items[0]['id']}/retry", headers=owner.headers)
+    assert again.status_code == 409  # pending now, not dead
+    replayed = await client.post(f"{hooks}/replay", json={"since": "2000-01-01T00:00:00Z"}, headers=owner.headers)
+    assert replayed.json() == {"requeued": 1}
+    await receiver.wait_for(8)
+    await settled(app, endpoint["id"], 2)
+    assert {d.status for d in await deliveries_of(app, endpoint["id"])} == {"delivered"}
+    # Replayed with their original webhook-ids.
+    ids = [headers["webhook-id"] for headers, _ in receiver.received]
+    assert len(set(ids)) == 2
+    assert len(ids) == 8
+
+
+async def test_a_test_ping_reaches_only_its_endpoint(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    pinged, other = await receivers(), await receivers()
+    app = delivering()
+    client = await make_client(app)
+    owner = await register(client)
+    endpoint = await add_endpoint(client, owner, pinged.url, event_types=["task.deleted"])
+    await add_endpoint(client, owner, other.url)
+    sent = await client.post(
+        f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}/test", headers=owner.headers
+    )
+    assert sent.status_code == 202
+    await pinged.wait_for(1)
+    [(headers, body)] = pinged.received
+    assert Webhook(endpoint["secret"]).verify(body, headers)["type"] == "ping"
+    await asyncio.sleep(0.3)
+    assert other.received == []
+
+
+async def test_deliveries_of_another_org_are_not_found(client: httpx.AsyncClient) -> None:
+    owner, stranger = await register(client), await register(client)
+    created = await client.post(
+        f"{API}/orgs/{owner.personal_org_id}/webhooks",
+        json={"url": "https://hooks.example.com/x"},
+        headers=owner.headers,
+    )
+    endpoint_id = created.json()["id"]
+    # Through the owner's org (not the stranger's) and through the stranger's own org alike.
+    for org in (owner.personal_org_id, stranger.personal_org_id):
+        hooks = f"{API}/orgs/{org}/webhooks/{endpoint_id}"
+        assert (await client.get(f"{hooks}/deliveries", headers=stranger.headers)).status_code == 404
+        assert (await client.post(f"{hooks}/test", headers=stranger.headers)).status_code == 404
+    missing = f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint_id}/deliveries/{uuid.uuid4()}"
+    assert (await client.get(missing, headers=owner.headers)).status_code == 404
