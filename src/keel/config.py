@@ -240,8 +240,12 @@ class WebhookSettings(BaseSettings):
     )
     # How long the previous secret keeps signing after a rotation.
     webhook_secret_overlap_s: float = Field(default=86400.0, ge=0)
+    # Delivered deliveries (and their attempts) are kept this long; dead ones until replayed or deleted.
+    webhook_retention_hours: float = Field(default=168.0, gt=0)
     # An endpoint whose every attempt has failed for this long is disabled.
     webhook_disable_after_failing_s: float = Field(default=5 * 86400.0, gt=0)
+    # Attempts started per second per endpoint, per process (a burst of as many is allowed).
+    webhook_rate_limit_per_endpoint_per_s: float = Field(default=50.0, gt=0)
     # Attempts in flight per process, and per endpoint.
     webhook_max_concurrency: int = Field(default=64, ge=1, le=1024)
     webhook_max_concurrency_per_endpoint: int = Field(default=4, ge=1, le=64)

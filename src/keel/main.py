@@ -128,6 +128,7 @@ def build_platform(settings: Settings) -> Platform:
         trusted_proxies=frozenset(settings.http.trusted_proxies),
     )
     worker = Worker(database, settings.worker, metrics)
+    worker.watch(database.session_class)
     worker.add_job(retention_job(settings.worker, metrics))
     return Platform(
         settings=settings,

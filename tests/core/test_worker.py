@@ -44,6 +44,7 @@ class Recorder:
         self.fail_times = fail_times
         self.hold = hold
         self.started = asyncio.Event()
+        self.consumed = asyncio.Event()
 
     async def consume(self, session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:
         mine = [message for message in messages if message.event_type == self.event_type]
@@ -56,6 +57,7 @@ class Recorder:
                 raise RuntimeError("the consumer failed")
             await asyncio.sleep(0)  # let a concurrent worker run between claim and mark
             self.seen.extend(message.id for message in mine)
+            self.consumed.set()
 
 
 def new_worker(database: Database, recorder: Recorder | None = None, **settings: object) -> Worker:
@@ -252,3 +254,18 @@ async def test_each_server_runs_the_worker_in_process_by_default(make_settings, 
             await asyncio.sleep(0.05)
         assert await pending(database, event_type) == 0
     assert WorkerSettings().worker_in_process is True
+
+
+async def test_a_commit_that_wrote_events_wakes_the_worker_at_once(database: Database) -> None:
+    event_type = f"test.worker.{uuid.uuid4().hex[:8]}"
+    recorder = Recorder(event_type)
+    worker = new_worker(database, recorder, worker_poll_interval_s=60)
+    worker.watch(database.session_class)
+    worker.start()
+    try:
+        await asyncio.sleep(0.2)  # its first pass is done; the next poll is a minute away
+        ids = await emit_events(database, event_type, 2)
+        await asyncio.wait_for(recorder.consumed.wait(), 5)
+        assert recorder.seen == ids
+    finally:
+        await worker.stop()

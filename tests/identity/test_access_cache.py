@@ -24,6 +24,7 @@ from keel.main import create_app
 from tests.fixtures.accounts import API, Account, add_member, create_api_key, create_org, last_seen_written, register
 from tests.fixtures.databases import database_settings
 from tests.fixtures.statements import executed_statements
+from tests.fixtures.waiting import eventually
 
 # A statement reading or writing access rows (not one that joins a name in).
 ABOUT_ACCESS = re.compile(r"\b(from|update|into) (users|memberships|organizations|api_keys)\b")
@@ -49,14 +50,6 @@ async def crew(client: httpx.AsyncClient) -> dict[str, Any]:
     org_id = await create_org(client, owner)
     await add_member(client, org_id, owner, member, "admin")
     return {"org": org_id, "owner": owner, "member": member, "tasks": f"{API}/orgs/{org_id}/tasks"}
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, within_s: float = 5.0) -> bool:
-    for _ in range(int(within_s / 0.05)):
-        if await check():
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 @pytest.mark.readiness("auth.access_cache")

@@ -7,130 +7,35 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import orjson
-import pytest
 from aiohttp import web
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
 from keel.config import Settings, WebhookSettings, WorkerSettings
+from keel.core.clock import now
+from keel.core.metrics import Metrics
+from keel.core.outbox import emit
 from keel.core.platform import platform
+from keel.core.worker import Worker
 from keel.main import create_app
 from keel.webhooks import signing
-from keel.webhooks.deliveries.models import WebhookAttempt, WebhookDelivery
+from keel.webhooks.deliveries.models import WebhookAttempt
+from keel.webhooks.dispatcher import Dispatcher, WebhookMetrics
 from keel.webhooks.endpoints.models import WebhookEndpoint
-from tests.fixtures.accounts import API, Account, register
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that records what it gets and answers as told."""
-
-    answer: Handler | None = None
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    url: str = ""
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.received.append((dict(request.headers), await request.read()))
-        self.arrived.set()
-        if self.answer is not None:
-            return await self.answer(request)
-        return web.Response(status=204)
-
-    async def wait_for(self, count: int, within_s: float = 10.0) -> None:
-        async with asyncio.timeout(within_s):
-            while len(self.received) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
-
-
-@pytest.fixture
-async def receivers() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
-    runners: list[web.AppRunner] = []
-
-    async def start(answer: Handler | None = None) -> Receiver:
-        receiver = Receiver(answer)
-        app = web.Application()
-        app.router.add_post("/hook", receiver.handle)
-        runner = web.AppRunner(app, shutdown_timeout=0.5)  # a hanging handler is cut short at teardown
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        receiver.url = f"http://127.0.0.1:{port}/hook"
-        return receiver
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
-@pytest.fixture
-def delivering(make_settings: Callable[..., Settings]) -> Callable[..., FastAPI]:
-    """An app whose worker runs in process, polling often, with a fast retry schedule."""
-
-    def build(**webhooks: Any) -> FastAPI:
-        options: dict[str, Any] = {
-            "webhook_allow_private_targets": True,
-            "webhook_retry_schedule_s": [0.2, 0.2],
-            "webhook_timeout_s": 2.0,
-            **webhooks,
-        }
-        return create_app(
-            make_settings(
-                webhooks=WebhookSettings(**options),
-                worker=WorkerSettings(worker_in_process=True, worker_poll_interval_s=0.05),
-            )
-        )
-
-    return build
-
-
-async def add_endpoint(client: httpx.AsyncClient, owner: Account, url: str, **body: Any) -> dict[str, Any]:
-    response = await client.post(
-        f"{API}/orgs/{owner.personal_org_id}/webhooks", json={"url": url, **body}, headers=owner.headers
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-async def create_task(client: httpx.AsyncClient, owner: Account, title: str) -> dict[str, Any]:
-    response = await client.post(
-        f"{API}/orgs/{owner.personal_org_id}/tasks", json={"title": title}, headers=owner.headers
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-async def deliveries_of(app: FastAPI, endpoint_id: str) -> list[WebhookDelivery]:
-    async with platform(app).database.session(write=False) as session:
-        found = await session.scalars(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.endpoint_id == uuid.UUID(endpoint_id))
-            .order_by(WebhookDelivery.created_at)
-        )
-        return list(found)
-
-
-async def settled(app: FastAPI, endpoint_id: str, count: int, within_s: float = 10.0) -> list[WebhookDelivery]:
-    """The endpoint's deliveries once ``count`` of them are delivered or dead."""
-    async with asyncio.timeout(within_s):
-        while True:
-            found = await deliveries_of(app, endpoint_id)
-            if len([d for d in found if d.status != "pending"]) >= count:
-                return found
-            await asyncio.sleep(0.05)
+from keel.webhooks.endpoints.service import EndpointPolicy
+from keel.webhooks.fanout import WebhookFanout
+from tests.fixtures.accounts import API, register
+from tests.fixtures.waiting import eventually
+from tests.fixtures.webhooks import add_endpoint, create_task, deliveries_of, settled
 
 
 def test_signatures_match_the_standard_webhooks_test_vector() -> None:
@@ -286,12 +191,12 @@ async def test_a_host_that_resolves_to_a_private_address_is_refused_at_delivery(
             .values(url=f"http://localhost:{port}/hook")
         )
     await create_task(client, owner, "rebinding")
-    async with asyncio.timeout(10):
-        while True:
-            [delivery] = await deliveries_of(app, endpoint["id"]) or [None]
-            if delivery is not None and delivery.attempts:
-                break
-            await asyncio.sleep(0.05)
+
+    async def attempted() -> bool:
+        return any(d.attempts for d in await deliveries_of(app, endpoint["id"]))
+
+    assert await eventually(attempted, within_s=10)
+    [delivery] = await deliveries_of(app, endpoint["id"])
     assert delivery.last_error is not None
     assert "refused" in delivery.last_error
     assert receiver.received == []
@@ -382,3 +287,122 @@ async def test_deliveries_of_another_org_are_not_found(client: httpx.AsyncClient
         assert (await client.post(f"{hooks}/test", headers=stranger.headers)).status_code == 404
     missing = f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint_id}/deliveries/{uuid.uuid4()}"
     assert (await client.get(missing, headers=owner.headers)).status_code == 404
+
+
+async def test_an_endpoint_gets_at_most_its_rate(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    receiver = await receivers()
+    app = delivering(webhook_rate_limit_per_endpoint_per_s=2.0)
+    client = await make_client(app)
+    owner = await register(client)
+    await add_endpoint(client, owner, receiver.url)
+    for n in range(6):
+        await create_task(client, owner, f"paced {n}")
+    await receiver.wait_for(1)
+    first = asyncio.get_running_loop().time()
+    await asyncio.sleep(0.5)
+    # A burst of two, then two a second: however fast the host, never more.
+    assert len(receiver.received) <= 3
+    await receiver.wait_for(6, within_s=15)
+    assert asyncio.get_running_loop().time() - first >= 1.5
+
+
+async def test_retry_after_on_503_is_honoured(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    async def busy(_: web.Request) -> web.Response:
+        return web.Response(status=503, headers={"retry-after": "120"})
+
+    receiver = await receivers(busy)
+    app = delivering(webhook_retry_schedule_s=[0.2])
+    client = await make_client(app)
+    owner = await register(client)
+    endpoint = await add_endpoint(client, owner, receiver.url)
+    await create_task(client, owner, "later")
+    await receiver.wait_for(1)
+
+    async def recorded() -> bool:
+        return any(d.attempts for d in await deliveries_of(app, endpoint["id"]))
+
+    assert await eventually(recorded)
+    [delivery] = await deliveries_of(app, endpoint["id"])
+    assert delivery.status == "pending"
+    assert delivery.last_status_code == 503
+    assert delivery.next_attempt_at is not None
+    # Not the schedule's 0.2 s: the receiver's two minutes.
+    assert delivery.next_attempt_at - now() > timedelta(seconds=100)
+
+
+async def test_an_endpoint_failing_for_too_long_is_disabled_and_audited(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    async def broken(_: web.Request) -> web.Response:
+        return web.Response(status=500)
+
+    receiver = await receivers(broken)
+    app = delivering(webhook_disable_after_failing_s=0.5, webhook_retry_schedule_s=[0.3] * 10)
+    client = await make_client(app)
+    owner = await register(client)
+    endpoint = await add_endpoint(client, owner, receiver.url)
+    await create_task(client, owner, "failing")
+    shown = f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}"
+
+    async def disabled() -> bool:
+        return (await client.get(shown, headers=owner.headers)).json()["enabled"] is False
+
+    assert await eventually(disabled, within_s=10)
+    assert "failed" in (await client.get(shown, headers=owner.headers)).json()["disabled_reason"]
+    audit = await client.get(f"{API}/orgs/{owner.personal_org_id}/audit-log", headers=owner.headers)
+    assert "webhook.endpoint_disabled" in {entry["action"] for entry in audit.json()["items"]}
+    # Enabled again, it starts afresh and its waiting delivery is tried again.
+    tried = len(receiver.received)
+    enabled = await client.patch(shown, json={"enabled": True}, headers=owner.headers)
+    assert enabled.json()["failing_since"] is None
+    await receiver.wait_for(tried + 1)
+
+
+async def test_two_workers_never_send_one_delivery_at_the_same_time(
+    make_settings: Callable[..., Settings], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    in_flight: Counter[str] = Counter()
+    overlapped: list[str] = []
+
+    async def slow(request: web.Request) -> web.Response:
+        webhook_id = request.headers["webhook-id"]
+        in_flight[webhook_id] += 1
+        if in_flight[webhook_id] > 1:
+            overlapped.append(webhook_id)
+        await asyncio.sleep(0.02)
+        in_flight[webhook_id] -= 1
+        return web.Response(status=204)
+
+    receiver = await receivers(slow)
+    # This app's own worker is off: the two workers below do the work.
+    app = create_app(make_settings(webhooks=WebhookSettings(webhook_allow_private_targets=True)))
+    client = await make_client(app)
+    owner = await register(client)
+    await add_endpoint(client, owner, receiver.url)
+    database = platform(app).database
+    async with database.session(write=True) as session, session.begin():
+        for n in range(150):
+            await emit(session, "task.created", {"n": n}, org_id=uuid.UUID(owner.personal_org_id))
+    settings = WebhookSettings(webhook_allow_private_targets=True, webhook_rate_limit_per_endpoint_per_s=10_000)
+    policy = platform(app).get(EndpointPolicy)
+    workers = []
+    for _ in range(2):
+        worker = Worker(database, WorkerSettings(worker_poll_interval_s=0.05, worker_batch_size=20), Metrics())
+        worker.add_consumer(WebhookFanout())
+        worker.add_pass(Dispatcher(database, settings, policy.secrets, WebhookMetrics(CollectorRegistry())))
+        worker.start()
+        workers.append(worker)
+    try:
+        await receiver.wait_for(150, within_s=30)
+        await asyncio.sleep(0.3)  # anything sent twice would arrive by now
+    finally:
+        for worker in workers:
+            await worker.stop()
+    ids = [headers["webhook-id"] for headers, _ in receiver.received]
+    assert len(set(ids)) == 150
+    assert overlapped == []
+    assert len(ids) == 150  # nobody crashed, so nothing was sent twice

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.errors import Conflict, NotFound
 from keel.core.inserts import RowToInsert, insert_rows
-from keel.core.outbox import event_row
+from keel.core.outbox import event_row, note_written
 from keel.core.pagination import CursorCodec, paged
 from keel.core.principal import OrgScope, Role
 from keel.core.repository import OrgRepository
@@ -85,6 +85,7 @@ class OrgResources(Generic[ModelT, ReadT]):
 
     async def event(self, session: AsyncSession, scope: OrgScope, kind: str, row: Any) -> None:
         await insert_rows(session, self._event_row(scope, kind, row))
+        note_written(session)
 
     async def create(self, session: AsyncSession, scope: OrgScope, values: dict[str, Any]) -> ReadT:
         """Insert a row and its event: Core INSERTs with every value known up
@@ -102,6 +103,7 @@ class OrgResources(Generic[ModelT, ReadT]):
             await repository.insert(row_values, self._event_row(scope, "created", row))
         except IntegrityError:  # a unique rule of the model (e.g. one bookmark per URL)
             raise self._conflict() from None
+        note_written(session)
         return self.read(row)
 
     async def update(

@@ -10,14 +10,14 @@ Workers claim due rows with a lease (``claimed_until``); a lease that runs out
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Table, delete, func, or_, select, update
+from sqlalchemy import JSON, Index, String, Table, delete, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from keel.core.clock import now
 from keel.core.inserts import RowToInsert, insert_rows, with_defaults
@@ -55,6 +55,30 @@ async def emit(
 ) -> None:
     """Record an event in the caller's transaction; it commits with the change."""
     await insert_rows(session, event_row(event_type, payload, org_id=org_id))
+    note_written(session)
+
+
+_WRITTEN = "keel.outbox_written"
+
+
+def note_written(session: AsyncSession) -> None:
+    """Say that ``session``'s transaction wrote events (``on_commit`` listeners hear of it)."""
+    session.info[_WRITTEN] = True
+
+
+def on_commit(session_class: type[Session], callback: Callable[[], None]) -> None:
+    """Call ``callback`` after each commit of a transaction that wrote events
+    (the worker of this process then looks at once, not at its next poll)."""
+
+    def committed(session: Session) -> None:
+        if session.info.pop(_WRITTEN, False):
+            callback()
+
+    def rolled_back(session: Session) -> None:
+        session.info.pop(_WRITTEN, None)
+
+    event.listen(session_class, "after_commit", committed)
+    event.listen(session_class, "after_rollback", rolled_back)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keel.config import WorkerSettings
 from keel.core import jobs, outbox
@@ -96,6 +97,10 @@ class Worker:
         """Look for due events now rather than at the next poll."""
         self._wake.set()
 
+    def watch(self, session_class: type[Session]) -> None:
+        """Wake when a transaction of this process commits outbox events."""
+        outbox.on_commit(session_class, self.wake)
+
     # -- running ---------------------------------------------------------------
 
     def start(self) -> None:
@@ -124,6 +129,8 @@ class Worker:
             await self._schedule(job)
         while not self._stopping.is_set():
             busy = False
+            # Cleared before the pass, so a wake-up during it starts the next one at once.
+            self._wake.clear()
             try:
                 busy = await self.run_once()
             except Exception as exc:  # a pass never kills the worker: it logs and pauses
@@ -135,7 +142,6 @@ class Worker:
                 await self._pause(self.settings.worker_poll_interval_s)
 
     async def _pause(self, seconds: float) -> None:
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 

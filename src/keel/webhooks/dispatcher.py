@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client import Counter as MetricCounter
 
 from keel import __version__
@@ -47,9 +47,40 @@ from keel.webhooks.targets import GuardedResolver, TargetRefused, literal_refuse
 _log = get_logger("keel.webhooks")
 EXCERPT_BYTES = 512
 _USER_AGENT = f"keel-webhooks/{__version__}"
-# A lease outlives an attempt's timeout by this much, so only a dead worker's lease runs out.
-_LEASE_MARGIN = timedelta(seconds=30)
+
+
+def lease_for(timeout_s: float) -> timedelta:
+    """A delivery's lease: well past its attempt's timeout and recording, so
+    only a dead worker's lease runs out."""
+    return timedelta(seconds=2 * timeout_s + 5)
+
+
 _WORKER_ORIGIN = RequestInfo(user_agent="keel worker")
+# How often the dead-letter and disabled-endpoint gauges are counted again.
+_GAUGES_EVERY_S = 15.0
+
+
+class RateLimiter:
+    """Attempts started per second per endpoint: a token bucket each, in this process."""
+
+    def __init__(self, per_s: float) -> None:
+        self.per_s = per_s
+        self.buckets: dict[uuid.UUID, tuple[float, float]] = {}
+
+    def _tokens(self, endpoint_id: uuid.UUID, at: float) -> float:
+        tokens, since = self.buckets.get(endpoint_id, (self.per_s, at))
+        return min(self.per_s, tokens + (at - since) * self.per_s)
+
+    def exhausted(self, endpoint_id: uuid.UUID) -> bool:
+        return self._tokens(endpoint_id, monotonic()) < 1
+
+    def take(self, endpoint_id: uuid.UUID) -> bool:
+        at = monotonic()
+        tokens = self._tokens(endpoint_id, at)
+        if tokens < 1:
+            return False
+        self.buckets[endpoint_id] = (tokens - 1, at)
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +99,12 @@ class Outcome:
 
 class WebhookMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.dead_letters = Gauge(
+            "keel_webhook_dead_letters", "Dead deliveries waiting for a replay, as last counted.", registry=registry
+        )
+        self.endpoints_disabled = Gauge(
+            "keel_webhook_endpoints_disabled", "Disabled webhook endpoints, as last counted.", registry=registry
+        )
         self.attempts = MetricCounter(
             "keel_webhook_attempts",
             "Webhook delivery attempts by outcome: delivered, retried (failed, tried again later), "
@@ -90,6 +127,8 @@ class Dispatcher:
         self._client: aiohttp.ClientSession | None = None
         self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._per_endpoint: Counter[uuid.UUID] = Counter()
+        self._rates = RateLimiter(settings.webhook_rate_limit_per_endpoint_per_s)
+        self._gauges_at = -_GAUGES_EVERY_S
 
     def _http(self) -> aiohttp.ClientSession:
         # Built on first use: a client session belongs to the loop that runs it.
@@ -107,27 +146,40 @@ class Dispatcher:
         return self._client
 
     async def run_once(self) -> bool:
+        await self._count_gauges()
         free = self.settings.webhook_max_concurrency - len(self._in_flight)
         if free <= 0:
             return False
-        until = now() + timedelta(seconds=self.settings.webhook_timeout_s) + _LEASE_MARGIN
+        cap = self.settings.webhook_max_concurrency_per_endpoint
+        # Endpoints at their cap or rate are not claimed for: their backlog
+        # must not crowd the others out of this pass.
+        skip = sorted(e for e, n in self._per_endpoint.items() if n >= cap)
+        skip += [e for e in self._rates.buckets if e not in skip and self._rates.exhausted(e)]
+        until = now() + lease_for(self.settings.webhook_timeout_s)
+        started = 0
         async with self.database.session(write=True) as session, session.begin():
             repository = DispatchRepository(session)
-            claimed = await repository.claim_due(until=until, limit=free)
+            claimed = await repository.claim_due(until=until, limit=free, skip_endpoints=skip)
             endpoint_ids = sorted({delivery["endpoint_id"] for delivery in claimed})
             endpoints = {e.id: e for e in await SubscribedEndpoints(session).by_ids(endpoint_ids)}
-            over_cap = []
+            not_now = []
             for delivery in claimed:
                 endpoint = endpoints.get(delivery["endpoint_id"])
-                if (
-                    endpoint is None
-                    or self._per_endpoint[endpoint.id] >= self.settings.webhook_max_concurrency_per_endpoint
-                ):
-                    over_cap.append(delivery["id"])
+                if endpoint is None or self._per_endpoint[endpoint.id] >= cap or not self._rates.take(endpoint.id):
+                    not_now.append(delivery["id"])
                     continue
                 self._start(delivery, endpoint, until)
-            await repository.release(over_cap, until=until)
-        return len(claimed) == free
+                started += 1
+            await repository.release(not_now, until=until)
+        return started == free
+
+    async def _count_gauges(self) -> None:
+        if monotonic() - self._gauges_at < _GAUGES_EVERY_S:
+            return
+        self._gauges_at = monotonic()
+        async with self.database.session(write=False) as session:
+            self.metrics.dead_letters.set(await DispatchRepository(session).dead_count())
+            self.metrics.endpoints_disabled.set(await SubscribedEndpoints(session).disabled_count())
 
     def _start(self, delivery: dict[str, Any], endpoint: WebhookEndpoint, until: datetime) -> None:
         self._per_endpoint[endpoint.id] += 1

@@ -11,6 +11,7 @@ from keel.core.platform import Platform
 from keel.webhooks.dispatcher import Dispatcher, WebhookMetrics
 from keel.webhooks.endpoints.service import EndpointPolicy
 from keel.webhooks.fanout import WebhookFanout
+from keel.webhooks.retention import retention_job
 from keel.webhooks.router import routers
 
 
@@ -21,3 +22,4 @@ def install(app: FastAPI, platform: Platform) -> None:
     platform.worker.add_consumer(WebhookFanout())
     metrics = WebhookMetrics(platform.metrics.registry)
     platform.worker.add_pass(Dispatcher(platform.database, platform.settings.webhooks, policy.secrets, metrics))
+    platform.worker.add_job(retention_job(platform.settings, platform.metrics))

@@ -76,6 +76,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("endpoint_id", "event_id", name=op.f("uq_webhook_deliveries_endpoint_id_event_id")),
     )
     op.create_index("ix_webhook_deliveries_due", "webhook_deliveries", ["status", "next_attempt_at"])
+    op.create_index("ix_webhook_deliveries_finished", "webhook_deliveries", ["status", "finished_at"])
     op.create_index("ix_webhook_deliveries_endpoint_created", "webhook_deliveries", ["endpoint_id", "created_at", "id"])
     op.create_table(
         "webhook_attempts",
@@ -114,6 +115,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_webhook_attempts_delivery_id"), table_name="webhook_attempts")
     op.drop_table("webhook_attempts")
     op.drop_index("ix_webhook_deliveries_endpoint_created", table_name="webhook_deliveries")
+    op.drop_index("ix_webhook_deliveries_finished", table_name="webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_due", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
     op.drop_index(op.f("ix_webhook_endpoints_created_by_id"), table_name="webhook_endpoints")

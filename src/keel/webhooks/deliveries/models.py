@@ -38,6 +38,8 @@ class WebhookDelivery(IdMixin, Base):
         UniqueConstraint("endpoint_id", "event_id"),
         # The dispatcher's scan: due pending deliveries.
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        # Retention's: deliveries finished long ago.
+        Index("ix_webhook_deliveries_finished", "status", "finished_at"),
         # An endpoint's deliveries, newest first.
         Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
     )

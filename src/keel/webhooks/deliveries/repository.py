@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keel.core.clock import now
@@ -13,6 +13,7 @@ from keel.core.pagination import KeysetQuery
 from keel.core.repository import OrgRepository, Repository
 from keel.webhooks.deliveries.models import (
     DEAD,
+    DELIVERED,
     PENDING,
     WebhookAttempt,
     WebhookDelivery,
@@ -100,8 +101,11 @@ class DispatchRepository(Repository[WebhookDelivery]):
         if rows:
             await self.session.execute(insert(WebhookDelivery), list(rows))
 
-    async def claim_due(self, *, until: datetime, limit: int) -> list[dict[str, Any]]:
-        """Lease up to ``limit`` pending deliveries whose attempt is due; as rows."""
+    async def claim_due(
+        self, *, until: datetime, limit: int, skip_endpoints: Sequence[uuid.UUID] = ()
+    ) -> list[dict[str, Any]]:
+        """Lease up to ``limit`` pending deliveries whose attempt is due, except
+        those to ``skip_endpoints`` (busy or over their rate); as rows."""
         moment = now()
         due = (
             select(WebhookDelivery.id)
@@ -116,6 +120,8 @@ class DispatchRepository(Repository[WebhookDelivery]):
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        if skip_endpoints:
+            due = due.where(WebhookDelivery.endpoint_id.not_in(skip_endpoints))
         claimed = await self.session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id.in_(due.scalar_subquery()))
@@ -131,6 +137,21 @@ class DispatchRepository(Repository[WebhookDelivery]):
             )
         )
         return [dict(row) for row in claimed.mappings()]
+
+    async def purge_delivered(self, *, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` deliveries delivered before ``before`` (their attempts go with them)."""
+        old = (
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.status == DELIVERED, WebhookDelivery.finished_at < before)
+            .limit(limit)
+        )
+        purged = await self.session.execute(
+            delete(WebhookDelivery).where(WebhookDelivery.id.in_(old.scalar_subquery())).returning(WebhookDelivery.id)
+        )
+        return len(purged.all())
+
+    async def dead_count(self) -> int:
+        return int(await self.session.scalar(select(func.count()).where(WebhookDelivery.status == DEAD)) or 0)
 
     async def release(self, delivery_ids: Sequence[uuid.UUID], *, until: datetime) -> None:
         """Give back claimed deliveries not attempted, due as they were."""

@@ -41,6 +41,9 @@ class SubscribedEndpoints(Repository[WebhookEndpoint]):
         )
         return await self.all(statement)
 
+    async def disabled_count(self) -> int:
+        return int(await self.session.scalar(select(func.count()).where(WebhookEndpoint.enabled.is_(False))) or 0)
+
     async def by_ids(self, endpoint_ids: Sequence[uuid.UUID]) -> Sequence[WebhookEndpoint]:
         return await self.all(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(endpoint_ids)))
 
