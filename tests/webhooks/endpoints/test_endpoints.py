@@ -138,8 +138,9 @@ async def test_bad_input_is_a_422_problem(client: httpx.AsyncClient) -> None:
         response = await client.post(url, json=body, headers=owner.headers)
         assert response.status_code == 422, body
         assert response.headers["content-type"].startswith("application/problem+json")
-    patch = await client.patch(f"{url}/{uuid.uuid4()}", json={"url": None}, headers=owner.headers)
-    assert patch.status_code == 422
+    for change in ({"url": None}, {"enabled": 0}, {"enabled": "false"}):
+        patch = await client.patch(f"{url}/{uuid.uuid4()}", json=change, headers=owner.headers)
+        assert patch.status_code == 422, change
 
 
 async def test_an_org_has_a_bounded_number_of_endpoints(

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from keel.core.schemas import InputModel, PatchModel
 
@@ -34,7 +34,8 @@ class WebhookEndpointUpdate(PatchModel):
     url: EndpointUrl | None = None
     event_types: EventTypes | None = None
     description: Description | None = None
-    enabled: bool | None = None
+    # JSON true or false only: 0 and 1 are not a choice made on purpose.
+    enabled: StrictBool | None = None
 
 
 class WebhookEndpointRead(BaseModel):
