@@ -81,6 +81,7 @@ class Worker:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
+        self._scheduled: set[str] = set()
         self._claimed: list[uuid.UUID] = []
         self._claimed_until: datetime | None = None
 
@@ -125,8 +126,6 @@ class Worker:
 
     async def run(self) -> None:
         """Passes until stopped; an idle worker waits a poll interval between them."""
-        for job in self.jobs:
-            await self._schedule(job)
         while not self._stopping.is_set():
             busy = False
             # Cleared before the pass, so a wake-up during it starts the next one at once.
@@ -207,8 +206,11 @@ class Worker:
                 await jobs.ensure_scheduled(session, job)
         except IntegrityError:
             pass  # another worker scheduled it first
+        self._scheduled.add(job.name)
 
     async def _run_job_if_due(self, job: jobs.PeriodicJob) -> None:
+        if job.name not in self._scheduled:  # at the first pass, or after it failed (database away)
+            await self._schedule(job)
         async with self.database.session(write=True) as session, session.begin():
             until = await jobs.take_if_due(session, job, holder=self.holder)
         if until is None:
