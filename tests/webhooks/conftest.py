@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 
 from keel.config import Settings, WebhookSettings, WorkerSettings
 from keel.main import create_app
+from tests.fixtures.databases import fresh_database_url, migrate
 from tests.fixtures.webhooks import Handler, Receiver
 
 
@@ -55,3 +57,11 @@ def delivering(make_settings: Callable[..., Settings]) -> Callable[..., FastAPI]
         )
 
     return build
+
+
+@pytest.fixture
+def isolated_database_url(tmp_path: Path) -> Iterator[str]:
+    """A migrated database of the test's own: workers started on it see only its rows."""
+    with fresh_database_url(tmp_path) as url:
+        migrate(url)
+        yield url

@@ -8,8 +8,7 @@ import signal
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
@@ -24,20 +23,12 @@ from keel.webhooks.deliveries.models import WebhookDelivery
 from keel.webhooks.endpoints.models import WebhookEndpoint
 from keel.webhooks.secret_box import SecretBox
 from keel.webhooks.signing import new_signing_secret
-from tests.fixtures.databases import database_settings, fresh_database_url, migrate
+from tests.fixtures.databases import database_settings
 from tests.fixtures.servers import REPO_ROOT, ServerProcess
 from tests.fixtures.waiting import eventually
 
 BURST = 1_000
 SECRET_KEY = "reliability-secret-key-" + "r" * 32
-
-
-@pytest.fixture
-def isolated_database_url(tmp_path: Path) -> Iterator[str]:
-    """A database of this test's own: the workers started here see only its events."""
-    with fresh_database_url(tmp_path) as url:
-        migrate(url)
-        yield url
 
 
 class Receiver:

@@ -5,12 +5,10 @@ growing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
@@ -22,7 +20,7 @@ from keel.main import create_app
 from keel.webhooks.deliveries.models import WebhookAttempt, WebhookDelivery
 from keel.webhooks.retention import retention_job
 from tests.fixtures.accounts import register
-from tests.fixtures.databases import database_settings, fresh_database_url, migrate
+from tests.fixtures.databases import database_settings
 from tests.fixtures.webhooks import Receiver, add_endpoint, create_task, deliveries_of, settled
 
 
@@ -53,14 +51,6 @@ async def test_retention_purges_old_delivered_deliveries_and_keeps_dead_ones(
     assert 'keel_retention_purged_rows_total{table="webhook_deliveries"}' in metrics
     assert "keel_webhook_dead_letters" in metrics
     assert "keel_webhook_endpoints_disabled" in metrics
-
-
-@pytest.fixture
-def isolated_database_url(tmp_path: Path) -> Iterator[str]:
-    """A database of this test's own: its retention must count only its rows."""
-    with fresh_database_url(tmp_path) as url:
-        migrate(url)
-        yield url
 
 
 async def test_under_steady_traffic_the_tables_stop_growing(

@@ -13,11 +13,11 @@ from keel.core.outbox import emit
 from keel.core.pagination import CursorCodec, paged
 from keel.core.principal import OrgScope, Role
 from keel.core.request_info import RequestInfo
-from keel.identity.audit.service import record
 from keel.webhooks.deliveries.models import DEAD
 from keel.webhooks.deliveries.repository import DeliveryRepository
 from keel.webhooks.deliveries.schemas import AttemptRead, DeliveryDetail, DeliveryRead, DeliveryStatus
 from keel.webhooks.endpoints.repository import EndpointRepository
+from keel.webhooks.endpoints.service import audit
 from keel.webhooks.event_types import PING
 
 # The payload key that sends an event to one endpoint only (see keel.webhooks.fanout).
@@ -81,7 +81,7 @@ async def retry_delivery(
     if delivery.status != DEAD:
         raise Conflict("Only a dead delivery can be retried; this one is " + delivery.status + ".")
     requeued = await repository.requeue_dead(endpoint_id, since=None, delivery_id=delivery_id)
-    _audit(session, scope, origin, "webhook.delivery_retried", endpoint_id, delivery_id=str(delivery_id))
+    audit(session, scope, origin, "webhook.delivery_retried", endpoint_id, delivery_id=str(delivery_id))
     return requeued
 
 
@@ -91,7 +91,7 @@ async def replay_dead(
     """Every delivery to the endpoint that died at or after ``since``, pending again."""
     await _require_endpoint(session, scope, endpoint_id)
     requeued = await DeliveryRepository(session, scope).requeue_dead(endpoint_id, since=since, delivery_id=None)
-    _audit(session, scope, origin, "webhook.replayed", endpoint_id, since=since.isoformat(), requeued=requeued)
+    audit(session, scope, origin, "webhook.replayed", endpoint_id, since=since.isoformat(), requeued=requeued)
     return requeued
 
 
@@ -103,19 +103,4 @@ async def send_test(session: AsyncSession, scope: OrgScope, endpoint_id: uuid.UU
         PING,
         {ONLY_ENDPOINT: str(endpoint_id), "message": "A test delivery from keel."},
         org_id=scope.org_id,
-    )
-
-
-def _audit(
-    session: AsyncSession, scope: OrgScope, origin: RequestInfo, action: str, endpoint_id: uuid.UUID, **details: object
-) -> None:
-    record(
-        session,
-        origin,
-        action,
-        actor=scope.principal,
-        org_id=scope.org_id,
-        target_type="webhook_endpoint",
-        target_id=endpoint_id,
-        details=dict(details),
     )

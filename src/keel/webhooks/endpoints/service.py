@@ -70,9 +70,10 @@ async def _endpoint(repository: EndpointRepository, endpoint_id: uuid.UUID) -> W
     return endpoint
 
 
-def _audit(
+def audit(
     session: AsyncSession, scope: OrgScope, origin: RequestInfo, action: str, endpoint_id: uuid.UUID, **details: Any
 ) -> None:
+    """An audit row about an endpoint (or its deliveries), in the caller's transaction."""
     record(
         session,
         origin,
@@ -112,7 +113,7 @@ async def create_endpoint(
     )
     session.add(endpoint)
     await session.flush()
-    _audit(session, scope, origin, "webhook.endpoint_created", endpoint.id, url=url)
+    audit(session, scope, origin, "webhook.endpoint_created", endpoint.id, url=url)
     return WebhookEndpointCreated(**WebhookEndpointRead.model_validate(endpoint).model_dump(), secret=secret)
 
 
@@ -160,7 +161,7 @@ async def update_endpoint(
             endpoint.disabled_reason = None
             endpoint.failing_since = None
     await session.flush()
-    _audit(session, scope, origin, "webhook.endpoint_updated", endpoint.id, fields=sorted(sent))
+    audit(session, scope, origin, "webhook.endpoint_updated", endpoint.id, fields=sorted(sent))
     return WebhookEndpointRead.model_validate(endpoint)
 
 
@@ -170,7 +171,7 @@ async def delete_endpoint(session: AsyncSession, scope: OrgScope, origin: Reques
     endpoint = await _endpoint(EndpointRepository(session, scope), endpoint_id)
     await session.delete(endpoint)
     await session.flush()
-    _audit(session, scope, origin, "webhook.endpoint_deleted", endpoint_id, url=endpoint.url)
+    audit(session, scope, origin, "webhook.endpoint_deleted", endpoint_id, url=endpoint.url)
 
 
 async def rotate_secret(
@@ -185,7 +186,7 @@ async def rotate_secret(
     endpoint.previous_secret_expires_at = expires_at
     endpoint.secret_sealed = policy.secrets.seal(secret)
     await session.flush()
-    _audit(session, scope, origin, "webhook.secret_rotated", endpoint.id)
+    audit(session, scope, origin, "webhook.secret_rotated", endpoint.id)
     return WebhookSecretRotated(secret=secret, previous_expires_at=expires_at)
 
 
