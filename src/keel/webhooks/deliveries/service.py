@@ -13,7 +13,7 @@ from keel.core.outbox import emit
 from keel.core.pagination import CursorCodec, paged
 from keel.core.principal import OrgScope, Role
 from keel.core.request_info import RequestInfo
-from keel.webhooks.deliveries.models import DEAD
+from keel.webhooks.deliveries.models import DEAD, WebhookDelivery
 from keel.webhooks.deliveries.repository import DeliveryRepository
 from keel.webhooks.deliveries.schemas import AttemptRead, DeliveryDetail, DeliveryRead, DeliveryStatus
 from keel.webhooks.endpoints.repository import EndpointRepository
@@ -28,6 +28,21 @@ async def _require_endpoint(session: AsyncSession, scope: OrgScope, endpoint_id:
     scope.require(Role.ADMIN)
     if await EndpointRepository(session, scope).get(endpoint_id) is None:
         raise NotFound("Webhook endpoint not found.")
+
+
+async def _delivery(
+    session: AsyncSession,
+    scope: OrgScope,
+    repository: DeliveryRepository,
+    endpoint_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+) -> WebhookDelivery:
+    """The endpoint's delivery, in this org; 404 for anything else."""
+    await _require_endpoint(session, scope, endpoint_id)
+    delivery = await repository.get(delivery_id)
+    if delivery is None or delivery.endpoint_id != endpoint_id:
+        raise NotFound("Delivery not found.")
+    return delivery
 
 
 async def list_deliveries(
@@ -56,11 +71,8 @@ async def list_deliveries(
 async def get_delivery(
     session: AsyncSession, scope: OrgScope, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> DeliveryDetail:
-    await _require_endpoint(session, scope, endpoint_id)
     repository = DeliveryRepository(session, scope)
-    delivery = await repository.get(delivery_id)
-    if delivery is None or delivery.endpoint_id != endpoint_id:
-        raise NotFound("Delivery not found.")
+    delivery = await _delivery(session, scope, repository, endpoint_id, delivery_id)
     attempts = [AttemptRead.model_validate(attempt) for attempt in await repository.attempts(delivery.id)]
     return DeliveryDetail(
         **DeliveryRead.model_validate(delivery).model_dump(),
@@ -73,11 +85,8 @@ async def retry_delivery(
     session: AsyncSession, scope: OrgScope, origin: RequestInfo, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> int:
     """A dead delivery pending again, due now."""
-    await _require_endpoint(session, scope, endpoint_id)
     repository = DeliveryRepository(session, scope)
-    delivery = await repository.get(delivery_id)
-    if delivery is None or delivery.endpoint_id != endpoint_id:
-        raise NotFound("Delivery not found.")
+    delivery = await _delivery(session, scope, repository, endpoint_id, delivery_id)
     if delivery.status != DEAD:
         raise Conflict("Only a dead delivery can be retried; this one is " + delivery.status + ".")
     requeued = await repository.requeue_dead(endpoint_id, since=None, delivery_id=delivery_id)
