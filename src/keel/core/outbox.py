@@ -42,11 +42,16 @@ class OutboxEvent(IdMixin, Base):
     )
 
 
+def _table() -> Table:
+    table = OutboxEvent.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 def event_row(event_type: str, payload: dict[str, Any], *, org_id: uuid.UUID | None = None) -> RowToInsert:
     """An event's row, for ``insert_rows`` to write together with the row it
     describes (the columns' defaults fill in id, times and attempts)."""
-    table = OutboxEvent.__table__
-    assert isinstance(table, Table)
+    table = _table()
     return table, with_defaults(table, {"org_id": org_id, "event_type": event_type, "payload": payload})
 
 
@@ -90,12 +95,6 @@ class OutboxMessage:
     event_type: str
     payload: dict[str, Any]
     created_at: datetime
-
-
-def _table() -> Table:
-    table = OutboxEvent.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 async def claim_due(session: AsyncSession, *, until: datetime, limit: int) -> list[uuid.UUID]:

@@ -252,8 +252,10 @@ class Dispatcher:
             endpoints = SubscribedEndpoints(session)
             dispatch = DispatchRepository(session)
             common = {"last_status_code": outcome.status_code, "last_error": outcome.error}
+            finished = {**common, "finished_at": now(), "next_attempt_at": None}
+            dead = {**finished, "status": DEAD}
             if outcome.delivered:
-                state = {**common, "status": DELIVERED, "finished_at": now(), "next_attempt_at": None}
+                state = {**finished, "status": DELIVERED}
                 if not await dispatch.record(delivery["id"], until=until, attempt=attempt, outcome=state):
                     return
                 await endpoints.succeeded(endpoint.id)
@@ -261,17 +263,13 @@ class Dispatcher:
                 _log.info("webhook.delivered", status=outcome.status_code, attempts=attempts_made, **log_fields)
                 return
             if outcome.status_code == 410:
-                state = {**common, "status": DEAD, "finished_at": now(), "next_attempt_at": None}
-                if not await dispatch.record(delivery["id"], until=until, attempt=attempt, outcome=state):
+                if not await dispatch.record(delivery["id"], until=until, attempt=attempt, outcome=dead):
                     return
                 await self._disable(session, endpoint, "The endpoint answered 410 Gone.")
                 self.metrics.attempts.labels(outcome="dead").inc()
                 return
             delay = next_delay(self.settings.webhook_retry_schedule_s, attempts_made, outcome.retry_after_s)
-            if delay is None:
-                state = {**common, "status": DEAD, "finished_at": now(), "next_attempt_at": None}
-            else:
-                state = {**common, "next_attempt_at": now() + timedelta(seconds=delay)}
+            state = dead if delay is None else {**common, "next_attempt_at": now() + timedelta(seconds=delay)}
             if not await dispatch.record(delivery["id"], until=until, attempt=attempt, outcome=state):
                 return
             failing_since = await endpoints.failing(endpoint.id, at)
