@@ -29,10 +29,11 @@ from keel.core.worker import Worker
 from keel.main import create_app
 from keel.webhooks import signing
 from keel.webhooks.deliveries.models import WebhookAttempt
-from keel.webhooks.dispatcher import Dispatcher, WebhookMetrics
+from keel.webhooks.dispatcher import Dispatcher
 from keel.webhooks.endpoints.models import WebhookEndpoint
 from keel.webhooks.endpoints.service import EndpointPolicy
 from keel.webhooks.fanout import WebhookFanout
+from keel.webhooks.metrics import WebhookMetrics
 from tests.fixtures.accounts import API, register
 from tests.fixtures.waiting import eventually
 from tests.fixtures.webhooks import add_endpoint, create_task, deliveries_of, settled
@@ -393,7 +394,8 @@ async def test_two_workers_never_send_one_delivery_at_the_same_time(
     for _ in range(2):
         worker = Worker(database, WorkerSettings(worker_poll_interval_s=0.05, worker_batch_size=20), Metrics())
         worker.add_consumer(WebhookFanout())
-        worker.add_pass(Dispatcher(database, settings, policy.secrets, WebhookMetrics(CollectorRegistry())))
+        metrics = WebhookMetrics(CollectorRegistry())
+        worker.add_pass(Dispatcher(database, settings, policy.secrets, metrics, wake=worker.wake_passes))
         worker.start()
         workers.append(worker)
     try:
@@ -406,3 +408,25 @@ async def test_two_workers_never_send_one_delivery_at_the_same_time(
     assert len(set(ids)) == 150
     assert overlapped == []
     assert len(ids) == 150  # nobody crashed, so nothing was sent twice
+
+
+async def test_a_fast_receiver_gets_each_message_once_and_each_is_recorded_at_once(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    """An attempt answered within a millisecond is recorded against the lease
+    it was made under, never found leaseless and sent again once the lease
+    runs out."""
+    receiver = await receivers()
+    app = delivering(webhook_rate_limit_per_endpoint_per_s=10_000, webhook_max_concurrency_per_endpoint=32)
+    client = await make_client(app)
+    owner = await register(client)
+    endpoint = await add_endpoint(client, owner, receiver.url)
+    async with platform(app).database.session(write=True) as session, session.begin():
+        for n in range(300):
+            await emit(session, "task.created", {"n": n}, org_id=uuid.UUID(owner.personal_org_id))
+    await receiver.wait_for(300, within_s=30)
+    # Well within the lease (2 x the 2 s timeout + 5 s): each is recorded as it is answered.
+    delivered = await settled(app, endpoint["id"], 300, within_s=3)
+    assert {(d.status, d.attempts) for d in delivered} == {("delivered", 1)}
+    ids = [headers["webhook-id"] for headers, _ in receiver.received]
+    assert len(ids) == len(set(ids)) == 300

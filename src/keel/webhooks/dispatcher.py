@@ -8,8 +8,7 @@ places and never the worker's loop. An attempt is signed afresh (its
 timestamp is now), sent with one shared HTTP client whose resolver refuses
 private addresses, bounded by ``KEEL_WEBHOOK_TIMEOUT_S``, without following
 redirects, and only the first bytes of the answer are read. Its outcome is
-written in one transaction with the delivery's new state: delivered,
-pending again at the next time of the retry schedule, or dead.
+written with the delivery's new state by the recorder (``recording.py``).
 """
 
 from __future__ import annotations
@@ -18,29 +17,25 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from prometheus_client import CollectorRegistry, Gauge
-from prometheus_client import Counter as MetricCounter
 
 from keel import __version__
 from keel.config import WebhookSettings
 from keel.core.clock import monotonic, now
 from keel.core.db import Database
 from keel.core.logging import get_logger
-from keel.core.request_info import RequestInfo
-from keel.identity.audit.service import record
 from keel.webhooks import signing
-from keel.webhooks.deliveries.models import DEAD, DELIVERED
 from keel.webhooks.deliveries.repository import DispatchRepository
 from keel.webhooks.endpoints.models import WebhookEndpoint
 from keel.webhooks.endpoints.repository import SubscribedEndpoints
 from keel.webhooks.endpoints.service import signing_secrets
-from keel.webhooks.retries import next_delay, parse_retry_after
+from keel.webhooks.metrics import WebhookMetrics
+from keel.webhooks.recording import Finished, Outcome, Recorder
+from keel.webhooks.retries import parse_retry_after
 from keel.webhooks.secret_box import SecretBox
 from keel.webhooks.targets import GuardedResolver, TargetRefused, literal_refused
 
@@ -55,7 +50,6 @@ def lease_for(timeout_s: float) -> timedelta:
     return timedelta(seconds=2 * timeout_s + 5)
 
 
-_WORKER_ORIGIN = RequestInfo(user_agent="keel worker")
 # How often the dead-letter and disabled-endpoint gauges are counted again.
 _GAUGES_EVERY_S = 15.0
 
@@ -83,44 +77,22 @@ class RateLimiter:
         return True
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one attempt came to."""
-
-    status_code: int | None
-    error: str | None
-    excerpt: str | None
-    retry_after_s: float | None = None
-
-    @property
-    def delivered(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
-class WebhookMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.dead_letters = Gauge(
-            "keel_webhook_dead_letters", "Dead deliveries waiting for a replay, as last counted.", registry=registry
-        )
-        self.endpoints_disabled = Gauge(
-            "keel_webhook_endpoints_disabled", "Disabled webhook endpoints, as last counted.", registry=registry
-        )
-        self.attempts = MetricCounter(
-            "keel_webhook_attempts",
-            "Webhook delivery attempts by outcome: delivered, retried (failed, tried again later), "
-            "dead (failed, no more tries).",
-            ["outcome"],
-            registry=registry,
-        )
-
-
 class Dispatcher:
     name = "webhooks.dispatcher"
 
     def __init__(
-        self, database: Database, settings: WebhookSettings, secrets: SecretBox, metrics: WebhookMetrics
+        self,
+        database: Database,
+        settings: WebhookSettings,
+        secrets: SecretBox,
+        metrics: WebhookMetrics,
+        *,
+        wake: Callable[[], None],
     ) -> None:
+        """``wake``: asks the worker for a pass now (an attempt finished, so a place is free)."""
         self.database = database
+        self.wake = wake
+        self.recorder = Recorder(database, settings, metrics)
         self.settings = settings
         self.secrets = secrets
         self.metrics = metrics
@@ -156,22 +128,31 @@ class Dispatcher:
         skip = sorted(e for e, n in self._per_endpoint.items() if n >= cap)
         skip += [e for e in self._rates.buckets if e not in skip and self._rates.exhausted(e)]
         until = now() + lease_for(self.settings.webhook_timeout_s)
-        started = 0
+        starting: list[tuple[dict[str, Any], WebhookEndpoint]] = []
         async with self.database.session(write=True) as session, session.begin():
             repository = DispatchRepository(session)
             claimed = await repository.claim_due(until=until, limit=free, skip_endpoints=skip)
             endpoint_ids = sorted({delivery["endpoint_id"] for delivery in claimed})
             endpoints = {e.id: e for e in await SubscribedEndpoints(session).by_ids(endpoint_ids)}
             not_now = []
+            planned: Counter[uuid.UUID] = Counter()
             for delivery in claimed:
                 endpoint = endpoints.get(delivery["endpoint_id"])
-                if endpoint is None or self._per_endpoint[endpoint.id] >= cap or not self._rates.take(endpoint.id):
+                if (
+                    endpoint is None
+                    or self._per_endpoint[endpoint.id] + planned[endpoint.id] >= cap
+                    or not self._rates.take(endpoint.id)
+                ):
                     not_now.append(delivery["id"])
                     continue
-                self._start(delivery, endpoint, until)
-                started += 1
+                planned[endpoint.id] += 1
+                starting.append((delivery, endpoint))
             await repository.release(not_now, until=until)
-        return started == free
+        # Only once the leases are committed: an attempt that finished before
+        # would find no lease of its own to record its outcome against.
+        for delivery, endpoint in starting:
+            self._start(delivery, endpoint, until)
+        return len(starting) == free
 
     async def _count_gauges(self) -> None:
         if monotonic() - self._gauges_at < _GAUGES_EVERY_S:
@@ -191,6 +172,7 @@ class Dispatcher:
             self._per_endpoint[endpoint.id] -= 1
             if self._per_endpoint[endpoint.id] <= 0:
                 del self._per_endpoint[endpoint.id]
+            self.wake()
 
         task.add_done_callback(done)
 
@@ -200,7 +182,7 @@ class Dispatcher:
         outcome = await self._attempt(delivery, endpoint, at)
         duration_ms = int((monotonic() - started) * 1000)
         try:
-            await self._record(delivery, endpoint, until, at, outcome, duration_ms)
+            await self.recorder.record(Finished(delivery, endpoint, until, at, duration_ms, outcome))
         except Exception as exc:  # the lease runs out and the delivery is tried again: at least once
             _log.warning("webhook.record_failed", webhook_id=delivery["message_id"], error=type(exc).__name__)
 
@@ -228,88 +210,6 @@ class Dispatcher:
             return Outcome(None, f"timed out after {self.settings.webhook_timeout_s:g} s", None)
         except aiohttp.ClientError as error:
             return Outcome(None, f"connection failed: {type(error).__name__}", None)
-
-    async def _record(
-        self,
-        delivery: dict[str, Any],
-        endpoint: WebhookEndpoint,
-        until: datetime,
-        at: datetime,
-        outcome: Outcome,
-        duration_ms: int,
-    ) -> None:
-        attempts_made = delivery["attempts"] + 1
-        attempt = {
-            "attempted_at": at,
-            "status_code": outcome.status_code,
-            "error": outcome.error,
-            "duration_ms": duration_ms,
-            "response_excerpt": outcome.excerpt,
-        }
-        state: Mapping[str, Any]
-        log_fields = {"webhook_id": delivery["message_id"], "endpoint_id": str(endpoint.id)}
-        async with self.database.session(write=True) as session, session.begin():
-            endpoints = SubscribedEndpoints(session)
-            dispatch = DispatchRepository(session)
-            common = {"last_status_code": outcome.status_code, "last_error": outcome.error}
-            finished = {**common, "finished_at": now(), "next_attempt_at": None}
-            dead = {**finished, "status": DEAD}
-            if outcome.delivered:
-                state = {**finished, "status": DELIVERED}
-                if not await dispatch.record(delivery["id"], until=until, attempt=attempt, outcome=state):
-                    return
-                await endpoints.succeeded(endpoint.id)
-                self.metrics.attempts.labels(outcome="delivered").inc()
-                _log.info("webhook.delivered", status=outcome.status_code, attempts=attempts_made, **log_fields)
-                return
-            if outcome.status_code == 410:
-                if not await dispatch.record(delivery["id"], until=until, attempt=attempt, outcome=dead):
-                    return
-                await self._disable(session, endpoint, "The endpoint answered 410 Gone.")
-                self.metrics.attempts.labels(outcome="dead").inc()
-                return
-            delay = next_delay(self.settings.webhook_retry_schedule_s, attempts_made, outcome.retry_after_s)
-            state = dead if delay is None else {**common, "next_attempt_at": now() + timedelta(seconds=delay)}
-            if not await dispatch.record(delivery["id"], until=until, attempt=attempt, outcome=state):
-                return
-            failing_since = await endpoints.failing(endpoint.id, at)
-            if delay is None:
-                self.metrics.attempts.labels(outcome="dead").inc()
-                _log.warning("webhook.exhausted", attempts=attempts_made, **log_fields)
-                record(
-                    session,
-                    _WORKER_ORIGIN,
-                    "webhook.exhausted",
-                    org_id=delivery["org_id"],
-                    target_type="webhook_delivery",
-                    target_id=delivery["id"],
-                    details={"endpoint_id": str(endpoint.id), "attempts": attempts_made, "last_error": outcome.error},
-                )
-            else:
-                self.metrics.attempts.labels(outcome="retried").inc()
-                _log.info(
-                    "webhook.failed",
-                    status=outcome.status_code,
-                    error=outcome.error,
-                    retry_in_s=round(delay, 1),
-                    **log_fields,
-                )
-            limit = timedelta(seconds=self.settings.webhook_disable_after_failing_s)
-            if failing_since is not None and now() - failing_since >= limit:
-                await self._disable(session, endpoint, "Every attempt failed for too long.")
-
-    async def _disable(self, session: Any, endpoint: WebhookEndpoint, reason: str) -> None:
-        if await SubscribedEndpoints(session).disable(endpoint.id, reason):
-            _log.warning("webhook.endpoint_disabled", endpoint_id=str(endpoint.id), reason=reason)
-            record(
-                session,
-                _WORKER_ORIGIN,
-                "webhook.endpoint_disabled",
-                org_id=endpoint.org_id,
-                target_type="webhook_endpoint",
-                target_id=endpoint.id,
-                details={"reason": reason},
-            )
 
     async def stop(self) -> None:
         """Let attempts in flight finish within the timeout; what is cut short

@@ -8,9 +8,10 @@ from fastapi import FastAPI
 
 from keel.core.api import include_api_routers
 from keel.core.platform import Platform
-from keel.webhooks.dispatcher import Dispatcher, WebhookMetrics
+from keel.webhooks.dispatcher import Dispatcher
 from keel.webhooks.endpoints.service import EndpointPolicy
 from keel.webhooks.fanout import WebhookFanout
+from keel.webhooks.metrics import WebhookMetrics
 from keel.webhooks.retention import retention_job
 from keel.webhooks.router import routers
 
@@ -21,5 +22,8 @@ def install(app: FastAPI, platform: Platform) -> None:
     include_api_routers(app, platform, routers)
     platform.worker.add_consumer(WebhookFanout())
     metrics = WebhookMetrics(platform.metrics.registry)
-    platform.worker.add_pass(Dispatcher(platform.database, platform.settings.webhooks, policy.secrets, metrics))
+    dispatcher = Dispatcher(
+        platform.database, platform.settings.webhooks, policy.secrets, metrics, wake=platform.worker.wake_passes
+    )
+    platform.worker.add_pass(dispatcher)
     platform.worker.add_job(retention_job(platform.settings, platform.metrics))

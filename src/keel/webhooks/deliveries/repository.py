@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -72,6 +74,14 @@ def _newest_first(*, by_status: bool) -> KeysetQuery[Any]:
 
 _NEWEST_FIRST = _newest_first(by_status=False)
 _NEWEST_FIRST_BY_STATUS = _newest_first(by_status=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A claimed delivery, held until ``until``."""
+
+    delivery_id: uuid.UUID
+    until: datetime
 
 
 class DispatchRepository(Repository[WebhookDelivery]):
@@ -162,18 +172,24 @@ class DispatchRepository(Repository[WebhookDelivery]):
                 .values(claimed_until=None)
             )
 
-    async def record(
-        self, delivery_id: uuid.UUID, *, until: datetime, attempt: Mapping[str, Any], outcome: Mapping[str, Any]
-    ) -> bool:
-        """Write an attempt and where its delivery now stands, if this worker
-        still holds the delivery's lease; whether it did."""
-        updated = await self.session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.claimed_until == until)
-            .values(attempts=WebhookDelivery.attempts + 1, claimed_until=None, **outcome)
-            .returning(WebhookDelivery.id)
-        )
-        if updated.first() is None:
-            return False
-        await self.session.execute(insert(WebhookAttempt).values(delivery_id=delivery_id, **attempt))
-        return True
+    async def finish(self, attempts: Sequence[tuple[Lease, Mapping[str, Any]]]) -> set[uuid.UUID]:
+        """Give each delivery its new state after an attempt, where this worker
+        still holds the lease the attempt was made under; the ids it did.
+        One statement for the deliveries of one lease that share a state."""
+        groups: dict[tuple[datetime, tuple[tuple[str, Any], ...]], list[uuid.UUID]] = defaultdict(list)
+        for lease, state in attempts:
+            groups[(lease.until, tuple(sorted(state.items())))].append(lease.delivery_id)
+        held: set[uuid.UUID] = set()
+        for (until, columns), delivery_ids in groups.items():
+            updated = await self.session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.claimed_until == until)
+                .values(attempts=WebhookDelivery.attempts + 1, claimed_until=None, **dict(columns))
+                .returning(WebhookDelivery.id)
+            )
+            held.update(updated.scalars())
+        return held
+
+    async def add_attempts(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(WebhookAttempt), list(rows))

@@ -47,12 +47,14 @@ class SubscribedEndpoints(Repository[WebhookEndpoint]):
     async def by_ids(self, endpoint_ids: Sequence[uuid.UUID]) -> Sequence[WebhookEndpoint]:
         return await self.all(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(endpoint_ids)))
 
-    async def succeeded(self, endpoint_id: uuid.UUID) -> None:
-        await self.session.execute(
-            update(WebhookEndpoint)
-            .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.failing_since.is_not(None))
-            .values(failing_since=None)
-        )
+    async def succeeded(self, endpoint_ids: Sequence[uuid.UUID]) -> None:
+        """An attempt to each of ``endpoint_ids`` succeeded: none of them is failing."""
+        if endpoint_ids:
+            await self.session.execute(
+                update(WebhookEndpoint)
+                .where(WebhookEndpoint.id.in_(endpoint_ids), WebhookEndpoint.failing_since.is_not(None))
+                .values(failing_since=None)
+            )
 
     async def failing(self, endpoint_id: uuid.UUID, at: datetime) -> datetime | None:
         """Note a failed attempt; since when the endpoint has been failing."""
