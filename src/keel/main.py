@@ -29,6 +29,7 @@ from keel.core.middleware.request_context import RequestContextMiddleware
 from keel.core.middleware.request_limits import RequestLimits
 from keel.core.openapi import declare_security
 from keel.core.ops import add_operational_routes, mount_docs
+from keel.core.outbox_signal import CommitAnnouncer
 from keel.core.pagination import CursorCodec
 from keel.core.platform import Platform, attach
 from keel.core.platform import platform as app_platform
@@ -127,8 +128,9 @@ def build_platform(settings: Settings) -> Platform:
         redis_pool_size=redis.redis_pool_size,
         trusted_proxies=frozenset(settings.http.trusted_proxies),
     )
+    CommitAnnouncer(cache).watch(database.session_class)
     worker = Worker(database, settings.worker, metrics)
-    worker.watch(database.session_class)
+    worker.listen(cache)
     worker.add_job(retention_job(settings.worker, metrics))
     return Platform(
         settings=settings,

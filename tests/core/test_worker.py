@@ -15,15 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.config import WorkerSettings
 from keel.core import jobs, outbox
+from keel.core.cache import Cache, MemoryCache, RedisCache
 from keel.core.clock import now
 from keel.core.db import Database
 from keel.core.idempotency import IdempotencyRecord
 from keel.core.metrics import Metrics
 from keel.core.outbox import OutboxEvent, OutboxMessage, emit
+from keel.core.outbox_signal import CommitAnnouncer
 from keel.core.retention import retention_job
 from keel.core.worker import Worker
 from keel.main import create_app
-from tests.fixtures.databases import database_settings
+from tests.fixtures.databases import database_settings, redis_test_url
 
 
 @pytest.fixture
@@ -31,6 +33,17 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     db = Database(database_settings(database_url))
     yield db
     await db.dispose()
+
+
+def shared_caches() -> tuple[Cache, Cache]:
+    """Two clients of one cache: of one Redis (a prefix of the test's own) when
+    the suite runs with Redis, else one in-memory cache twice."""
+    url = redis_test_url()
+    if url is None:
+        memory = MemoryCache()
+        return memory, memory
+    prefix = f"keel-test-{uuid.uuid4().hex[:8]}"
+    return RedisCache(url, prefix=prefix), RedisCache(url, prefix=prefix)
 
 
 class Recorder:
@@ -208,6 +221,7 @@ async def test_a_periodic_job_runs_once_per_due_time_across_workers(database: Da
             .where(jobs.JobLease.name == name)
             .values(due_at=now(), leased_until=now() - timedelta(seconds=1), holder="dead")
         )
+    await asyncio.sleep(0.06)  # a worker looks at its jobs once a poll interval
     await workers[1].run_once()
     assert runs == [name, name]
 
@@ -256,16 +270,22 @@ async def test_each_server_runs_the_worker_in_process_by_default(make_settings, 
     assert WorkerSettings().worker_in_process is True
 
 
-async def test_a_commit_that_wrote_events_wakes_the_worker_at_once(database: Database) -> None:
+async def test_a_commit_that_wrote_events_wakes_a_worker_elsewhere_at_once(database: Database) -> None:
+    """The committing side and the worker each have a cache client of their
+    own, as two processes do (on Redis when the suite runs with it)."""
     event_type = f"test.worker.{uuid.uuid4().hex[:8]}"
     recorder = Recorder(event_type)
     worker = new_worker(database, recorder, worker_poll_interval_s=60)
-    worker.watch(database.session_class)
+    announcing, listening = shared_caches()
+    CommitAnnouncer(announcing).watch(database.session_class)
+    worker.listen(listening)
     worker.start()
     try:
-        await asyncio.sleep(0.2)  # its first pass is done; the next poll is a minute away
+        await asyncio.sleep(0.5)  # subscribed, its first pass done; the next poll is a minute away
         ids = await emit_events(database, event_type, 2)
         await asyncio.wait_for(recorder.consumed.wait(), 5)
         assert recorder.seen == ids
     finally:
         await worker.stop()
+        await announcing.close()
+        await listening.close()

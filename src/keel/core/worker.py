@@ -13,6 +13,9 @@ once, never lost.
 Domains plug in through :meth:`Worker.add_consumer` and :meth:`Worker.add_job`.
 It runs in each ``keel serve`` process by default (``KEEL_WORKER_IN_PROCESS``)
 and alone under ``keel worker``; any number of workers can share a database.
+Committed events wake every worker through the cache's pub/sub
+(``outbox_signal``); without that message a worker finds them at its next
+poll.
 """
 
 from __future__ import annotations
@@ -24,19 +27,21 @@ import socket
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from math import inf
 from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from keel.config import WorkerSettings
 from keel.core import jobs, outbox
+from keel.core.cache import Cache
 from keel.core.clock import monotonic, now
 from keel.core.db import Database
 from keel.core.logging import get_logger
 from keel.core.metrics import Metrics
 from keel.core.outbox import OutboxMessage
+from keel.core.outbox_signal import CHANNEL
 
 _log = get_logger("keel.worker")
 # After a failed pass (a consumer raised, the database is away), before the next.
@@ -84,6 +89,10 @@ class Worker:
         self._scheduled: set[str] = set()
         self._claimed: list[uuid.UUID] = []
         self._claimed_until: datetime | None = None
+        self._last_done: dict[str, float] = {}
+        self._events_may_wait = True
+        self._announcements: Cache | None = None
+        self._listener: asyncio.Task[None] | None = None
 
     def add_consumer(self, consumer: OutboxConsumer) -> None:
         self.consumers.append(consumer)
@@ -96,23 +105,36 @@ class Worker:
 
     def wake(self) -> None:
         """Look for due events now rather than at the next poll."""
+        self._events_may_wait = True
         self._wake.set()
 
-    def watch(self, session_class: type[Session]) -> None:
-        """Wake when a transaction of this process commits outbox events."""
-        outbox.on_commit(session_class, self.wake)
+    def wake_passes(self) -> None:
+        """Run the domains' passes now (a place came free); events are looked
+        for at the next poll, unless something woke the worker for them."""
+        self._wake.set()
+
+    def listen(self, cache: Cache) -> None:
+        """Wake when any process announces committed events on ``cache`` (``outbox_signal``)."""
+        self._announcements = cache
 
     # -- running ---------------------------------------------------------------
 
     def start(self) -> None:
         self._stopping.clear()
         self._task = asyncio.create_task(self.run(), name="keel-worker")
+        if self._announcements is not None:
+            self._listener = asyncio.create_task(self._listen(self._announcements), name="keel-worker-listen")
 
     async def stop(self) -> None:
         """Let the current pass finish (or cancel it after a grace period),
         then give back any events still claimed."""
         self._stopping.set()
         self._wake.set()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
         task, self._task = self._task, None
         if task is not None:
             with contextlib.suppress(TimeoutError):  # past the grace, wait_for cancels it
@@ -140,6 +162,22 @@ class Worker:
             if not busy:
                 await self._pause(self.settings.worker_poll_interval_s)
 
+    async def _listen(self, cache: Cache) -> None:
+        failing = False
+        while not self._stopping.is_set():
+            try:
+                async with cache.subscribe(CHANNEL) as announcements:
+                    failing = False
+                    self.wake()  # for whatever was announced while nobody listened
+                    async for _ in announcements:
+                        self.wake()
+            except Exception as exc:  # the cache is away: the worker polls meanwhile
+                if not failing:
+                    _log.warning("worker.listen_failed", error=type(exc).__name__)
+                failing = True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), _RETRY_AFTER_FAILURE.total_seconds())
+
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
@@ -147,11 +185,18 @@ class Worker:
     async def run_once(self) -> bool:
         """One pass: due jobs, one batch of events, then each domain's pass.
         True when more may be waiting."""
-        for job in self.jobs:
-            if self._stopping.is_set():
-                return False
-            await self._run_job_if_due(job)
-        busy = await self._consume_batch()
+        # Jobs are due hours apart: looking once a poll interval is soon enough,
+        # and spares a busy worker a transaction per job on every pass.
+        if self._once_a_poll("jobs"):
+            for job in self.jobs:
+                if self._stopping.is_set():
+                    return False
+                await self._run_job_if_due(job)
+        busy = False
+        if self._events_may_wait or self._once_a_poll("events"):
+            self._events_may_wait = False  # a wake-up from here on counts again
+            busy = await self._consume_batch()
+            self._events_may_wait = self._events_may_wait or busy
         for worker_pass in self.passes:
             if self._stopping.is_set():
                 return False
@@ -175,8 +220,17 @@ class Worker:
             self._claimed, self._claimed_until = [], None
             self.metrics.outbox_processed.inc(len(messages))
             _log.debug("worker.batch", events=len(messages), seconds=round(monotonic() - started, 4))
-        await self._observe_lag()
+        if self._once_a_poll("lag"):
+            await self._observe_lag()
         return len(ids) == limit
+
+    def _once_a_poll(self, what: str) -> bool:
+        """True at the first call for ``what`` and then once per poll interval."""
+        at = monotonic()
+        if at - self._last_done.get(what, -inf) < self.settings.worker_poll_interval_s:
+            return False
+        self._last_done[what] = at
+        return True
 
     async def _observe_lag(self) -> None:
         async with self.database.session(write=False) as session:
