@@ -20,13 +20,13 @@ from tests.fixtures.webhooks import Handler, Receiver
 async def receivers() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
     runners: list[web.AppRunner] = []
 
-    async def start(answer: Handler | None = None) -> Receiver:
+    async def start(answer: Handler | None = None, *, port: int = 0) -> Receiver:
         receiver = Receiver(answer)
         app = web.Application()
         app.router.add_post("/hook", receiver.handle)
         runner = web.AppRunner(app, shutdown_timeout=0.5)  # a hanging handler is cut short at teardown
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
         runners.append(runner)
         port = runner.addresses[0][1]

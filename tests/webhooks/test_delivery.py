@@ -35,6 +35,7 @@ from keel.webhooks.endpoints.service import EndpointPolicy
 from keel.webhooks.fanout import WebhookFanout
 from keel.webhooks.metrics import WebhookMetrics
 from tests.fixtures.accounts import API, register
+from tests.fixtures.servers import free_port
 from tests.fixtures.waiting import eventually
 from tests.fixtures.webhooks import add_endpoint, create_task, deliveries_of, settled
 
@@ -430,3 +431,68 @@ async def test_a_fast_receiver_gets_each_message_once_and_each_is_recorded_at_on
     assert {(d.status, d.attempts) for d in delivered} == {("delivered", 1)}
     ids = [headers["webhook-id"] for headers, _ in receiver.received]
     assert len(ids) == len(set(ids)) == 300
+
+
+async def test_a_receiver_down_for_a_while_gets_every_event_once_it_is_back(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    port = free_port()  # nothing listens there yet: every attempt is refused
+    app = delivering(webhook_retry_schedule_s=[0.3] * 20)
+    client = await make_client(app)
+    owner = await register(client)
+    endpoint = await add_endpoint(client, owner, f"http://127.0.0.1:{port}/hook")
+    for n in range(20):
+        await create_task(client, owner, f"while down {n}")
+
+    async def failed_twice() -> bool:
+        found = await deliveries_of(app, endpoint["id"])
+        return len(found) == 20 and all(d.status == "pending" and d.attempts >= 2 for d in found)
+
+    assert await eventually(failed_twice, within_s=10)
+    receiver = await receivers(port=port)
+    await receiver.wait_for(20, within_s=10)
+    delivered = await settled(app, endpoint["id"], 20)
+    assert {d.status for d in delivered} == {"delivered"}
+    assert {d.last_error for d in delivered} == {None}
+    await asyncio.sleep(0.5)  # a second copy of any message would have arrived by now
+    ids = [headers["webhook-id"] for headers, _ in receiver.received]
+    assert len(ids) == len(set(ids)) == 20
+
+
+async def test_admins_purge_dead_letters_for_good(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    async def broken(_: web.Request) -> web.Response:
+        return web.Response(status=500)
+
+    receiver = await receivers(broken)
+    app = delivering()
+    client = await make_client(app)
+    owner = await register(client)
+    endpoint = await add_endpoint(client, owner, receiver.url)
+    hooks = f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}"
+    for n in range(3):
+        await create_task(client, owner, f"doomed {n}")
+    dead = await settled(app, endpoint["id"], 3)
+    assert {d.status for d in dead} == {"dead"}
+
+    older = await client.post(f"{hooks}/purge-dead", json={"before": "2000-01-01T00:00:00Z"}, headers=owner.headers)
+    assert older.status_code == 200, older.text
+    assert older.json() == {"purged": 0}
+    member = await register(client)
+    outsider = await client.post(
+        f"{API}/orgs/{member.personal_org_id}/webhooks/{endpoint['id']}/purge-dead", json={}, headers=member.headers
+    )
+    assert outsider.status_code == 404  # another org's endpoint
+    purged = await client.post(f"{hooks}/purge-dead", json={}, headers=owner.headers)
+    assert purged.json() == {"purged": 3}
+    assert await deliveries_of(app, endpoint["id"]) == []
+    async with platform(app).database.session(write=False) as session:
+        attempts = await session.scalars(
+            select(WebhookAttempt).where(WebhookAttempt.delivery_id.in_([d.id for d in dead]))
+        )
+        assert list(attempts) == []
+    audit = await client.get(f"{API}/orgs/{owner.personal_org_id}/audit-log", headers=owner.headers)
+    assert "webhook.dead_purged" in {entry["action"] for entry in audit.json()["items"]}
+    bad = await client.post(f"{hooks}/purge-dead", json={"before": "yesterday"}, headers=owner.headers)
+    assert bad.status_code == 422

@@ -62,6 +62,22 @@ class DeliveryRepository(OrgRepository[WebhookDelivery]):
             statement = statement.where(WebhookDelivery.finished_at >= since)
         return len((await self.session.execute(statement)).all())
 
+    async def purge_dead(self, endpoint_id: uuid.UUID, *, before: datetime | None) -> int:
+        """Delete the endpoint's dead deliveries (those that died before
+        ``before``, if given) with their attempts; how many."""
+        statement = (
+            delete(WebhookDelivery)
+            .where(
+                WebhookDelivery.org_id == self.scope.org_id,
+                WebhookDelivery.endpoint_id == endpoint_id,
+                WebhookDelivery.status == DEAD,
+            )
+            .returning(WebhookDelivery.id)
+        )
+        if before is not None:
+            statement = statement.where(WebhookDelivery.finished_at < before)
+        return len((await self.session.execute(statement)).all())
+
 
 def _newest_first(*, by_status: bool) -> KeysetQuery[Any]:
     statement = DeliveryRepository.template(select(WebhookDelivery)).where(

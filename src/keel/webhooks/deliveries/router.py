@@ -12,6 +12,8 @@ from keel.webhooks.deliveries.schemas import (
     DeliveryDetail,
     DeliveryRead,
     DeliveryStatus,
+    Purged,
+    PurgeRequest,
     ReplayRequest,
     Requeued,
     TestSent,
@@ -62,6 +64,15 @@ async def replay(
 ) -> Requeued:
     """Try again every delivery to the endpoint that died at or after `since`. Auth: admin+."""
     return Requeued(requeued=await service.replay_dead(scope.session, scope, origin, endpoint_id, body.since))
+
+
+@router.post("/purge-dead", response_model=Purged)
+async def purge_dead(
+    endpoint_id: uuid.UUID, body: PurgeRequest, scope: AdminScope, origin: CurrentRequestInfo
+) -> Purged:
+    """Delete for good the endpoint's dead deliveries that died before `before` (all of them
+    without it), with their attempts; they cannot be replayed afterwards. Auth: admin+."""
+    return Purged(purged=await service.purge_dead(scope.session, scope, origin, endpoint_id, body.before))
 
 
 @router.post("/test", response_model=TestSent, status_code=202)

@@ -71,6 +71,18 @@ class Requeued(BaseModel):
     requeued: int
 
 
+class PurgeRequest(InputModel):
+    """Delete the endpoint's dead deliveries that died before ``before``; all of them without it."""
+
+    before: UtcDatetime | None = None
+
+
+class Purged(BaseModel):
+    """How many dead deliveries were deleted, with their attempts."""
+
+    purged: int
+
+
 class TestSent(BaseModel):
     """The ping event queued for the endpoint."""
 

@@ -104,6 +104,17 @@ async def replay_dead(
     return requeued
 
 
+async def purge_dead(
+    session: AsyncSession, scope: OrgScope, origin: RequestInfo, endpoint_id: uuid.UUID, before: datetime | None
+) -> int:
+    """The endpoint's dead deliveries (died before ``before``, if given) deleted for good."""
+    await _require_endpoint(session, scope, endpoint_id)
+    purged = await DeliveryRepository(session, scope).purge_dead(endpoint_id, before=before)
+    details = {"purged": purged, **({"before": before.isoformat()} if before is not None else {})}
+    audit(session, scope, origin, "webhook.dead_purged", endpoint_id, **details)
+    return purged
+
+
 async def send_test(session: AsyncSession, scope: OrgScope, endpoint_id: uuid.UUID) -> None:
     """A ``ping`` event for this endpoint alone, delivered as any other."""
     await _require_endpoint(session, scope, endpoint_id)
