@@ -141,7 +141,9 @@ def keel(*args: str, env: dict[str, str], cwd: Path) -> str:
     return completed.stdout
 
 
-def seed(env: dict[str, str], cwd: Path, *, tasks: int, mixed: bool) -> Seeded:
+def seed(env: dict[str, str], cwd: Path, *, tasks: int, mixed: bool, search: bool = True) -> Seeded:
+    """An org of ``tasks`` tasks; with ``search`` also an org of SEARCH_TASKS
+    (unless that one is it), with ``mixed`` the mixed scenario's orgs."""
     keel("migrate", env=env, cwd=cwd)
 
     def one(task_count: int, members: int) -> tuple[str, list[tuple[str, str]]]:
@@ -153,7 +155,7 @@ def seed(env: dict[str, str], cwd: Path, *, tasks: int, mixed: bool) -> Seeded:
     seeded = Seeded(org_id, *accounts[0])
     if tasks == SEARCH_TASKS:
         seeded.search_account = (org_id, *accounts[0])
-    else:
+    elif search:
         search_org, search_accounts = one(SEARCH_TASKS, 2)
         seeded.search_account = (search_org, *search_accounts[0])
     if mixed:

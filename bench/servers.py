@@ -28,10 +28,15 @@ class Server:
     # Every server started and not yet stopped, so a measurement can wait for all to be idle.
     running: set[Server] = set()
 
-    def __init__(self, name: str, command: Sequence[str], env: dict[str, str], cwd: Path, ready_path: str) -> None:
+    def __init__(
+        self, name: str, command: Sequence[str], env: dict[str, str], cwd: Path, ready_path: str | None
+    ) -> None:
+        """``ready_path``: answered once the server is ready; None for a process
+        that serves no HTTP (``keel worker``), which counts as ready once started."""
         self.name = name
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.cwd = cwd
         self.log = open(cwd / f"{name}.log", "wb")  # noqa: SIM115
         full_env = {**os.environ, **env, "KEEL_PORT": str(self.port)}
         self.process = subprocess.Popen(
@@ -42,7 +47,8 @@ class Server:
             stderr=subprocess.STDOUT,
         )
         Server.running.add(self)
-        self._wait(ready_path)
+        if ready_path is not None:
+            self._wait(ready_path)
 
     def _wait(self, path: str) -> None:
         deadline = time.monotonic() + 60
