@@ -37,7 +37,7 @@ from keel.webhooks.metrics import WebhookMetrics
 from tests.fixtures.accounts import API, register
 from tests.fixtures.servers import free_port
 from tests.fixtures.waiting import eventually
-from tests.fixtures.webhooks import add_endpoint, create_task, deliveries_of, settled
+from tests.fixtures.webhooks import add_endpoint, create_task, deliveries_of, hooked_app, settled
 
 
 def test_signatures_match_the_standard_webhooks_test_vector() -> None:
@@ -59,10 +59,7 @@ async def test_a_committed_change_reaches_the_receiver_signed_and_in_order(
     delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
 ) -> None:
     receiver = await receivers()
-    app = delivering()
-    client = await make_client(app)
-    owner = await register(client)
-    endpoint = await add_endpoint(client, owner, receiver.url, event_types=["task.created"])
+    app, client, owner, endpoint = await hooked_app(delivering, make_client, receiver.url, event_types=["task.created"])
     tasks = [await create_task(client, owner, f"hooked {n}") for n in range(3)]
     await receiver.wait_for(3)
 
@@ -89,10 +86,7 @@ async def test_a_failing_receiver_gets_retries_with_the_same_webhook_id_then_suc
         return web.Response(status=next(answers, 200), text="nope" * 1000)
 
     receiver = await receivers(flaky)
-    app = delivering()
-    client = await make_client(app)
-    owner = await register(client)
-    endpoint = await add_endpoint(client, owner, receiver.url)
+    app, client, owner, endpoint = await hooked_app(delivering, make_client, receiver.url)
     await create_task(client, owner, "retried")
     [delivery] = await settled(app, endpoint["id"], 1)
     assert delivery.status == "delivered"
@@ -112,10 +106,7 @@ async def test_after_the_last_retry_a_delivery_is_dead_and_audited(
         return web.Response(status=500)
 
     receiver = await receivers(broken)
-    app = delivering()
-    client = await make_client(app)
-    owner = await register(client)
-    endpoint = await add_endpoint(client, owner, receiver.url)
+    app, client, owner, endpoint = await hooked_app(delivering, make_client, receiver.url)
     await create_task(client, owner, "doomed")
     [delivery] = await settled(app, endpoint["id"], 1)
     assert delivery.status == "dead"
@@ -134,10 +125,7 @@ async def test_410_gone_disables_the_endpoint(
         return web.Response(status=410)
 
     receiver = await receivers(gone)
-    app = delivering()
-    client = await make_client(app)
-    owner = await register(client)
-    endpoint = await add_endpoint(client, owner, receiver.url)
+    app, client, owner, endpoint = await hooked_app(delivering, make_client, receiver.url)
     await create_task(client, owner, "gone")
     [delivery] = await settled(app, endpoint["id"], 1)
     assert delivery.status == "dead"
@@ -180,10 +168,13 @@ async def test_a_host_that_resolves_to_a_private_address_is_refused_at_delivery(
     delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
 ) -> None:
     receiver = await receivers()
-    app = delivering(webhook_allow_private_targets=False, webhook_retry_schedule_s=[60.0])
-    client = await make_client(app)
-    owner = await register(client)
-    endpoint = await add_endpoint(client, owner, "https://hooks.example.com/keel")
+    app, client, owner, endpoint = await hooked_app(
+        delivering,
+        make_client,
+        "https://hooks.example.com/keel",
+        webhook_allow_private_targets=False,
+        webhook_retry_schedule_s=[60.0],
+    )
     # As if its DNS now answered 127.0.0.1 (rebinding): a name that resolves there.
     port = receiver.url.split(":")[2].split("/")[0]
     async with platform(app).database.session(write=True) as session, session.begin():
@@ -215,10 +206,7 @@ async def test_admins_see_deliveries_with_their_attempts_and_replay_dead_ones(
         return web.Response(status=204 if healthy.is_set() else 500)
 
     receiver = await receivers(down_until_healthy)
-    app = delivering()
-    client = await make_client(app)
-    owner = await register(client)
-    endpoint = await add_endpoint(client, owner, receiver.url)
+    app, client, owner, endpoint = await hooked_app(delivering, make_client, receiver.url)
     hooks = f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}"
     for n in range(2):
         await create_task(client, owner, f"dies {n}")
@@ -258,10 +246,7 @@ async def test_a_test_ping_reaches_only_its_endpoint(
     delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
 ) -> None:
     pinged, other = await receivers(), await receivers()
-    app = delivering()
-    client = await make_client(app)
-    owner = await register(client)
-    endpoint = await add_endpoint(client, owner, pinged.url, event_types=["task.deleted"])
+    _app, client, owner, endpoint = await hooked_app(delivering, make_client, pinged.url, event_types=["task.deleted"])
     await add_endpoint(client, owner, other.url)
     sent = await client.post(
         f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}/test", headers=owner.headers
@@ -317,10 +302,9 @@ async def test_retry_after_on_503_is_honoured(
         return web.Response(status=503, headers={"retry-after": "120"})
 
     receiver = await receivers(busy)
-    app = delivering(webhook_retry_schedule_s=[0.2])
-    client = await make_client(app)
-    owner = await register(client)
-    endpoint = await add_endpoint(client, owner, receiver.url)
+    app, client, owner, endpoint = await hooked_app(
+        delivering, make_client, receiver.url, webhook_retry_schedule_s=[0.2]
+    )
     await create_task(client, owner, "later")
     await receiver.wait_for(1)
 
@@ -343,10 +327,9 @@ async def test_an_endpoint_failing_for_too_long_is_disabled_and_audited(
         return web.Response(status=500)
 
     receiver = await receivers(broken)
-    app = delivering(webhook_disable_after_failing_s=0.5, webhook_retry_schedule_s=[0.3] * 10)
-    client = await make_client(app)
-    owner = await register(client)
-    endpoint = await add_endpoint(client, owner, receiver.url)
+    _app, client, owner, endpoint = await hooked_app(
+        delivering, make_client, receiver.url, webhook_disable_after_failing_s=0.5, webhook_retry_schedule_s=[0.3] * 10
+    )
     await create_task(client, owner, "failing")
     shown = f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}"
 
@@ -394,9 +377,10 @@ async def test_two_workers_never_send_one_delivery_at_the_same_time(
     workers = []
     for _ in range(2):
         worker = Worker(database, WorkerSettings(worker_poll_interval_s=0.05, worker_batch_size=20), Metrics())
-        worker.add_consumer(WebhookFanout())
         metrics = WebhookMetrics(CollectorRegistry())
-        worker.add_pass(Dispatcher(database, settings, policy.secrets, metrics, wake=worker.wake_passes))
+        dispatcher = Dispatcher(database, settings, policy.secrets, metrics, wake=worker.wake_passes, look_every_s=0.05)
+        worker.add_consumer(WebhookFanout(added=dispatcher.deliveries_added))
+        worker.add_pass(dispatcher)
         worker.start()
         workers.append(worker)
     try:
@@ -418,10 +402,13 @@ async def test_a_fast_receiver_gets_each_message_once_and_each_is_recorded_at_on
     it was made under, never found leaseless and sent again once the lease
     runs out."""
     receiver = await receivers()
-    app = delivering(webhook_rate_limit_per_endpoint_per_s=10_000, webhook_max_concurrency_per_endpoint=32)
-    client = await make_client(app)
-    owner = await register(client)
-    endpoint = await add_endpoint(client, owner, receiver.url)
+    app, _client, owner, endpoint = await hooked_app(
+        delivering,
+        make_client,
+        receiver.url,
+        webhook_rate_limit_per_endpoint_per_s=10_000,
+        webhook_max_concurrency_per_endpoint=32,
+    )
     async with platform(app).database.session(write=True) as session, session.begin():
         for n in range(300):
             await emit(session, "task.created", {"n": n}, org_id=uuid.UUID(owner.personal_org_id))
@@ -437,10 +424,9 @@ async def test_a_receiver_down_for_a_while_gets_every_event_once_it_is_back(
     delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
 ) -> None:
     port = free_port()  # nothing listens there yet: every attempt is refused
-    app = delivering(webhook_retry_schedule_s=[0.3] * 20)
-    client = await make_client(app)
-    owner = await register(client)
-    endpoint = await add_endpoint(client, owner, f"http://127.0.0.1:{port}/hook")
+    app, client, owner, endpoint = await hooked_app(
+        delivering, make_client, f"http://127.0.0.1:{port}/hook", webhook_retry_schedule_s=[0.3] * 20
+    )
     for n in range(20):
         await create_task(client, owner, f"while down {n}")
 
@@ -466,10 +452,7 @@ async def test_admins_purge_dead_letters_for_good(
         return web.Response(status=500)
 
     receiver = await receivers(broken)
-    app = delivering()
-    client = await make_client(app)
-    owner = await register(client)
-    endpoint = await add_endpoint(client, owner, receiver.url)
+    app, client, owner, endpoint = await hooked_app(delivering, make_client, receiver.url)
     hooks = f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}"
     for n in range(3):
         await create_task(client, owner, f"doomed {n}")

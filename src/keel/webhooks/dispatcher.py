@@ -88,10 +88,17 @@ class Dispatcher:
         metrics: WebhookMetrics,
         *,
         wake: Callable[[], None],
+        look_every_s: float,
     ) -> None:
-        """``wake``: asks the worker for a pass now (an attempt finished, so a place is free)."""
+        """``wake``: asks the worker for a pass now (an attempt finished, so a
+        place is free). ``look_every_s``: how often to look for due deliveries
+        (retries coming due, another process's new ones) when nothing says
+        there are any."""
         self.database = database
         self.wake = wake
+        self.look_every_s = look_every_s
+        self._maybe_due = True
+        self._looked_at = monotonic()
         self.recorder = Recorder(database, settings, metrics)
         self.settings = settings
         self.secrets = secrets
@@ -122,6 +129,10 @@ class Dispatcher:
         free = self.settings.webhook_max_concurrency - len(self._in_flight)
         if free <= 0:
             return False
+        # A place came free, but nothing was left waiting for one: no claim.
+        if not self._maybe_due and monotonic() - self._looked_at < self.look_every_s:
+            return False
+        self._maybe_due, self._looked_at = False, monotonic()
         cap = self.settings.webhook_max_concurrency_per_endpoint
         # Endpoints at their cap or rate are not claimed for: their backlog
         # must not crowd the others out of this pass.
@@ -148,11 +159,17 @@ class Dispatcher:
                 planned[endpoint.id] += 1
                 starting.append((delivery, endpoint))
             await repository.release(not_now, until=until)
+        if not_now or len(claimed) == free:  # more are due than were started
+            self._maybe_due = True
         # Only once the leases are committed: an attempt that finished before
         # would find no lease of its own to record its outcome against.
         for delivery, endpoint in starting:
             self._start(delivery, endpoint, until)
         return len(starting) == free
+
+    def deliveries_added(self) -> None:
+        """New deliveries are due (the fan-out wrote them): look at the next pass."""
+        self._maybe_due = True
 
     async def _count_gauges(self) -> None:
         if monotonic() - self._gauges_at < _GAUGES_EVERY_S:

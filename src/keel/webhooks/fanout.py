@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -40,6 +40,10 @@ def _subscribed(endpoint: WebhookEndpoint, message: OutboxMessage) -> bool:
 
 class WebhookFanout:
     name = "webhooks"
+
+    def __init__(self, added: Callable[[], None]) -> None:
+        """``added``: told when deliveries were written (the dispatcher then looks for them)."""
+        self.added = added
 
     async def consume(self, session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:
         org_ids = sorted({message.org_id for message in messages if message.org_id is not None})
@@ -91,3 +95,5 @@ class WebhookFanout:
                 for endpoint in targets
             )
         await repository.add(rows)
+        if rows:
+            self.added()

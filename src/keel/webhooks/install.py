@@ -20,10 +20,14 @@ def install(app: FastAPI, platform: Platform) -> None:
     policy = EndpointPolicy.for_settings(platform.settings)
     platform.provide(policy)
     include_api_routers(app, platform, routers)
-    platform.worker.add_consumer(WebhookFanout())
-    metrics = WebhookMetrics(platform.metrics.registry)
     dispatcher = Dispatcher(
-        platform.database, platform.settings.webhooks, policy.secrets, metrics, wake=platform.worker.wake_passes
+        platform.database,
+        platform.settings.webhooks,
+        policy.secrets,
+        WebhookMetrics(platform.metrics.registry),
+        wake=platform.worker.wake_passes,
+        look_every_s=platform.settings.worker.worker_poll_interval_s,
     )
+    platform.worker.add_consumer(WebhookFanout(added=dispatcher.deliveries_added))
     platform.worker.add_pass(dispatcher)
     platform.worker.add_job(retention_job(platform.settings, platform.metrics))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keel.core.clock import now
@@ -41,6 +41,14 @@ class DeliveryRepository(OrgRepository[WebhookDelivery]):
         statement = select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id)
         return (await self.session.scalars(statement.order_by(WebhookAttempt.attempted_at))).all()
 
+    def _dead_of(self, endpoint_id: uuid.UUID) -> tuple[ColumnElement[bool], ...]:
+        """The endpoint's dead deliveries, in this org."""
+        return (
+            WebhookDelivery.org_id == self.scope.org_id,
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.status == DEAD,
+        )
+
     async def requeue_dead(
         self, endpoint_id: uuid.UUID, *, since: datetime | None, delivery_id: uuid.UUID | None
     ) -> int:
@@ -48,11 +56,7 @@ class DeliveryRepository(OrgRepository[WebhookDelivery]):
         pending again, due now, their attempts counted afresh; how many."""
         statement = (
             update(WebhookDelivery)
-            .where(
-                WebhookDelivery.org_id == self.scope.org_id,
-                WebhookDelivery.endpoint_id == endpoint_id,
-                WebhookDelivery.status == DEAD,
-            )
+            .where(*self._dead_of(endpoint_id))
             .values(status=PENDING, attempts=0, next_attempt_at=now(), finished_at=None, claimed_until=None)
             .returning(WebhookDelivery.id)
         )
@@ -65,15 +69,7 @@ class DeliveryRepository(OrgRepository[WebhookDelivery]):
     async def purge_dead(self, endpoint_id: uuid.UUID, *, before: datetime | None) -> int:
         """Delete the endpoint's dead deliveries (those that died before
         ``before``, if given) with their attempts; how many."""
-        statement = (
-            delete(WebhookDelivery)
-            .where(
-                WebhookDelivery.org_id == self.scope.org_id,
-                WebhookDelivery.endpoint_id == endpoint_id,
-                WebhookDelivery.status == DEAD,
-            )
-            .returning(WebhookDelivery.id)
-        )
+        statement = delete(WebhookDelivery).where(*self._dead_of(endpoint_id)).returning(WebhookDelivery.id)
         if before is not None:
             statement = statement.where(WebhookDelivery.finished_at < before)
         return len((await self.session.execute(statement)).all())
@@ -142,7 +138,7 @@ class DispatchRepository(Repository[WebhookDelivery]):
                 WebhookDelivery.endpoint_id.in_(select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))),
                 or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < moment),
             )
-            .order_by(WebhookDelivery.next_attempt_at)
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
