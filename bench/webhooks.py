@@ -241,11 +241,13 @@ def run_backend(backend: str, *, quick: bool, workdir: Path) -> tuple[list[Drain
     workdir.mkdir()
     pg = backend == "postgres"
     receiver_command = [sys.executable, "-m", "bench.webhook_receiver", "{port}"]
+    with_path = {"PYTHONPATH": str(ROOT)}
     with (
         _database(backend, workdir) as (database_url, _, _),
-        Server("receiver", receiver_command, {"PYTHONPATH": str(ROOT)}, workdir, "/health/live") as receiver_server,
+        Server("receiver", receiver_command, with_path, workdir, "/health/live") as receiver_server,
+        Server("bad-receiver", receiver_command, with_path, workdir, "/health/live") as bad_receiver_server,
     ):
-        receiver = Receiver(receiver_server)
+        receiver, bad_receiver = Receiver(receiver_server), Receiver(bad_receiver_server)
         env = keel_env(database_url, secrets.token_urlsafe(48), redis=pg) | {
             "KEEL_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
             # A fast receiver that asks for no throttling: the per-endpoint
@@ -265,7 +267,7 @@ def run_backend(backend: str, *, quick: bool, workdir: Path) -> tuple[list[Drain
                 fanned.add_endpoint(receiver.url(f"fanned-{number}"))
             single.add_endpoint(receiver.url("single"))
             troubled.add_endpoint(receiver.url("healthy"))
-            bad_endpoints = [troubled.add_endpoint(receiver.url(path)) for path in BAD_RECEIVERS]
+            bad_endpoints = [troubled.add_endpoint(bad_receiver.url(path)) for path in BAD_RECEIVERS]
             drained = throughput(api, receiver, fanned, env, rounds=1 if quick else 2, backlog_s=3 if quick else 10)
             latencies = []
             if pg:  # several processes share PostgreSQL and Redis; SQLite is one process's
@@ -354,9 +356,9 @@ def write_report(path: Path, sections: dict[str, tuple[list[Drained], list[Laten
         f"  aiohttp client posting as many signed messages of the same size, {CONCURRENCY} in flight.",
         f"- Latency: tasks created at {LATENCY_RATE}/s (an open loop), each delivered to one endpoint;",
         "  arrival at the receiver less the event's timestamp, written in the transaction",
-        "  before its commit. `beside ...`: the org's other endpoints hang (past keel's 15 s",
-        "  timeout), answer 500, stream a 100 MB body or redirect to the cloud metadata address,",
-        "  all with their rate limit raised too.",
+        "  before its commit. `beside ...`: the org's other endpoints, on a receiver process of",
+        "  their own, hang (past keel's 15 s timeout), answer 500, answer 500 with a 100 MB body",
+        "  or redirect to the cloud metadata address, all with their rate limit raised too.",
         "- task_create: wrk, alternating rounds between an org whose every new task is",
         "  delivered to an endpoint and an org without endpoints, on one `keel serve` with",
         "  its in-process worker.",
