@@ -249,6 +249,10 @@ class WebhookSettings(BaseSettings):
     # Attempts in flight per process, and per endpoint.
     webhook_max_concurrency: int = Field(default=64, ge=1, le=1024)
     webhook_max_concurrency_per_endpoint: int = Field(default=4, ge=1, le=64)
+    # An endpoint whose attempts failed this many times in a row rests (is not
+    # attempted) for a second, doubling with each failed probe up to the max.
+    webhook_rest_after_failures: int = Field(default=5, ge=1, le=1000)
+    webhook_rest_max_s: float = Field(default=60.0, gt=0, le=3600)
 
     @field_validator("webhook_retry_schedule_s", mode="before")
     @classmethod

@@ -40,13 +40,17 @@ async def receivers() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
 
 @pytest.fixture
 def delivering(make_settings: Callable[..., Settings]) -> Callable[..., FastAPI]:
-    """An app whose worker runs in process, polling often, with a fast retry schedule."""
+    """An app whose worker runs in process, polling often, with a fast retry
+    schedule and no resting of failing endpoints."""
 
     def build(**webhooks: Any) -> FastAPI:
         options: dict[str, Any] = {
             "webhook_allow_private_targets": True,
             "webhook_retry_schedule_s": [0.2, 0.2],
             "webhook_timeout_s": 2.0,
+            # Resting a failing endpoint has a test of its own; elsewhere it
+            # would only slow the retries the tests are about.
+            "webhook_rest_after_failures": 1000,
             **webhooks,
         }
         return create_app(

@@ -37,7 +37,7 @@ from keel.webhooks.metrics import WebhookMetrics
 from tests.fixtures.accounts import API, register
 from tests.fixtures.servers import free_port
 from tests.fixtures.waiting import eventually
-from tests.fixtures.webhooks import add_endpoint, create_task, deliveries_of, hooked_app, settled
+from tests.fixtures.webhooks import add_endpoint, answer_500, create_task, deliveries_of, hooked_app, settled
 
 
 def test_signatures_match_the_standard_webhooks_test_vector() -> None:
@@ -102,10 +102,7 @@ async def test_a_failing_receiver_gets_retries_with_the_same_webhook_id_then_suc
 async def test_after_the_last_retry_a_delivery_is_dead_and_audited(
     delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
 ) -> None:
-    async def broken(_: web.Request) -> web.Response:
-        return web.Response(status=500)
-
-    receiver = await receivers(broken)
+    receiver = await receivers(answer_500)
     app, client, owner, endpoint = await hooked_app(delivering, make_client, receiver.url)
     await create_task(client, owner, "doomed")
     [delivery] = await settled(app, endpoint["id"], 1)
@@ -323,10 +320,7 @@ async def test_retry_after_on_503_is_honoured(
 async def test_an_endpoint_failing_for_too_long_is_disabled_and_audited(
     delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
 ) -> None:
-    async def broken(_: web.Request) -> web.Response:
-        return web.Response(status=500)
-
-    receiver = await receivers(broken)
+    receiver = await receivers(answer_500)
     _app, client, owner, endpoint = await hooked_app(
         delivering, make_client, receiver.url, webhook_disable_after_failing_s=0.5, webhook_retry_schedule_s=[0.3] * 10
     )
@@ -448,10 +442,7 @@ async def test_a_receiver_down_for_a_while_gets_every_event_once_it_is_back(
 async def test_admins_purge_dead_letters_for_good(
     delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
 ) -> None:
-    async def broken(_: web.Request) -> web.Response:
-        return web.Response(status=500)
-
-    receiver = await receivers(broken)
+    receiver = await receivers(answer_500)
     app, client, owner, endpoint = await hooked_app(delivering, make_client, receiver.url)
     hooks = f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}"
     for n in range(3):
@@ -479,3 +470,30 @@ async def test_admins_purge_dead_letters_for_good(
     assert "webhook.dead_purged" in {entry["action"] for entry in audit.json()["items"]}
     bad = await client.post(f"{hooks}/purge-dead", json={"before": "yesterday"}, headers=owner.headers)
     assert bad.status_code == 422
+
+
+async def test_an_endpoint_that_keeps_failing_rests_and_is_served_again_once_a_probe_succeeds(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    recovered = asyncio.Event()
+
+    async def down_until_recovered(_: web.Request) -> web.Response:
+        return web.Response(status=204 if recovered.is_set() else 500)
+
+    failing, healthy = await receivers(down_until_recovered), await receivers()
+    app, client, owner, rested = await hooked_app(
+        delivering, make_client, failing.url, webhook_retry_schedule_s=[0.05] * 100, webhook_rest_after_failures=3
+    )
+    await add_endpoint(client, owner, healthy.url)
+    for n in range(10):
+        await create_task(client, owner, f"rested {n}")
+    await healthy.wait_for(10, within_s=5)
+    await asyncio.sleep(1.5)
+    # Retried every 50 ms, ten deliveries would make some 300 attempts in
+    # these 1.5 s; rested after 3 failures in a row (4 were in flight), the
+    # endpoint got one probe after a second's rest, then rests two.
+    assert len(failing.received) <= 6
+    assert {d.status for d in await deliveries_of(app, rested["id"])} == {"pending"}  # waiting, none dead
+    recovered.set()
+    delivered = await settled(app, rested["id"], 10, within_s=10)  # at the next probe, then all
+    assert {d.status for d in delivered} == {"delivered"}

@@ -2,9 +2,11 @@
 
 Each pass leases as many due deliveries as there are free places (at most
 ``KEEL_WEBHOOK_MAX_CONCURRENCY`` in flight per process, and
-``KEEL_WEBHOOK_MAX_CONCURRENCY_PER_ENDPOINT`` per endpoint) and starts an
-attempt for each in a task of its own, so one slow receiver holds its own
-places and never the worker's loop. An attempt is signed afresh (its
+``KEEL_WEBHOOK_MAX_CONCURRENCY_PER_ENDPOINT`` per endpoint), shared out in
+turn across the endpoints that have some, and starts an attempt for each in
+a task of its own, so one slow receiver holds its own places and never the
+worker's loop, and its backlog never stands before another endpoint's
+deliveries; an endpoint that keeps failing rests (``resting.py``). An attempt is signed afresh (its
 timestamp is now), sent with one shared HTTP client whose resolver refuses
 private addresses, bounded by ``KEEL_WEBHOOK_TIMEOUT_S``, without following
 redirects, and only the first bytes of the answer are read. Its outcome is
@@ -35,6 +37,7 @@ from keel.webhooks.endpoints.repository import SubscribedEndpoints
 from keel.webhooks.endpoints.service import signing_secrets
 from keel.webhooks.metrics import WebhookMetrics
 from keel.webhooks.recording import Finished, Outcome, Recorder
+from keel.webhooks.resting import Resting
 from keel.webhooks.retries import parse_retry_after
 from keel.webhooks.secret_box import SecretBox
 from keel.webhooks.targets import GuardedResolver, TargetRefused, literal_refused
@@ -99,6 +102,7 @@ class Dispatcher:
         self.look_every_s = look_every_s
         self._maybe_due = True
         self._looked_at = monotonic()
+        self._backlogged: set[uuid.UUID] = set()  # endpoints with more due than they had places for
         self.recorder = Recorder(database, settings, metrics)
         self.settings = settings
         self.secrets = secrets
@@ -107,6 +111,9 @@ class Dispatcher:
         self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._per_endpoint: Counter[uuid.UUID] = Counter()
         self._rates = RateLimiter(settings.webhook_rate_limit_per_endpoint_per_s)
+        self._resting = Resting(
+            after_failures=settings.webhook_rest_after_failures, max_rest_s=settings.webhook_rest_max_s
+        )
         self._gauges_at = -_GAUGES_EVERY_S
 
     def _http(self) -> aiohttp.ClientSession:
@@ -133,30 +140,32 @@ class Dispatcher:
         if not self._maybe_due and monotonic() - self._looked_at < self.look_every_s:
             return False
         self._maybe_due, self._looked_at = False, monotonic()
-        cap = self.settings.webhook_max_concurrency_per_endpoint
-        # Endpoints at their cap or rate are not claimed for: their backlog
-        # must not crowd the others out of this pass.
-        skip = sorted(e for e, n in self._per_endpoint.items() if n >= cap)
-        skip += [e for e in self._rates.buckets if e not in skip and self._rates.exhausted(e)]
+        # Each endpoint is claimed for up to its free places; endpoints with
+        # none, over their rate or resting, not at all.
+        full = {e for e in self._per_endpoint if self._room(e) <= 0}
+        skip = full | {e for e in self._rates.buckets if self._rates.exhausted(e)}
+        skip.update(self._resting.resting())
         until = now() + lease_for(self.settings.webhook_timeout_s)
         starting: list[tuple[dict[str, Any], WebhookEndpoint]] = []
         async with self.database.session(write=True) as session, session.begin():
             repository = DispatchRepository(session)
-            claimed = await repository.claim_due(until=until, limit=free, skip_endpoints=skip)
+            claimed = await repository.claim_due(
+                until=until,
+                limit=free,
+                room=self._room,
+                skip_endpoints=sorted(skip),
+            )
+            # Endpoints that may have more due once a place of theirs frees.
+            per_endpoint = Counter(delivery["endpoint_id"] for delivery in claimed)
+            self._backlogged = full | {e for e, n in per_endpoint.items() if n >= self._room(e)}
             endpoint_ids = sorted({delivery["endpoint_id"] for delivery in claimed})
             endpoints = {e.id: e for e in await SubscribedEndpoints(session).by_ids(endpoint_ids)}
             not_now = []
-            planned: Counter[uuid.UUID] = Counter()
             for delivery in claimed:
                 endpoint = endpoints.get(delivery["endpoint_id"])
-                if (
-                    endpoint is None
-                    or self._per_endpoint[endpoint.id] + planned[endpoint.id] >= cap
-                    or not self._rates.take(endpoint.id)
-                ):
+                if endpoint is None or not self._rates.take(endpoint.id):
                     not_now.append(delivery["id"])
                     continue
-                planned[endpoint.id] += 1
                 starting.append((delivery, endpoint))
             await repository.release(not_now, until=until)
         if not_now or len(claimed) == free:  # more are due than were started
@@ -166,6 +175,12 @@ class Dispatcher:
         for delivery, endpoint in starting:
             self._start(delivery, endpoint, until)
         return len(starting) == free
+
+    def _room(self, endpoint_id: uuid.UUID) -> int:
+        """Attempts the endpoint may start now: up to its cap in flight, one
+        at a time while it is probed after a rest."""
+        cap = 1 if self._resting.probing(endpoint_id) else self.settings.webhook_max_concurrency_per_endpoint
+        return cap - self._per_endpoint.get(endpoint_id, 0)
 
     def deliveries_added(self) -> None:
         """New deliveries are due (the fan-out wrote them): look at the next pass."""
@@ -189,6 +204,8 @@ class Dispatcher:
             self._per_endpoint[endpoint.id] -= 1
             if self._per_endpoint[endpoint.id] <= 0:
                 del self._per_endpoint[endpoint.id]
+            if endpoint.id in self._backlogged:
+                self._maybe_due = True
             self.wake()
 
         task.add_done_callback(done)
@@ -197,6 +214,10 @@ class Dispatcher:
         at = now()
         started = monotonic()
         outcome = await self._attempt(delivery, endpoint, at)
+        if outcome.delivered:
+            self._resting.succeeded(endpoint.id)
+        else:
+            self._resting.failed(endpoint.id)
         duration_ms = int((monotonic() - started) * 1000)
         try:
             await self.recorder.record(Finished(delivery, endpoint, until, at, duration_ms, outcome))

@@ -36,8 +36,8 @@ class WebhookDelivery(IdMixin, Base):
     __table_args__ = (
         # One delivery per event and endpoint, however often the event is consumed.
         UniqueConstraint("endpoint_id", "event_id"),
-        # The dispatcher's scan: due pending deliveries.
-        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        # The dispatcher's: each endpoint's due pending deliveries, oldest first.
+        Index("ix_webhook_deliveries_endpoint_due", "endpoint_id", "status", "next_attempt_at"),
         # Retention's: deliveries finished long ago.
         Index("ix_webhook_deliveries_finished", "status", "finished_at"),
         # An endpoint's deliveries, newest first.

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,6 +75,23 @@ class DeliveryRepository(OrgRepository[WebhookDelivery]):
         return len((await self.session.execute(statement)).all())
 
 
+def _shares(endpoint_ids: Sequence[uuid.UUID], limit: int, room: Callable[[uuid.UUID], int]) -> dict[uuid.UUID, int]:
+    """``limit`` places dealt out one at a time to ``endpoint_ids`` in turn, each up to its room."""
+    rooms = {endpoint_id: room(endpoint_id) for endpoint_id in endpoint_ids}
+    shares = dict.fromkeys(endpoint_ids, 0)
+    left = limit
+    while left > 0:
+        dealt = 0
+        for endpoint_id in endpoint_ids:
+            if left > 0 and shares[endpoint_id] < rooms[endpoint_id]:
+                shares[endpoint_id] += 1
+                left -= 1
+                dealt += 1
+        if dealt == 0:
+            break
+    return {endpoint_id: share for endpoint_id, share in shares.items() if share > 0}
+
+
 def _newest_first(*, by_status: bool) -> KeysetQuery[Any]:
     statement = DeliveryRepository.template(select(WebhookDelivery)).where(
         WebhookDelivery.endpoint_id == bindparam("endpoint_id")
@@ -124,41 +141,60 @@ class DispatchRepository(Repository[WebhookDelivery]):
             await self.session.execute(insert(WebhookDelivery), list(rows))
 
     async def claim_due(
-        self, *, until: datetime, limit: int, skip_endpoints: Sequence[uuid.UUID] = ()
+        self,
+        *,
+        until: datetime,
+        limit: int,
+        room: Callable[[uuid.UUID], int],
+        skip_endpoints: Sequence[uuid.UUID] = (),
     ) -> list[dict[str, Any]]:
-        """Lease up to ``limit`` pending deliveries whose attempt is due, except
-        those to ``skip_endpoints`` (busy or over their rate); as rows."""
+        """Lease up to ``limit`` due pending deliveries, shared out a round
+        at a time across the enabled endpoints that have some (the endpoint
+        whose oldest is oldest first), at most ``room(endpoint_id)`` each,
+        none of ``skip_endpoints``; as rows. Each endpoint's deliveries are
+        found in its own index range, so one endpoint's backlog (a receiver
+        that hangs or fails) costs the others nothing."""
         moment = now()
         due = (
-            select(WebhookDelivery.id)
-            .where(
-                WebhookDelivery.status == PENDING,
-                WebhookDelivery.next_attempt_at <= moment,
-                # A disabled endpoint's deliveries wait, pending, until it is enabled again.
-                WebhookDelivery.endpoint_id.in_(select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))),
-                or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < moment),
-            )
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+            WebhookDelivery.status == PENDING,
+            WebhookDelivery.next_attempt_at <= moment,
+            or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < moment),
         )
+        oldest = (
+            select(func.min(WebhookDelivery.next_attempt_at))
+            .where(WebhookDelivery.endpoint_id == WebhookEndpoint.id, *due)
+            .scalar_subquery()
+        )
+        waiting = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True), oldest.is_not(None))
         if skip_endpoints:
-            due = due.where(WebhookDelivery.endpoint_id.not_in(skip_endpoints))
-        claimed = await self.session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(due.scalar_subquery()))
-            .values(claimed_until=until)
-            .returning(
-                WebhookDelivery.id,
-                WebhookDelivery.org_id,
-                WebhookDelivery.endpoint_id,
-                WebhookDelivery.event_type,
-                WebhookDelivery.message_id,
-                WebhookDelivery.body,
-                WebhookDelivery.attempts,
+            waiting = waiting.where(WebhookEndpoint.id.not_in(skip_endpoints))
+        endpoint_ids = list((await self.session.scalars(waiting.order_by(oldest).limit(limit))).all())
+        shares = _shares(endpoint_ids, limit, room)
+        claimed: list[dict[str, Any]] = []
+        for endpoint_id, share in shares.items():
+            pick = (
+                select(WebhookDelivery.id)
+                .where(WebhookDelivery.endpoint_id == endpoint_id, *due)
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                .limit(share)
+                .with_for_update(skip_locked=True)
             )
-        )
-        return [dict(row) for row in claimed.mappings()]
+            leased = await self.session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(pick.scalar_subquery()))
+                .values(claimed_until=until)
+                .returning(
+                    WebhookDelivery.id,
+                    WebhookDelivery.org_id,
+                    WebhookDelivery.endpoint_id,
+                    WebhookDelivery.event_type,
+                    WebhookDelivery.message_id,
+                    WebhookDelivery.body,
+                    WebhookDelivery.attempts,
+                )
+            )
+            claimed.extend(dict(row) for row in leased.mappings())
+        return claimed
 
     async def purge_delivered(self, *, before: datetime, limit: int) -> int:
         """Delete up to ``limit`` deliveries delivered before ``before`` (their attempts go with them)."""
