@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -133,7 +134,11 @@ class LoadResult:
 
 
 def wrk_available() -> bool:
-    return shutil.which("wrk") is not None
+    """Whether wrk is installed; says how to get it when it is not."""
+    if shutil.which("wrk") is not None:
+        return True
+    print("bench: wrk is missing (Debian package 'wrk'); `make bench` installs it", file=sys.stderr)
+    return False
 
 
 def run_wrk(

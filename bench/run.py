@@ -517,7 +517,6 @@ def main() -> int:
     parser.add_argument("--report", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     if not wrk_available():
-        print("bench: wrk is missing (Debian package 'wrk'); `make bench` installs it", file=sys.stderr)
         return 2
     plan = Plan(
         rounds=2 if args.quick else 3,
