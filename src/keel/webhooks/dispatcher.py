@@ -4,13 +4,15 @@ Each pass leases as many due deliveries as there are free places (at most
 ``KEEL_WEBHOOK_MAX_CONCURRENCY`` in flight per process, and
 ``KEEL_WEBHOOK_MAX_CONCURRENCY_PER_ENDPOINT`` per endpoint), shared out in
 turn across the endpoints that have some, and starts an attempt for each in
-a task of its own, so one slow receiver holds its own places and never the
+a task of its own: one slow receiver holds its own places and never the
 worker's loop, and its backlog never stands before another endpoint's
-deliveries; an endpoint that keeps failing rests (``resting.py``). An attempt is signed afresh (its
-timestamp is now), sent with one shared HTTP client whose resolver refuses
-private addresses, bounded by ``KEEL_WEBHOOK_TIMEOUT_S``, without following
-redirects, and only the first bytes of the answer are read. Its outcome is
-written with the delivery's new state by the recorder (``recording.py``).
+deliveries. An endpoint that keeps failing rests (``resting.py``).
+
+An attempt is signed afresh (its timestamp is now), sent with one shared
+HTTP client whose resolver refuses private addresses, bounded by
+``KEEL_WEBHOOK_TIMEOUT_S``, without following redirects, and only the first
+bytes of the answer are read. Its outcome is written with the delivery's new
+state by the recorder (``recording.py``).
 """
 
 from __future__ import annotations
