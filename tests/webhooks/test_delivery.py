@@ -490,9 +490,10 @@ async def test_an_endpoint_that_keeps_failing_rests_and_is_served_again_once_a_p
     await healthy.wait_for(10, within_s=5)
     await asyncio.sleep(1.5)
     # Retried every 50 ms, ten deliveries would make some 300 attempts in
-    # these 1.5 s; rested after 3 failures in a row (4 were in flight), the
-    # endpoint got one probe after a second's rest, then rests two.
-    assert len(failing.received) <= 6
+    # these 1.5 s. Rested once 3 attempts in a row have failed (4 may be in
+    # flight, and a place freed by an early failure may start one more before
+    # the third), each further failure doubling the rest: a handful at most.
+    assert len(failing.received) <= 8
     assert {d.status for d in await deliveries_of(app, rested["id"])} == {"pending"}  # waiting, none dead
     recovered.set()
     delivered = await settled(app, rested["id"], 10, within_s=10)  # at the next probe, then all
