@@ -160,8 +160,7 @@ class Dispatcher:
             # Endpoints that may have more due once a place of theirs frees.
             per_endpoint = Counter(delivery["endpoint_id"] for delivery in claimed)
             self._backlogged = full | {e for e, n in per_endpoint.items() if n >= self._room(e)}
-            endpoint_ids = sorted({delivery["endpoint_id"] for delivery in claimed})
-            endpoints = {e.id: e for e in await SubscribedEndpoints(session).by_ids(endpoint_ids)}
+            endpoints = {e.id: e for e in await SubscribedEndpoints(session).by_ids(sorted(per_endpoint))}
             not_now = []
             for delivery in claimed:
                 endpoint = endpoints.get(delivery["endpoint_id"])
