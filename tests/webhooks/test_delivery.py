@@ -6,6 +6,7 @@ dead-lettered; a bad receiver never holds up a good one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -37,7 +38,15 @@ from keel.webhooks.metrics import WebhookMetrics
 from tests.fixtures.accounts import API, register
 from tests.fixtures.servers import free_port
 from tests.fixtures.waiting import eventually
-from tests.fixtures.webhooks import add_endpoint, answer_500, create_task, deliveries_of, hooked_app, settled
+from tests.fixtures.webhooks import (
+    add_endpoint,
+    answer_500,
+    attempted,
+    create_task,
+    deliveries_of,
+    hooked_app,
+    settled,
+)
 
 
 def test_signatures_match_the_standard_webhooks_test_vector() -> None:
@@ -134,31 +143,47 @@ async def test_410_gone_disables_the_endpoint(
     assert len(receiver.received) == 1
 
 
-async def test_a_hanging_or_redirecting_receiver_does_not_hold_up_a_healthy_one(
+async def test_hanging_failing_huge_and_redirecting_receivers_do_not_hold_up_a_healthy_one(
     delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
 ) -> None:
     async def hang(_: web.Request) -> web.Response:
         await asyncio.sleep(30)
         return web.Response(status=200)
 
+    async def huge(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=500)
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):  # keel reads a few bytes and hangs up
+            for _ in range(320):  # 20 MB
+                await response.write(b"x" * 65536)
+        return response
+
     async def redirect(_: web.Request) -> web.Response:
         return web.Response(status=307, headers={"location": "http://10.0.0.1/steal"})
 
-    hanging, redirecting, healthy = await receivers(hang), await receivers(redirect), await receivers()
+    bad = [await receivers(answer) for answer in (hang, answer_500, huge, redirect)]
+    healthy = await receivers()
     app = delivering(webhook_timeout_s=1.0, webhook_retry_schedule_s=[60.0])
     client = await make_client(app)
     owner = await register(client)
-    endpoints = [await add_endpoint(client, owner, r.url) for r in (hanging, redirecting, healthy)]
+    hanging, failing, streaming, redirecting = [await add_endpoint(client, owner, r.url) for r in bad]
+    await add_endpoint(client, owner, healthy.url)
     for n in range(5):
         await create_task(client, owner, f"burst {n}")
     started = asyncio.get_running_loop().time()
     await healthy.wait_for(5, within_s=5)
     assert asyncio.get_running_loop().time() - started < 5
-    redirected = await settled(app, endpoints[1]["id"], 0)
-    await redirecting.wait_for(1)
-    assert all(d.status == "pending" and d.last_status_code in (None, 307) for d in redirected)
-    timed_out = await deliveries_of(app, endpoints[0]["id"])
-    assert len(timed_out) == 5  # pending, waiting for their retry
+    # Each bad one's deliveries: attempted, failed, waiting for their retry.
+    for endpoint, status in ((failing, 500), (streaming, 500), (redirecting, 307)):
+        tried = await attempted(app, endpoint["id"], 5)
+        assert all(d.status == "pending" and d.last_status_code == status for d in tried)
+    async with platform(app).database.session(write=False) as session:
+        excerpts = (await session.scalars(select(WebhookAttempt.response_excerpt))).all()
+    assert excerpts
+    assert all(e is None or len(e) <= 512 for e in excerpts)  # never the 20 MB body
+    timed_out = await deliveries_of(app, hanging["id"])
+    assert len(timed_out) == 5
+    assert all(d.status == "pending" for d in timed_out)
 
 
 async def test_a_host_that_resolves_to_a_private_address_is_refused_at_delivery(
