@@ -226,6 +226,24 @@ async def test_a_periodic_job_runs_once_per_due_time_across_workers(database: Da
     assert runs == [name, name]
 
 
+async def test_the_lag_gauge_is_the_age_of_the_oldest_event_still_due(database: Database) -> None:
+    event_type = f"test.worker.{uuid.uuid4().hex[:8]}"
+    ids = await emit_events(database, event_type, 2)
+    async with database.session(write=True) as session, session.begin():
+        await session.execute(
+            update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(available_at=now() - timedelta(hours=1))
+        )
+    worker = new_worker(database, Recorder(event_type), worker_batch_size=1)
+    await worker.run_once()  # the first of the two: the second is still an hour due
+    lag = worker.metrics.registry.get_sample_value("keel_outbox_lag_seconds")
+    assert lag is not None
+    assert lag >= 3600
+    await drain(worker)
+    await asyncio.sleep(0.06)  # a poll interval: the gauge is looked at once per interval
+    await worker.run_once()
+    assert (worker.metrics.registry.get_sample_value("keel_outbox_lag_seconds") or 0.0) < 60
+
+
 async def test_retention_purges_old_processed_events_and_expired_idempotency_keys(database: Database) -> None:
     event_type = f"test.retention.{uuid.uuid4().hex[:8]}"
     ids = await emit_events(database, event_type, 3)

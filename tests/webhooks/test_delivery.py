@@ -143,6 +143,41 @@ async def test_410_gone_disables_the_endpoint(
     assert len(receiver.received) == 1
 
 
+async def test_the_gauges_count_dead_letters_and_disabled_endpoints(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    async def gone(_: web.Request) -> web.Response:
+        return web.Response(status=410)
+
+    receiver = await receivers(gone)
+    app = delivering()
+    before = await gauges(app)
+    client = await make_client(app)
+    owner = await register(client)
+    endpoint = await add_endpoint(client, owner, receiver.url)
+    await create_task(client, owner, "gone")
+    await settled(app, endpoint["id"], 1)
+    after = await gauges(app)
+    assert after["keel_webhook_dead_letters"] == before["keel_webhook_dead_letters"] + 1
+    assert after["keel_webhook_endpoints_disabled"] == before["keel_webhook_endpoints_disabled"] + 1
+
+
+async def gauges(app: FastAPI) -> dict[str, float]:
+    """The dead-letter and disabled-endpoint gauges as a dispatcher counts them now."""
+    registry = CollectorRegistry()
+    dispatcher = Dispatcher(
+        platform(app).database,
+        platform(app).settings.webhooks,
+        platform(app).get(EndpointPolicy).secrets,
+        WebhookMetrics(registry),
+        wake=lambda: None,
+        look_every_s=1.0,
+    )
+    await dispatcher.count_gauges()
+    names = ("keel_webhook_dead_letters", "keel_webhook_endpoints_disabled")
+    return {name: registry.get_sample_value(name) or 0.0 for name in names}
+
+
 async def test_hanging_failing_huge_and_redirecting_receivers_do_not_hold_up_a_healthy_one(
     delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
 ) -> None:

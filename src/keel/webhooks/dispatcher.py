@@ -134,7 +134,7 @@ class Dispatcher:
         return self._client
 
     async def run_once(self) -> bool:
-        await self._count_gauges()
+        await self.count_gauges()
         free = self.settings.webhook_max_concurrency - len(self._in_flight)
         if free <= 0:
             return False
@@ -187,7 +187,9 @@ class Dispatcher:
         """New deliveries are due (the fan-out wrote them): look at the next pass."""
         self._maybe_due = True
 
-    async def _count_gauges(self) -> None:
+    async def count_gauges(self) -> None:
+        """Count dead letters and disabled endpoints again, at most once per
+        ``_GAUGES_EVERY_S``: both are counts over whole tables."""
         if monotonic() - self._gauges_at < _GAUGES_EVERY_S:
             return
         self._gauges_at = monotonic()
