@@ -124,6 +124,25 @@ async def test_after_the_last_retry_a_delivery_is_dead_and_audited(
     assert 'keel_webhook_attempts_total{outcome="dead"}' in metrics
 
 
+async def test_delivery_logs_name_the_message_and_endpoint_never_the_secret_or_the_body(
+    delivering: Callable[..., FastAPI],
+    make_client: Callable[..., Any],
+    receivers: Callable[..., Any],
+    log_lines: Callable[[], str],
+) -> None:
+    receiver = await receivers(answer_500)
+    app, client, owner, endpoint = await hooked_app(delivering, make_client, receiver.url)
+    await create_task(client, owner, "title-that-stays-out-of-logs")
+    [delivery] = await settled(app, endpoint["id"], 1)
+    logged = log_lines()
+    failed = [line for line in logged.splitlines() if "webhook.failed" in line]
+    assert failed
+    assert all(delivery.message_id in line and endpoint["id"] in line for line in failed)
+    assert "title-that-stays-out-of-logs" not in logged
+    assert endpoint["secret"] not in logged
+    assert endpoint["secret"].removeprefix("whsec_") not in logged
+
+
 async def test_410_gone_disables_the_endpoint(
     delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
 ) -> None:
