@@ -90,6 +90,14 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # bound closes connections idle between requests.
         "http": HeaderDeadlineProtocol,
         "timeout_keep_alive": settings.http.client_timeout_s,
+        # WebSockets: websockets' sans-I/O protocol, pinged (a silent peer is
+        # closed), frames past the limit refused with 1009, no compression
+        # (it costs ~60 KiB of buffers per connection).
+        "ws": "websockets-sansio",
+        "ws_max_size": settings.realtime.realtime_max_frame_bytes,
+        "ws_ping_interval": settings.realtime.realtime_ping_interval_s,
+        "ws_ping_timeout": settings.realtime.realtime_ping_interval_s,
+        "ws_per_message_deflate": False,
     }
 
 

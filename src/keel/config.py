@@ -267,6 +267,33 @@ class WebhookSettings(BaseSettings):
         return value
 
 
+class RealtimeSettings(BaseSettings):
+    """Devices, the WebSocket gateway and the events it relays."""
+
+    model_config = _SECTION_CONFIG
+
+    realtime_max_devices_per_user: int = Field(default=20, ge=1, le=1000)
+    # A challenge's nonce must be signed within this long, once.
+    realtime_nonce_ttl_s: float = Field(default=10.0, gt=0, le=300)
+    # Failed handshakes allowed per device and per client address.
+    realtime_auth_failures_per_minute: int = Field(default=10, ge=1)
+    # Frames larger than this close the connection (1009).
+    realtime_max_frame_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
+    # Messages a connection may send per second (a burst of as many is allowed).
+    realtime_messages_per_s: float = Field(default=100.0, gt=0)
+    # Messages waiting to be sent to one connection; a consumer that falls
+    # further behind is disconnected (4408) rather than held in memory.
+    realtime_send_buffer: int = Field(default=1000, ge=1, le=100_000)
+    realtime_max_connections_per_user: int = Field(default=10, ge=1, le=1000)
+    realtime_ping_interval_s: float = Field(default=20.0, gt=0)
+    # Client clocks may be this far off when a TTL is checked.
+    realtime_clock_skew_s: float = Field(default=300.0, ge=0)
+    realtime_default_ttl_s: int = Field(default=86400, ge=1)
+    realtime_max_ttl_s: int = Field(default=30 * 86400, ge=1)
+    # A live session not heard from for this long leaves presence (a crashed process's).
+    realtime_presence_ttl_s: float = Field(default=30.0, gt=0)
+
+
 class Settings(BaseSettings):
     """All of keel's configuration. Build it with :func:`load_settings`."""
 
@@ -284,6 +311,7 @@ class Settings(BaseSettings):
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
 
     @property
     def signing_key(self) -> SecretStr:

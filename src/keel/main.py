@@ -16,7 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from keel import __version__
 from keel.config import Settings, configuration_problems, load_settings
-from keel.core import schema
+from keel.core import commit_hooks, schema
 from keel.core.auth import AUTHENTICATING
 from keel.core.cache import Cache, MemoryCache, RedisCache
 from keel.core.db import Database
@@ -39,6 +39,7 @@ from keel.core.security import TokenSigner
 from keel.core.tracing import telemetry_config
 from keel.core.worker import Worker
 from keel.identity.install import install as install_identity
+from keel.realtime.install import install as install_realtime
 from keel.webhooks.install import install as install_webhooks
 from keel.work.install import install as install_work
 
@@ -100,7 +101,12 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
 
 
 # Each domain wires itself in, in this order: work builds on identity's resolver.
-DOMAINS: tuple[Callable[[FastAPI, Platform], None], ...] = (install_identity, install_work, install_webhooks)
+DOMAINS: tuple[Callable[[FastAPI, Platform], None], ...] = (
+    install_identity,
+    install_work,
+    install_webhooks,
+    install_realtime,
+)
 
 
 def build_platform(settings: Settings) -> Platform:
@@ -129,6 +135,7 @@ def build_platform(settings: Settings) -> Platform:
         trusted_proxies=frozenset(settings.http.trusted_proxies),
     )
     CommitAnnouncer(cache).watch(database.session_class)
+    commit_hooks.watch(database.session_class)
     worker = Worker(database, settings.worker, metrics)
     worker.listen(cache)
     worker.add_job(retention_job(settings.worker, metrics))

@@ -9,6 +9,8 @@ from keel.identity.audit import models as audit_models
 from keel.identity.orgs import models as org_models
 from keel.identity.tokens import models as token_models
 from keel.identity.users import models as user_models
+from keel.realtime.devices import models as device_models
+from keel.realtime.events import models as realtime_event_models
 from keel.webhooks.deliveries import models as webhook_delivery_models
 from keel.webhooks.endpoints import models as webhook_endpoint_models
 from keel.work.bookmarks import models as bookmark_models
@@ -22,12 +24,14 @@ __all__ = [
     "api_key_models",
     "audit_models",
     "bookmark_models",
+    "device_models",
     "idempotency",
     "jobs",
     "metadata",
     "org_models",
     "outbox",
     "project_models",
+    "realtime_event_models",
     "report_models",
     "task_models",
     "token_models",

@@ -94,3 +94,36 @@ async def test_subscription_iterates(cache: Cache) -> None:
 @pytest.mark.readiness("cache.contract")
 async def test_ping(cache: Cache) -> None:
     await cache.ping()
+
+
+@pytest.mark.readiness("cache.contract")
+async def test_channels_are_joined_and_left_as_their_listeners_come_and_go(cache: Cache) -> None:
+    heard: list[tuple[str, bytes]] = []
+    arrived = asyncio.Event()
+
+    def on_message(channel: str, data: bytes) -> None:
+        heard.append((channel, data))
+        arrived.set()
+
+    channels = cache.channels(on_message, on_gap=lambda: None)
+    first, second = key(), key()
+    try:
+        await channels.join(first)
+        await channels.join(first)  # a second listener on this process
+        await channels.join(second)
+        assert channels.joined() == {first, second}
+        assert await cache.publish(first, b"one") == 1
+        await asyncio.wait_for(arrived.wait(), 5)
+        await channels.leave(first)  # one listener left: still subscribed
+        arrived.clear()
+        await cache.publish(first, b"two")
+        await asyncio.wait_for(arrived.wait(), 5)
+        await channels.leave(first)
+        await channels.leave(second)
+        assert channels.joined() == frozenset()
+        await asyncio.sleep(0.05)  # the unsubscription reaches the server
+        assert await cache.publish(first, b"three") == 0
+        await asyncio.sleep(0.05)
+        assert heard == [(first, b"one"), (first, b"two")]
+    finally:
+        await channels.close()

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
 
 from keel.core.clock import monotonic
+from keel.core.logging import get_logger
+
+_log = get_logger("keel.cache")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,25 @@ class Subscription(Protocol):
         ...
 
 
+OnMessage = Callable[[str, bytes], None]
+
+
+class Channels(Protocol):
+    """A process's subscriptions to many channels, each joined and left as
+    its listeners come and go (counted: joined twice, left twice)."""
+
+    async def join(self, channel: str) -> None:
+        """Subscribe; once it returns, messages published to ``channel`` arrive
+        (unless the cache is unreachable: then ``on_gap`` follows its return)."""
+        ...
+
+    async def leave(self, channel: str) -> None: ...
+
+    def joined(self) -> frozenset[str]: ...
+
+    async def close(self) -> None: ...
+
+
 class Cache(Protocol):
     async def get(self, key: str) -> bytes | None: ...
 
@@ -52,6 +75,12 @@ class Cache(Protocol):
         ...
 
     def subscribe(self, *channels: str) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
+
+    def channels(self, on_message: OnMessage, on_gap: Callable[[], None]) -> Channels:
+        """Subscriptions that come and go, over one connection: ``on_message``
+        hears each message of a joined channel; ``on_gap`` is called when
+        messages may have been lost (the connection to Redis came back)."""
+        ...
 
     async def ping(self) -> None: ...
 
@@ -79,6 +108,7 @@ class MemoryCache:
     def __init__(self) -> None:
         self._values: dict[str, tuple[bytes, float | None]] = {}
         self._subscribers: dict[str, set[_MemorySubscription]] = defaultdict(set)
+        self._channel_groups: dict[str, set[_MemoryChannels]] = defaultdict(set)
 
     def _live(self, key: str) -> bytes | None:
         entry = self._values.get(key)
@@ -116,7 +146,13 @@ class MemoryCache:
             with contextlib.suppress(asyncio.QueueFull):  # a stalled subscriber loses messages, not others
                 subscription.queue.put_nowait(PubSubMessage(channel, data))
                 delivered += 1
-        return delivered
+        groups = self._channel_groups.get(channel, ())
+        for group in groups:
+            asyncio.get_running_loop().call_soon(group.on_message, channel, data)
+        return delivered + len(groups)
+
+    def channels(self, on_message: OnMessage, on_gap: Callable[[], None]) -> Channels:
+        return _MemoryChannels(self._channel_groups, on_message)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:
@@ -136,6 +172,33 @@ class MemoryCache:
 
     async def close(self) -> None:
         self._values.clear()
+
+
+class _MemoryChannels:
+    def __init__(self, groups: dict[str, set[_MemoryChannels]], on_message: OnMessage) -> None:
+        self.groups = groups
+        self.on_message = on_message
+        self.counts: Counter[str] = Counter()
+
+    async def join(self, channel: str) -> None:
+        self.counts[channel] += 1
+        self.groups[channel].add(self)
+
+    async def leave(self, channel: str) -> None:
+        self.counts[channel] -= 1
+        if self.counts[channel] <= 0:
+            del self.counts[channel]
+            self.groups[channel].discard(self)
+            if not self.groups[channel]:
+                del self.groups[channel]
+
+    def joined(self) -> frozenset[str]:
+        return frozenset(self.counts)
+
+    async def close(self) -> None:
+        for channel in list(self.counts):
+            self.counts[channel] = 1
+            await self.leave(channel)
 
 
 class _RedisSubscription:
@@ -211,8 +274,117 @@ class RedisCache:
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
+    def channels(self, on_message: OnMessage, on_gap: Callable[[], None]) -> Channels:
+        return _RedisChannels(self.client, self.prefix, on_message, on_gap)
+
     async def ping(self) -> None:
         await self.client.ping()
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+class _RedisChannels:
+    """One Redis pub/sub connection for all of a process's channels, read by
+    one task that reconnects (subscribing again to every joined channel, and
+    calling ``on_gap``) whenever the connection is lost."""
+
+    _CONFIRM_S = 2.0
+    _RECONNECT_S = 0.5
+
+    def __init__(self, client: Redis, prefix: str, on_message: OnMessage, on_gap: Callable[[], None]) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.on_message = on_message
+        self.on_gap = on_gap
+        self.counts: Counter[str] = Counter()
+        self._pubsub: PubSub | None = None
+        self._confirming: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
+        self._wanted = asyncio.Event()  # something is joined: Redis refuses to read a pub/sub without
+        self._connected = asyncio.Event()
+        self._reader = asyncio.get_running_loop().create_task(self._read(), name="keel-cache-channels")
+
+    async def join(self, channel: str) -> None:
+        self.counts[channel] += 1
+        self._wanted.set()
+        if self.counts[channel] > 1:
+            return  # subscribed already
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), self._CONFIRM_S)
+        pubsub = self._pubsub
+        if pubsub is None:
+            return  # Redis is away: the reader subscribes it once back, and reports the gap
+        confirmed = asyncio.get_running_loop().create_future()
+        self._confirming[channel].append(confirmed)
+        try:
+            await pubsub.subscribe(self.prefix + channel)
+            await asyncio.wait_for(asyncio.shield(confirmed), self._CONFIRM_S)
+        except (TimeoutError, ConnectionError, OSError, RedisError):
+            pass  # the reader reconnects, subscribes everything joined, and reports the gap
+        finally:
+            with contextlib.suppress(ValueError):
+                self._confirming[channel].remove(confirmed)
+            if not self._confirming[channel]:
+                self._confirming.pop(channel, None)
+
+    async def leave(self, channel: str) -> None:
+        self.counts[channel] -= 1
+        if self.counts[channel] > 0:
+            return
+        del self.counts[channel]
+        if self._pubsub is not None:
+            with contextlib.suppress(ConnectionError, OSError, RedisError):
+                await self._pubsub.unsubscribe(self.prefix + channel)
+
+    def joined(self) -> frozenset[str]:
+        return frozenset(self.counts)
+
+    async def close(self) -> None:
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+    async def _read(self) -> None:
+        lost = False
+        while True:
+            await self._wanted.wait()
+            pubsub = self.client.pubsub()
+            try:
+                subscribed: set[str] = set()
+                while missing := set(self.counts) - subscribed:  # joins while subscribing
+                    await pubsub.subscribe(*(self.prefix + channel for channel in missing))
+                    subscribed |= missing
+                self._pubsub = pubsub
+                self._connected.set()
+                if lost:
+                    _log.info("cache.channels_recovered", channels=len(self.counts))
+                    lost = False
+                    self.on_gap()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self._dispatch(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # connection lost: messages published meanwhile are gone
+                if not lost:
+                    _log.warning("cache.channels_lost", error=type(exc).__name__)
+                    lost = True
+                    self.on_gap()
+                await asyncio.sleep(self._RECONNECT_S)
+            finally:
+                self._pubsub = None
+                self._connected.clear()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _dispatch(self, message: dict[str, object]) -> None:
+        raw = message["channel"]
+        channel = (raw.decode() if isinstance(raw, bytes) else str(raw)).removeprefix(self.prefix)
+        if message["type"] == "subscribe":
+            for confirmed in self._confirming.get(channel, ()):
+                if not confirmed.done():
+                    confirmed.set_result(None)
+        elif message["type"] == "message":
+            data = message["data"]
+            self.on_message(channel, data if isinstance(data, bytes) else str(data).encode())

@@ -201,6 +201,8 @@ async def delete_account(session: AsyncSession, principal: Principal, origin: Re
     user.password_hash = None
     user.last_active_at = None
     user.deleted_at = moment
+    # Other domains let go of what was the person's (realtime: their devices and live sessions).
+    await emit(session, "user.deleted", {"user_id": str(user.id)})
     audit.record(
         session,
         RequestInfo(request_id=origin.request_id),

@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from keel.core.clock import now
 from keel.core.pagination import KeysetQuery
 from keel.core.repository import OrgRepository, Repository
+from keel.core.sequences import reserve
 from keel.webhooks.deliveries.models import (
     DEAD,
     DELIVERED,
@@ -120,21 +120,7 @@ class DispatchRepository(Repository[WebhookDelivery]):
 
     async def next_sequence(self, org_id: uuid.UUID, count: int) -> int:
         """Reserve ``count`` numbers of the org's event sequence; the first."""
-        raised = await self.session.execute(
-            update(WebhookOrgSequence)
-            .where(WebhookOrgSequence.org_id == org_id)
-            .values(last_seq=WebhookOrgSequence.last_seq + count)
-            .returning(WebhookOrgSequence.last_seq)
-        )
-        last = raised.scalar()
-        if last is None:
-            try:
-                async with self.session.begin_nested():
-                    await self.session.execute(insert(WebhookOrgSequence).values(org_id=org_id, last_seq=count))
-            except IntegrityError:  # another worker started the sequence first
-                return await self.next_sequence(org_id, count)
-            last = count
-        return int(last) - count + 1
+        return await reserve(self.session, WebhookOrgSequence.org_id, org_id, WebhookOrgSequence.last_seq, count)
 
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:

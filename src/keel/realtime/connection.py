@@ -1,0 +1,151 @@
+"""One live session: what it has been sent, and its bounded send buffer.
+
+Events reach a connection two ways: live (from this process, or from another
+through pub/sub) and from the database. Live messages may arrive out of
+order (two processes publish) or not at all (pub/sub is at-most-once), so a
+connection sends an event only when it is the next ``seq`` it owes; an event
+further ahead means some are missing, and the connection reads them from the
+database, in order, before going on. Nothing is sent twice, and nothing is
+skipped without a ``resync`` frame saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from keel.core.logging import get_logger
+from keel.realtime import messages
+
+_log = get_logger("keel.realtime")
+
+# A batch of the user's stored events after a seq: rows of realtime_events.
+ReadAfter = Callable[[uuid.UUID, int], Awaitable[list[dict[str, Any]]]]
+
+# Close codes (README has the table).
+AUTH_FAILED = 4401
+REVOKED = 4403
+TOO_SLOW = 4408
+TOO_MANY = 4429
+GOING_AWAY = 1001
+
+
+class Connection:
+    def __init__(
+        self,
+        *,
+        user_id: uuid.UUID,
+        device_id: uuid.UUID | None,
+        session_id: str,
+        nonce: bytes,
+        buffer: int,
+        read_after: ReadAfter,
+    ) -> None:
+        self.user_id = user_id
+        self.device_id = device_id
+        self.session_id = session_id
+        self.nonce = nonce  # the handshake's: a key rotation signs it too
+        self.epoch = 1
+        self.outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=buffer)
+        self.read_after = read_after
+        self.delivered = 0  # every seq up to here has been sent, or was this session's own
+        self.own: set[int] = set()  # seqs of events this session sent (acked, never echoed)
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.closed = asyncio.Event()
+        self._ahead = 0  # the highest seq heard of live
+        self._reading: asyncio.Task[None] | None = None
+        self._started = False
+
+    # -- sending --------------------------------------------------------
+    def send(self, frame: str) -> None:
+        """Queue a frame; a client too slow to take them is disconnected."""
+        if self.close_code is not None:
+            return
+        try:
+            self.outbox.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.close(TOO_SLOW, "too slow: the send buffer is full")
+
+    def close(self, code: int, reason: str) -> None:
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+            self.closed.set()
+
+    def release(self) -> None:
+        """The session is over: stop any read under way."""
+        if self._reading is not None:
+            self._reading.cancel()
+
+    # -- events ---------------------------------------------------------
+    def start_at(self, seq: int) -> None:
+        """Owe every event after ``seq`` (a new session: the stream's end; a resume: the client's seq)."""
+        self.delivered = seq
+        self._started = True
+        self._ahead = max(self._ahead, seq)
+        self._read()
+
+    def offer(self, seq: int, frame: str) -> None:
+        """A live event of the user's stream."""
+        if seq <= self.delivered:
+            return
+        self._ahead = max(self._ahead, seq)
+        if not self._started or self._reading is not None:
+            return  # the read under way (or the start) covers it
+        if seq == self.delivered + 1:
+            self._deliver(seq, frame)
+        else:
+            self._read()
+
+    def owe_more(self) -> None:
+        """Live messages may have been lost: look in the database."""
+        if self._started:
+            self._ahead = max(self._ahead, self.delivered + 1)
+            self._read()
+
+    def _deliver(self, seq: int, frame: str) -> None:
+        self.delivered = seq
+        if seq in self.own:
+            self.own.discard(seq)
+        else:
+            self.send(frame)
+
+    def _read(self) -> None:
+        if self._reading is None and self.close_code is None:
+            self._reading = asyncio.get_running_loop().create_task(self._catch_up(), name="keel-realtime-catch-up")
+
+    async def _catch_up(self) -> None:
+        try:
+            while self.close_code is None:
+                rows = await self.read_after(self.user_id, self.delivered)
+                for row in rows:
+                    if row["seq"] > self.delivered + 1:  # expired before it could be sent: say so
+                        self.send(
+                            messages.frame("resync", epoch=self.epoch, reason="expired", after_seq=self.delivered)
+                        )
+                    self._deliver(row["seq"], _frame_of(row))
+                if not rows and self._ahead <= self.delivered:
+                    return
+                if not rows:  # heard of, not readable: expired meanwhile
+                    self._expired_unsent()
+                    self.delivered = self._ahead
+        except Exception as exc:  # the database is away: the next live event or gap tries again
+            _log.warning("realtime.catch_up_failed", error=type(exc).__name__, session_id=self.session_id)
+        finally:
+            self._reading = None
+
+    def _expired_unsent(self) -> None:
+        self.send(messages.frame("resync", epoch=self.epoch, reason="expired", after_seq=self.delivered))
+
+
+def _frame_of(row: dict[str, Any]) -> str:
+    return messages.event_frame(
+        seq=row["seq"],
+        client_id=row["client_id"],
+        kind=row["kind"],
+        payload=row["payload"],
+        device_id=row["device_id"],
+        created_at=row["created_at"],
+    )

@@ -1,0 +1,105 @@
+"""The SQL of users' event streams: every statement names its user."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keel.core.sequences import reserve
+from keel.realtime.events.models import EventStream, RealtimeEvent
+
+EVENT_COLUMNS = (
+    RealtimeEvent.seq,
+    RealtimeEvent.client_id,
+    RealtimeEvent.device_id,
+    RealtimeEvent.kind,
+    RealtimeEvent.payload,
+    RealtimeEvent.created_at,
+    RealtimeEvent.expires_at,
+)
+
+
+class StreamRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def reserve(self, user_id: uuid.UUID, count: int) -> int:
+        """The first of the next ``count`` seqs of the user's stream."""
+        return await reserve(self.session, EventStream.user_id, user_id, EventStream.last_seq, count)
+
+    async def stream(self, user_id: uuid.UUID) -> EventStream | None:
+        found: EventStream | None = await self.session.get(EventStream, user_id)
+        return found
+
+    async def seqs_of(self, user_id: uuid.UUID, client_ids: Collection[str]) -> dict[str, int]:
+        """The seq of each of these client ids the user's stream already holds."""
+        if not client_ids:
+            return {}
+        rows = await self.session.execute(
+            select(RealtimeEvent.client_id, RealtimeEvent.seq).where(
+                RealtimeEvent.user_id == user_id, RealtimeEvent.client_id.in_(sorted(client_ids))
+            )
+        )
+        return {client_id: seq for client_id, seq in rows.all()}
+
+    async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(RealtimeEvent), list(rows))
+
+    async def after(self, user_id: uuid.UUID, after_seq: int, *, at: datetime, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` of the user's unexpired events after ``after_seq``, in order."""
+        rows = await self.session.execute(
+            select(*EVENT_COLUMNS)
+            .where(RealtimeEvent.user_id == user_id, RealtimeEvent.seq > after_seq, RealtimeEvent.expires_at > at)
+            .order_by(RealtimeEvent.seq)
+            .limit(limit)
+        )
+        return [dict(row) for row in rows.mappings()]
+
+    async def expired_after(self, user_id: uuid.UUID, after_seq: int, *, at: datetime) -> bool:
+        """Whether an event after ``after_seq`` has expired (and is not purged yet)."""
+        found = await self.session.scalar(
+            select(RealtimeEvent.seq)
+            .where(RealtimeEvent.user_id == user_id, RealtimeEvent.seq > after_seq, RealtimeEvent.expires_at <= at)
+            .limit(1)
+        )
+        return found is not None
+
+    async def purge_expired(self, *, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` events expired before ``before``, first
+        noting in each stream the highest seq purged; how many."""
+        expired = (
+            select(RealtimeEvent.user_id, RealtimeEvent.seq)
+            .where(RealtimeEvent.expires_at <= before)
+            .order_by(RealtimeEvent.expires_at)
+            .limit(limit)
+        )
+        rows = [(user_id, seq) for user_id, seq in (await self.session.execute(expired)).all()]
+        if not rows:
+            return 0
+        highest: dict[uuid.UUID, int] = {}
+        for user_id, seq in rows:
+            highest[user_id] = max(seq, highest.get(user_id, 0))
+        for user_id, seq in sorted(highest.items()):
+            await self.session.execute(
+                update(EventStream)
+                .where(EventStream.user_id == user_id)
+                .values(purged_seq=case((EventStream.purged_seq < seq, seq), else_=EventStream.purged_seq))
+            )
+        for user_id, seqs in _by_user(rows).items():
+            await self.session.execute(
+                delete(RealtimeEvent).where(RealtimeEvent.user_id == user_id, RealtimeEvent.seq.in_(seqs))
+            )
+        return len(rows)
+
+
+def _by_user(rows: Sequence[tuple[uuid.UUID, int]]) -> dict[uuid.UUID, list[int]]:
+    grouped: dict[uuid.UUID, list[int]] = {}
+    for user_id, seq in rows:
+        grouped.setdefault(user_id, []).append(seq)
+    return grouped

@@ -1,0 +1,408 @@
+"""The WebSocket gateway (``/api/v1/ws``): the handshake, then a session's
+messages in and its frames out.
+
+Handshake: the server sends a fresh 32-byte nonce; a device answers with its
+Ed25519 signature of it, a browser with its access token. The nonce lives in
+this connection only and is answered once, within ``KEEL_REALTIME_NONCE_TTL_S``.
+Failures close with 4401 and are counted per client address and per device
+in the cache: past ``KEEL_REALTIME_AUTH_FAILURES_PER_MINUTE``, 4429.
+
+Events are stored by group commit (many sessions' events in one
+transaction), acked, and relayed to the user's other sessions by the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from keel.config import RealtimeSettings
+from keel.core.cache import Cache
+from keel.core.clock import monotonic, now
+from keel.core.db import Database
+from keel.core.group_commit import GroupCommit
+from keel.core.logging import get_logger
+from keel.core.network import client_ip
+from keel.core.security import InvalidToken, TokenSigner
+from keel.realtime import messages
+from keel.realtime.connection import AUTH_FAILED, GOING_AWAY, REVOKED, TOO_MANY, Connection
+from keel.realtime.devices.models import Device
+from keel.realtime.devices.repository import live_device
+from keel.realtime.events import service as events
+from keel.realtime.events.repository import StreamRepository
+from keel.realtime.hub import Hub
+from keel.realtime.keys import SIGNATURE_BYTES, decode_base64, parse_public_key, signed_by
+
+_log = get_logger("keel.realtime")
+_READ_BATCH = 500
+_CLOSE_WAIT_S = 1.0
+# A device's last connection is written at most this often.
+_CONNECTED_STAMP = timedelta(minutes=1)
+
+# Whether a user may still act (``write``: in a write transaction, stamping their activity).
+ActiveUser = Callable[[AsyncSession, uuid.UUID, bool], Awaitable[bool]]
+
+
+class TokenBucket:
+    """Messages per second, with a burst of as many."""
+
+    def __init__(self, per_s: float) -> None:
+        self.per_s = per_s
+        self.tokens = per_s
+        self.at = monotonic()
+
+    def take(self) -> bool:
+        moment = monotonic()
+        self.tokens = min(self.per_s, self.tokens + (moment - self.at) * self.per_s)
+        self.at = moment
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Refused(Exception):
+    """The handshake failed: close with ``code``."""
+
+    def __init__(self, code: int, reason: str, *, counted: bool = True) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.counted = counted
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        cache: Cache,
+        hub: Hub,
+        settings: RealtimeSettings,
+        signer: TokenSigner,
+        active_user: ActiveUser,
+        trusted_proxies: frozenset[str],
+    ) -> None:
+        self.database = database
+        self.cache = cache
+        self.hub = hub
+        self.settings = settings
+        self.signer = signer
+        self.active_user = active_user
+        self.trusted_proxies = trusted_proxies
+        self.storing: GroupCommit[tuple[events.Incoming, Connection]] = GroupCommit(self._store)
+
+    # -- a session ------------------------------------------------------
+    async def serve(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        address = client_ip(websocket.scope, self.trusted_proxies)
+        try:
+            connection = await self._handshake(websocket, address)
+        except Refused as refused:
+            if refused.counted:
+                await self._count_failure(address, None)
+            await _close(websocket, refused.code, refused.reason)
+            return
+        except WebSocketDisconnect:
+            return
+        if connection is None:
+            return
+        try:
+            await self._run(websocket, connection)
+        finally:
+            await self.hub.remove(connection)
+            connection.release()
+        if connection.close_code is not None:
+            await _close(websocket, connection.close_code, connection.close_reason)
+
+    async def _handshake(self, websocket: WebSocket, address: str) -> Connection | None:
+        if await self._failures(f"addr:{address}") >= self.settings.realtime_auth_failures_per_minute:
+            raise Refused(TOO_MANY, "too many failed handshakes: try again in a minute", counted=False)
+        nonce = secrets.token_bytes(32)
+        await websocket.send_text(messages.frame("challenge", nonce=base64.b64encode(nonce).decode()))
+        try:
+            raw = await asyncio.wait_for(websocket.receive_text(), self.settings.realtime_nonce_ttl_s)
+        except TimeoutError:
+            raise Refused(AUTH_FAILED, "no answer to the challenge in time") from None
+        except KeyError:  # a binary frame
+            raise Refused(AUTH_FAILED, "the answer must be a text frame") from None
+        try:
+            auth = messages.AUTH.validate_json(raw)
+        except ValidationError:
+            raise Refused(AUTH_FAILED, "the answer must be an auth message") from None
+        user_id, device_id = await self._identify(auth, nonce, address)
+        if self.hub.count_of(user_id) >= self.settings.realtime_max_connections_per_user:
+            raise Refused(TOO_MANY, "too many connections for this user", counted=False)
+        connection = Connection(
+            user_id=user_id,
+            device_id=device_id,
+            session_id=uuid.uuid4().hex,
+            nonce=nonce,
+            buffer=self.settings.realtime_send_buffer,
+            read_after=self._read_after,
+        )
+        await self.hub.add(connection)  # from here, every event stored reaches it
+        async with self.database.session(write=False) as session:
+            stream = await StreamRepository(session).stream(user_id)
+        last_seq = stream.last_seq if stream else 0
+        connection.epoch = stream.epoch if stream else 1
+        await websocket.send_text(
+            messages.frame("ready", session_id=connection.session_id, epoch=connection.epoch, last_seq=last_seq)
+        )
+        connection.start_at(last_seq)
+        return connection
+
+    async def _identify(self, auth: messages.Auth, nonce: bytes, address: str) -> tuple[uuid.UUID, uuid.UUID | None]:
+        if auth.token is not None:
+            try:
+                user_id = uuid.UUID(str(self.signer.verify(auth.token)["sub"]))
+            except (InvalidToken, ValueError, KeyError):
+                raise Refused(AUTH_FAILED, "invalid or expired token") from None
+            if not await self._active(user_id):
+                raise Refused(AUTH_FAILED, "invalid or expired token")
+            return user_id, None
+        if auth.device_id is None or auth.signature is None:
+            raise Refused(AUTH_FAILED, "send device_id and signature, or token")
+        device_key = f"device:{auth.device_id.hex}"
+        if await self._failures(device_key) >= self.settings.realtime_auth_failures_per_minute:
+            raise Refused(TOO_MANY, "too many failed handshakes for this device: try again in a minute", counted=False)
+        async with self.database.session(write=False) as session:
+            device = await live_device(session, auth.device_id)
+        signature = _signature(auth.signature)
+        if device is None or signature is None or not signed_by(device.public_key, signature, nonce):
+            await self._count_failure(address, device_key)
+            raise Refused(AUTH_FAILED, "the signature does not verify", counted=False)
+        if not await self._active(device.user_id):
+            raise Refused(AUTH_FAILED, "the signature does not verify")
+        await self._stamp_connected(device)
+        return device.user_id, device.id
+
+    async def _active(self, user_id: uuid.UUID) -> bool:
+        async with self.database.session(write=False) as session:
+            return await self.active_user(session, user_id, False)
+
+    async def _stamp_connected(self, device: Device) -> None:
+        moment = now()
+        if device.last_connected_at is not None and moment - device.last_connected_at < _CONNECTED_STAMP:
+            return
+        with contextlib.suppress(Exception):  # best effort: a stamp never fails a handshake
+            async with self.database.session(write=True) as session, session.begin():
+                await session.execute(update(Device).where(Device.id == device.id).values(last_connected_at=moment))
+
+    async def _failures(self, key: str) -> int:
+        try:
+            count = await self.cache.get(f"realtime.auth_failures.{key}")
+        except Exception:  # the cache is away: unlimited rather than locked out
+            return 0
+        return int(count or 0)
+
+    async def _count_failure(self, address: str, device_key: str | None) -> None:
+        _log.info("realtime.auth_failed", client=address)
+        for key in (f"addr:{address}", device_key):
+            if key is not None:
+                with contextlib.suppress(Exception):
+                    await self.cache.incr(f"realtime.auth_failures.{key}", ttl_s=60.0)
+
+    async def _run(self, websocket: WebSocket, connection: Connection) -> None:
+        writer = asyncio.create_task(self._write_frames(websocket, connection), name="keel-realtime-writer")
+        reader = asyncio.create_task(self._read_frames(websocket, connection), name="keel-realtime-reader")
+        closed = asyncio.create_task(connection.closed.wait())
+        try:
+            await asyncio.wait({writer, reader, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (writer, reader, closed):
+                task.cancel()
+            await asyncio.gather(writer, reader, closed, return_exceptions=True)
+
+    async def _write_frames(self, websocket: WebSocket, connection: Connection) -> None:
+        while True:
+            await websocket.send_text(await connection.outbox.get())
+
+    async def _read_frames(self, websocket: WebSocket, connection: Connection) -> None:
+        bucket = TokenBucket(self.settings.realtime_messages_per_s)
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if not bucket.take():
+                connection.close(TOO_MANY, "too many messages: slow down")
+                return
+            text = message.get("text")
+            if text is None:
+                connection.send(messages.error("binary_frame", "Frames must be JSON text."))
+                continue
+            await self._handle(connection, text)
+
+    async def _handle(self, connection: Connection, text: str) -> None:
+        try:
+            parsed = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            connection.send(messages.error("invalid_json", "The frame is not JSON."))
+            return
+        try:
+            message = messages.CLIENT_MESSAGES.validate_python(parsed)
+        except ValidationError as invalid:
+            connection.send(messages.error("invalid_message", _first_error(invalid), id=_id_of(parsed)))
+            return
+        if isinstance(message, messages.Event):
+            await self._event(connection, message)
+        elif isinstance(message, messages.Resume):
+            await self._resume(connection, message)
+        elif isinstance(message, messages.RotateKey):
+            await self._rotate_key(connection, message)
+        else:
+            connection.send(messages.frame("pong"))
+
+    # -- events ---------------------------------------------------------
+    async def _event(self, connection: Connection, event: messages.Event) -> None:
+        expires_at, problem = self._expiry(event)
+        if problem is not None:
+            connection.send(messages.error(problem[0], problem[1], id=event.id))
+            return
+        assert expires_at is not None
+        item = events.Incoming(
+            user_id=connection.user_id,
+            device_id=connection.device_id,
+            client_id=event.id,
+            kind=event.kind,
+            payload=orjson.dumps(event.payload).decode(),
+            expires_at=expires_at,
+        )
+        try:
+            await self.storing.submit((item, connection))
+        except Exception as exc:
+            _log.warning("realtime.store_failed", error=type(exc).__name__, session_id=connection.session_id)
+            connection.send(messages.error("not_stored", "The event was not stored: send it again.", id=event.id))
+            return
+        if item.refused is not None:
+            _log.info("realtime.event_dropped", reason=item.refused, session_id=connection.session_id)
+            connection.close(REVOKED, "device revoked" if item.refused == "device_revoked" else "account deleted")
+            return
+        connection.send(messages.frame("ack", id=event.id, seq=item.seq))
+
+    def _expiry(self, event: messages.Event) -> tuple[datetime | None, tuple[str, str] | None]:
+        """When the event expires, or why it is refused. A client's clock may
+        be off by ``KEEL_REALTIME_CLOCK_SKEW_S``: its TTL counts from
+        ``sent_at`` widened by as much."""
+        ttl = event.ttl_s or self.settings.realtime_default_ttl_s
+        if ttl > self.settings.realtime_max_ttl_s:
+            return None, ("ttl_too_long", f"ttl_s may be at most {self.settings.realtime_max_ttl_s}.")
+        moment = now()
+        if event.sent_at is None:
+            return moment + timedelta(seconds=ttl), None
+        sent_at = event.sent_at if event.sent_at.tzinfo else event.sent_at.replace(tzinfo=moment.tzinfo)
+        skew = timedelta(seconds=self.settings.realtime_clock_skew_s)
+        if sent_at > moment + skew:
+            return None, ("clock_skew", "sent_at is further ahead of the server's clock than allowed.")
+        expires_at = sent_at + timedelta(seconds=ttl) + skew
+        if expires_at <= moment:
+            return None, ("expired", "The event's TTL ran out before it arrived.")
+        return expires_at, None
+
+    async def _store(self, batch: list[tuple[events.Incoming, Connection]]) -> None:
+        items = [item for item, _ in batch]
+        async with self.database.session(write=True) as session, session.begin():
+            await events.store(session, items, active_user=lambda s, user_id: self.active_user(s, user_id, True))
+            for item, sender in batch:
+                if item.refused is None and not item.duplicate:
+                    sender.own.add(item.seq)  # before the commit: no reader can have seen it yet
+        for item, _ in batch:
+            if item.refused is None and not item.duplicate:
+                frame = messages.event_frame(
+                    seq=item.seq,
+                    client_id=item.client_id,
+                    kind=item.kind,
+                    payload=item.payload,
+                    device_id=item.device_id,
+                    created_at=item.created_at,
+                )
+                self.hub.relay(item.user_id, item.seq, frame)
+
+    async def _read_after(self, user_id: uuid.UUID, after_seq: int) -> list[dict[str, Any]]:
+        async with self.database.session(write=False) as session:
+            return await StreamRepository(session).after(user_id, after_seq, at=now(), limit=_READ_BATCH)
+
+    # -- resume and key rotation -----------------------------------------
+    async def _resume(self, connection: Connection, resume: messages.Resume) -> None:
+        async with self.database.session(write=False) as session:
+            point = await events.resume_point(
+                session, connection.user_id, after_seq=resume.after_seq, epoch=resume.epoch, at=now()
+            )
+        connection.epoch = point.epoch
+        if point.resync is None:
+            connection.start_at(resume.after_seq)
+            return
+        connection.send(
+            messages.frame(
+                "resync", epoch=point.epoch, reason=point.resync, after_seq=resume.after_seq, last_seq=point.last_seq
+            )
+        )
+        connection.start_at(max(point.last_seq, connection.delivered))
+
+    async def _rotate_key(self, connection: Connection, rotate: messages.RotateKey) -> None:
+        if connection.device_id is None:
+            connection.send(messages.error("no_device", "Only a device session has a key to rotate."))
+            return
+        try:
+            new_key = parse_public_key(rotate.public_key)
+        except ValueError as invalid:
+            connection.send(messages.error("invalid_key", str(invalid)))
+            return
+        signature = _signature(rotate.signature)
+        async with self.database.session(write=True) as session, session.begin():
+            device = await live_device(session, connection.device_id)
+            if device is None:
+                connection.close(REVOKED, "device revoked")
+                return
+            if signature is None or not signed_by(device.public_key, signature, connection.nonce + new_key):
+                connection.send(
+                    messages.error("bad_signature", "Sign the session's nonce and the new key with the old key.")
+                )
+                return
+            device.public_key = new_key
+            device.key_rotated_at = now()
+        self.hub.disconnect_devices([connection.device_id], keep_session=connection.session_id)
+        connection.send(messages.frame("key_rotated", device_id=connection.device_id))
+
+    async def stop(self) -> None:
+        for connection in list(self.hub.connections):
+            connection.close(GOING_AWAY, "server shutting down")
+
+
+def _signature(text: str) -> bytes | None:
+    try:
+        return decode_base64(text, length=SIGNATURE_BYTES, what="signature")
+    except ValueError:
+        return None
+
+
+def _first_error(invalid: ValidationError) -> str:
+    error = invalid.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
+
+
+def _id_of(parsed: object) -> str | None:
+    if isinstance(parsed, dict) and isinstance(parsed.get("id"), str):
+        return str(parsed["id"])[:64]
+    return None
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    if websocket.application_state is WebSocketState.DISCONNECTED:
+        return
+    # Bounded: a client that reads nothing never takes the close frame either.
+    with contextlib.suppress(Exception):  # the client may be gone already
+        await asyncio.wait_for(websocket.close(code, reason), _CLOSE_WAIT_S)

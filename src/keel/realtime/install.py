@@ -1,0 +1,65 @@
+"""Realtime wires itself into the app: device and replay routes, the
+WebSocket gateway at /api/v1/ws with this process's hub, and on the worker
+the revocation of deleted accounts' devices and the purge of expired events."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from keel.core.api import include_api_routers
+from keel.core.platform import Platform, platform
+from keel.core.transactions import API_PREFIX
+from keel.realtime.accounts import AccountDeletions
+from keel.realtime.gateway import Gateway
+from keel.realtime.hub import Hub
+from keel.realtime.retention import retention_job
+from keel.realtime.router import routers
+from keel.realtime.services import Realtime
+
+WEBSOCKET_PATH = API_PREFIX + "/ws"
+
+
+async def _websocket(websocket: WebSocket) -> None:
+    await platform(websocket.app).get(Realtime).gateway.serve(websocket)
+
+
+def install(app: FastAPI, built: Platform) -> None:
+    settings = built.settings
+    resolver = built.principal_resolver
+
+    async def active_user(session: AsyncSession, user_id: uuid.UUID, write: bool) -> bool:
+        return await resolver.user_principal(session, user_id, write=write) is not None
+
+    hub = Hub(built.cache)
+    gateway = Gateway(
+        database=built.database,
+        cache=built.cache,
+        hub=hub,
+        settings=settings.realtime,
+        signer=built.token_signer,
+        active_user=active_user,
+        trusted_proxies=frozenset(settings.http.trusted_proxies),
+    )
+    built.provide(Realtime(settings.realtime, hub, gateway))
+    include_api_routers(app, built, routers)
+    app.router.routes.append(WebSocketRoute(WEBSOCKET_PATH, _websocket))
+    built.worker.add_consumer(AccountDeletions(hub.disconnect_user))
+    built.worker.add_job(retention_job(settings, built.metrics))
+
+    @contextlib.asynccontextmanager
+    async def running() -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+            await hub.stop()
+
+    built.lifespan_parts.append(running)

@@ -1,0 +1,10 @@
+"""Realtime's HTTP routes, included by realtime.install (the WebSocket route is added there)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from keel.realtime.devices.router import router as devices_router
+from keel.realtime.events.router import router as events_router
+
+routers: list[APIRouter] = [devices_router, events_router]

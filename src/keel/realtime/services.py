@@ -1,0 +1,32 @@
+"""What the rest of keel holds of realtime: the gateway, its hub, the settings."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from keel.config import RealtimeSettings
+from keel.core.platform import request_platform
+from keel.realtime.gateway import Gateway
+from keel.realtime.hub import Hub
+
+
+@dataclass(frozen=True)
+class Realtime:
+    settings: RealtimeSettings
+    hub: Hub
+    gateway: Gateway
+
+    def online_devices(self, user_id: uuid.UUID) -> set[uuid.UUID]:
+        """The user's devices with a live connection to this process."""
+        return {c.device_id for c in self.hub.by_user.get(user_id, ()) if c.device_id is not None}
+
+
+async def _realtime(request: Request) -> Realtime:
+    return request_platform(request).get(Realtime)
+
+
+RealtimeDep = Annotated[Realtime, Depends(_realtime)]
