@@ -127,3 +127,16 @@ async def test_channels_are_joined_and_left_as_their_listeners_come_and_go(cache
         assert heard == [(first, b"one"), (first, b"two")]
     finally:
         await channels.close()
+
+
+@pytest.mark.readiness("cache.contract")
+async def test_hash_fields_are_set_read_dropped_and_expire_with_their_key(cache: Cache) -> None:
+    first, second, empty = key(), key(), key()
+    await cache.put_fields([(first, "a", b"1"), (first, "b", b"2"), (second, "c", b"3")], ttl_s=0.3)
+    assert await cache.fields_of([first, empty, second]) == [{"a": b"1", "b": b"2"}, {}, {"c": b"3"}]
+    await cache.drop_field(first, "a")
+    assert await cache.fields_of([first]) == [{"b": b"2"}]
+    await asyncio.sleep(0.2)
+    await cache.put_fields([(second, "c", b"4")], ttl_s=0.3)  # written again: lives on
+    await asyncio.sleep(0.2)
+    assert await cache.fields_of([first, second]) == [{}, {"c": b"4"}]

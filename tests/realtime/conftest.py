@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from keel.config import RealtimeSettings, Settings, WorkerSettings
+from keel.config import RealtimeSettings, RedisSettings, Settings, WorkerSettings
 from keel.main import create_app
 from tests.fixtures.realtime import Live, serve
 
@@ -17,10 +17,12 @@ async def live_keel(make_settings: Callable[..., Settings]) -> AsyncIterator[Cal
     """Start keel (realtime settings overridable) behind a real uvicorn server."""
     started: list[Live] = []
 
-    async def start(**realtime: Any) -> Live:
+    async def start(*, redis: RedisSettings | None = None, **realtime: Any) -> Live:
+        sections: dict[str, Any] = {"redis": redis} if redis is not None else {}
         settings = make_settings(
             realtime=RealtimeSettings(**realtime),
             worker=WorkerSettings(worker_in_process=True, worker_poll_interval_s=0.05),
+            **sections,
         )
         live = await serve(create_app(settings))
         started.append(live)

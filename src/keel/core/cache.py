@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -76,6 +76,17 @@ class Cache(Protocol):
 
     def subscribe(self, *channels: str) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
 
+    async def put_fields(self, entries: Sequence[tuple[str, str, bytes]], *, ttl_s: float) -> None:
+        """Set each (key, field, value) of hashes; each key written expires
+        ``ttl_s`` from now (its fields with it)."""
+        ...
+
+    async def drop_field(self, key: str, field: str) -> None: ...
+
+    async def fields_of(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        """Each key's fields (empty when it has none), in the order asked."""
+        ...
+
     def channels(self, on_message: OnMessage, on_gap: Callable[[], None]) -> Channels:
         """Subscriptions that come and go, over one connection: ``on_message``
         hears each message of a joined channel; ``on_gap`` is called when
@@ -109,6 +120,7 @@ class MemoryCache:
         self._values: dict[str, tuple[bytes, float | None]] = {}
         self._subscribers: dict[str, set[_MemorySubscription]] = defaultdict(set)
         self._channel_groups: dict[str, set[_MemoryChannels]] = defaultdict(set)
+        self._hashes: dict[str, tuple[dict[str, bytes], float]] = {}
 
     def _live(self, key: str) -> bytes | None:
         entry = self._values.get(key)
@@ -154,6 +166,32 @@ class MemoryCache:
     def channels(self, on_message: OnMessage, on_gap: Callable[[], None]) -> Channels:
         return _MemoryChannels(self._channel_groups, on_message)
 
+    def _hash(self, key: str) -> dict[str, bytes] | None:
+        entry = self._hashes.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= monotonic():
+            del self._hashes[key]
+            return None
+        return entry[0]
+
+    async def put_fields(self, entries: Sequence[tuple[str, str, bytes]], *, ttl_s: float) -> None:
+        expires_at = monotonic() + ttl_s
+        for key, field, value in entries:
+            fields = self._hash(key) or {}
+            fields[field] = value
+            self._hashes[key] = (fields, expires_at)
+
+    async def drop_field(self, key: str, field: str) -> None:
+        fields = self._hash(key)
+        if fields is not None:
+            fields.pop(field, None)
+            if not fields:
+                del self._hashes[key]
+
+    async def fields_of(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        return [dict(self._hash(key) or {}) for key in keys]
+
     @contextlib.asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:
         subscription = _MemorySubscription()
@@ -172,6 +210,10 @@ class MemoryCache:
 
     async def close(self) -> None:
         self._values.clear()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class _MemoryChannels:
@@ -277,6 +319,28 @@ class RedisCache:
     def channels(self, on_message: OnMessage, on_gap: Callable[[], None]) -> Channels:
         return _RedisChannels(self.client, self.prefix, on_message, on_gap)
 
+    async def put_fields(self, entries: Sequence[tuple[str, str, bytes]], *, ttl_s: float) -> None:
+        if not entries:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key, field, value in entries:
+                pipe.hset(self.prefix + key, field, value)
+            for key in {key for key, _, _ in entries}:
+                pipe.pexpire(self.prefix + key, int(ttl_s * 1000))
+            await pipe.execute()
+
+    async def drop_field(self, key: str, field: str) -> None:
+        await self.client.hdel(self.prefix + key, field)
+
+    async def fields_of(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        if not keys:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(self.prefix + key)
+            found = await pipe.execute()
+        return [{_text(f): v for f, v in fields.items()} for fields in found]
+
     async def ping(self) -> None:
         await self.client.ping()
 
@@ -301,7 +365,8 @@ class _RedisChannels:
         self._pubsub: PubSub | None = None
         self._confirming: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
         self._wanted = asyncio.Event()  # something is joined: Redis refuses to read a pub/sub without
-        self._connected = asyncio.Event()
+        self._tried = asyncio.Event()
+        self._lost = False
         self._reader = asyncio.get_running_loop().create_task(self._read(), name="keel-cache-channels")
 
     async def join(self, channel: str) -> None:
@@ -309,8 +374,8 @@ class _RedisChannels:
         self._wanted.set()
         if self.counts[channel] > 1:
             return  # subscribed already
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected.wait(), self._CONFIRM_S)
+        with contextlib.suppress(TimeoutError):  # the first connection, made or failed
+            await asyncio.wait_for(self._tried.wait(), self._CONFIRM_S)
         pubsub = self._pubsub
         if pubsub is None:
             return  # Redis is away: the reader subscribes it once back, and reports the gap
@@ -345,7 +410,6 @@ class _RedisChannels:
             await self._reader
 
     async def _read(self) -> None:
-        lost = False
         while True:
             await self._wanted.wait()
             pubsub = self.client.pubsub()
@@ -355,10 +419,10 @@ class _RedisChannels:
                     await pubsub.subscribe(*(self.prefix + channel for channel in missing))
                     subscribed |= missing
                 self._pubsub = pubsub
-                self._connected.set()
-                if lost:
+                self._tried.set()
+                if self._lost:
                     _log.info("cache.channels_recovered", channels=len(self.counts))
-                    lost = False
+                    self._lost = False
                     self.on_gap()
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
@@ -367,14 +431,14 @@ class _RedisChannels:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # connection lost: messages published meanwhile are gone
-                if not lost:
+                if not self._lost:
                     _log.warning("cache.channels_lost", error=type(exc).__name__)
-                    lost = True
+                    self._lost = True
                     self.on_gap()
+                self._tried.set()
                 await asyncio.sleep(self._RECONNECT_S)
             finally:
                 self._pubsub = None
-                self._connected.clear()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 

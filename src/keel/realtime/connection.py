@@ -12,6 +12,7 @@ skipped without a ``resync`` frame saying so.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,6 +40,8 @@ class Connection:
         user_id: uuid.UUID,
         device_id: uuid.UUID | None,
         session_id: str,
+        device_name: str | None,
+        device_type: str,
         nonce: bytes,
         buffer: int,
         read_after: ReadAfter,
@@ -46,6 +49,9 @@ class Connection:
         self.user_id = user_id
         self.device_id = device_id
         self.session_id = session_id
+        self.device_name = device_name
+        self.device_type = device_type
+        self.connected_at = time.time()
         self.nonce = nonce  # the handshake's: a key rotation signs it too
         self.epoch = 1
         self.outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=buffer)
@@ -57,6 +63,8 @@ class Connection:
         self.closed = asyncio.Event()
         self._ahead = 0  # the highest seq heard of live
         self._reading: asyncio.Task[None] | None = None
+        self._again = False
+        self._start = 0  # counts start_at calls: a read begun before one is stale
         self._started = False
 
     # -- sending --------------------------------------------------------
@@ -84,6 +92,7 @@ class Connection:
         """Owe every event after ``seq`` (a new session: the stream's end; a resume: the client's seq)."""
         self.delivered = seq
         self._started = True
+        self._start += 1
         self._ahead = max(self._ahead, seq)
         self._read()
 
@@ -92,17 +101,16 @@ class Connection:
         if seq <= self.delivered:
             return
         self._ahead = max(self._ahead, seq)
-        if not self._started or self._reading is not None:
-            return  # the read under way (or the start) covers it
-        if seq == self.delivered + 1:
+        if not self._started:
+            return  # the start reads it
+        if self._reading is None and seq == self.delivered + 1:
             self._deliver(seq, frame)
         else:
-            self._read()
+            self._read()  # a gap, or a read under way: (another) read covers it
 
     def owe_more(self) -> None:
         """Live messages may have been lost: look in the database."""
         if self._started:
-            self._ahead = max(self._ahead, self.delivered + 1)
             self._read()
 
     def _deliver(self, seq: int, frame: str) -> None:
@@ -113,24 +121,29 @@ class Connection:
             self.send(frame)
 
     def _read(self) -> None:
-        if self._reading is None and self.close_code is None:
+        if self._reading is not None:
+            self._again = True  # what it has read may predate the reason for this one
+        elif self.close_code is None:
             self._reading = asyncio.get_running_loop().create_task(self._catch_up(), name="keel-realtime-catch-up")
 
     async def _catch_up(self) -> None:
         try:
             while self.close_code is None:
+                self._again = False
+                start = self._start
                 rows = await self.read_after(self.user_id, self.delivered)
+                if start != self._start:  # a resume moved the start while reading: read from there
+                    continue
                 for row in rows:
                     if row["seq"] > self.delivered + 1:  # expired before it could be sent: say so
-                        self.send(
-                            messages.frame("resync", epoch=self.epoch, reason="expired", after_seq=self.delivered)
-                        )
+                        self._expired_unsent()
                     self._deliver(row["seq"], _frame_of(row))
-                if not rows and self._ahead <= self.delivered:
-                    return
-                if not rows:  # heard of, not readable: expired meanwhile
+                if rows or self._again:  # more may follow, or were heard of while reading
+                    continue
+                if self._ahead > self.delivered:  # heard of before this read, yet gone: expired
                     self._expired_unsent()
                     self.delivered = self._ahead
+                return
         except Exception as exc:  # the database is away: the next live event or gap tries again
             _log.warning("realtime.catch_up_failed", error=type(exc).__name__, session_id=self.session_id)
         finally:

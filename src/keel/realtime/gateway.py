@@ -44,6 +44,7 @@ from keel.realtime.events import service as events
 from keel.realtime.events.repository import StreamRepository
 from keel.realtime.hub import Hub
 from keel.realtime.keys import SIGNATURE_BYTES, decode_base64, parse_public_key, signed_by
+from keel.realtime.presence.service import Presence
 
 _log = get_logger("keel.realtime")
 _READ_BATCH = 500
@@ -90,6 +91,7 @@ class Gateway:
         database: Database,
         cache: Cache,
         hub: Hub,
+        presence: Presence,
         settings: RealtimeSettings,
         signer: TokenSigner,
         active_user: ActiveUser,
@@ -98,6 +100,7 @@ class Gateway:
         self.database = database
         self.cache = cache
         self.hub = hub
+        self.presence = presence
         self.settings = settings
         self.signer = signer
         self.active_user = active_user
@@ -123,6 +126,7 @@ class Gateway:
             await self._run(websocket, connection)
         finally:
             await self.hub.remove(connection)
+            await self.presence.left(connection)
             connection.release()
         if connection.close_code is not None:
             await _close(websocket, connection.close_code, connection.close_reason)
@@ -142,18 +146,21 @@ class Gateway:
             auth = messages.AUTH.validate_json(raw)
         except ValidationError:
             raise Refused(AUTH_FAILED, "the answer must be an auth message") from None
-        user_id, device_id = await self._identify(auth, nonce, address)
-        if self.hub.count_of(user_id) >= self.settings.realtime_max_connections_per_user:
+        user_id, device = await self._identify(auth, nonce, address)
+        if await self._connections_of(user_id) >= self.settings.realtime_max_connections_per_user:
             raise Refused(TOO_MANY, "too many connections for this user", counted=False)
         connection = Connection(
             user_id=user_id,
-            device_id=device_id,
+            device_id=device.id if device else None,
+            device_name=device.name if device else None,
+            device_type=device.type if device else "web",
             session_id=uuid.uuid4().hex,
             nonce=nonce,
             buffer=self.settings.realtime_send_buffer,
             read_after=self._read_after,
         )
         await self.hub.add(connection)  # from here, every event stored reaches it
+        await self.presence.entered(connection)
         async with self.database.session(write=False) as session:
             stream = await StreamRepository(session).stream(user_id)
         last_seq = stream.last_seq if stream else 0
@@ -164,7 +171,12 @@ class Gateway:
         connection.start_at(last_seq)
         return connection
 
-    async def _identify(self, auth: messages.Auth, nonce: bytes, address: str) -> tuple[uuid.UUID, uuid.UUID | None]:
+    async def _connections_of(self, user_id: uuid.UUID) -> int:
+        """The user's live sessions: on every process, or this one's if the index is away."""
+        online, _ = await self.presence.of_users([user_id])
+        return max(len(online.get(user_id, ())), self.hub.count_of(user_id))
+
+    async def _identify(self, auth: messages.Auth, nonce: bytes, address: str) -> tuple[uuid.UUID, Device | None]:
         if auth.token is not None:
             try:
                 user_id = uuid.UUID(str(self.signer.verify(auth.token)["sub"]))
@@ -187,7 +199,7 @@ class Gateway:
         if not await self._active(device.user_id):
             raise Refused(AUTH_FAILED, "the signature does not verify")
         await self._stamp_connected(device)
-        return device.user_id, device.id
+        return device.user_id, device
 
     async def _active(self, user_id: uuid.UUID) -> bool:
         async with self.database.session(write=False) as session:

@@ -19,6 +19,7 @@ from keel.core.transactions import API_PREFIX
 from keel.realtime.accounts import AccountDeletions
 from keel.realtime.gateway import Gateway
 from keel.realtime.hub import Hub
+from keel.realtime.presence.service import Presence
 from keel.realtime.retention import retention_job
 from keel.realtime.router import routers
 from keel.realtime.services import Realtime
@@ -38,16 +39,18 @@ def install(app: FastAPI, built: Platform) -> None:
         return await resolver.user_principal(session, user_id, write=write) is not None
 
     hub = Hub(built.cache)
+    presence = Presence(built.cache, settings.realtime.realtime_presence_ttl_s)
     gateway = Gateway(
         database=built.database,
         cache=built.cache,
         hub=hub,
+        presence=presence,
         settings=settings.realtime,
         signer=built.token_signer,
         active_user=active_user,
         trusted_proxies=frozenset(settings.http.trusted_proxies),
     )
-    built.provide(Realtime(settings.realtime, hub, gateway))
+    built.provide(Realtime(settings.realtime, hub, gateway, presence))
     include_api_routers(app, built, routers)
     app.router.routes.append(WebSocketRoute(WEBSOCKET_PATH, _websocket))
     built.worker.add_consumer(AccountDeletions(hub.disconnect_user))
@@ -56,10 +59,12 @@ def install(app: FastAPI, built: Platform) -> None:
     @contextlib.asynccontextmanager
     async def running() -> AsyncIterator[None]:
         await hub.start()
+        presence.start()
         try:
             yield
         finally:
             await gateway.stop()
+            await presence.stop()
             await hub.stop()
 
     built.lifespan_parts.append(running)

@@ -12,6 +12,7 @@ from keel.config import RealtimeSettings
 from keel.core.platform import request_platform
 from keel.realtime.gateway import Gateway
 from keel.realtime.hub import Hub
+from keel.realtime.presence.service import Presence
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class Realtime:
     settings: RealtimeSettings
     hub: Hub
     gateway: Gateway
+    presence: Presence
 
     def online_devices(self, user_id: uuid.UUID) -> set[uuid.UUID]:
         """The user's devices with a live connection to this process."""

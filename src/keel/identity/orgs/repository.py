@@ -173,3 +173,12 @@ async def active_members(session: AsyncSession, org_id: uuid.UUID, since: dateti
         .order_by(User.last_active_at.desc(), User.id)
     )
     return [ActiveMember(row.id, row.name, row.last_active_at) for row in await session.execute(statement)]
+
+
+async def member_names(session: AsyncSession, org_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    statement = (
+        select(User.id, User.name)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.org_id == org_id, User.deleted_at.is_(None))
+    )
+    return {row.id: row.name for row in await session.execute(statement)}

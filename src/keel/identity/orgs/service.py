@@ -258,3 +258,8 @@ async def recently_active_members(
 ) -> list[repository.ActiveMember]:
     """Members seen since ``since``, most recent first (the cutoff is applied in SQL)."""
     return await repository.active_members(session, org_id, since)
+
+
+async def member_names(session: AsyncSession, org_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """Every member of the org by id, with their name: for other domains' views of the org."""
+    return await repository.member_names(session, org_id)
