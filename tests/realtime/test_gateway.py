@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import uuid
 from collections.abc import Awaitable, Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
 from websockets.asyncio.client import connect
 
+from keel.core.outbox import OutboxEvent
+from keel.core.platform import platform
 from tests.fixtures.accounts import API, register
 from tests.fixtures.realtime import Live, add_device, closed_with, open_session, receive, send
 
@@ -191,3 +195,30 @@ async def test_a_client_ahead_of_the_stream_or_in_another_epoch_resyncs(live: Li
     await send(ws, type="resume", after_seq=0, epoch=7)
     assert (await receive(ws))["reason"] == "epoch"
     await ws.close()
+
+
+async def test_device_events_go_to_the_outbox_of_the_users_personal_org(live: Live) -> None:
+    owner = await register(live.http)
+    device = await add_device(live, owner)
+    ws, _ = await open_session(live, device)
+    await send(ws, type="event", id="hooked", kind="note.saved", payload={"text": "hi"})
+    assert (await receive(ws))["seq"] == 1
+    await ws.close()
+    assert (await live.http.delete(f"{API}/devices/{device.id}", headers=owner.headers)).status_code == 204
+    async with platform(live.app).database.session(write=False) as session:
+        rows = (
+            await session.execute(
+                select(OutboxEvent.event_type, OutboxEvent.org_id, OutboxEvent.payload)
+                .where(OutboxEvent.event_type.like("device.%"), OutboxEvent.org_id == uuid.UUID(owner.personal_org_id))
+                .order_by(OutboxEvent.created_at)
+            )
+        ).all()
+    assert [row.event_type for row in rows] == ["device.registered", "device.event", "device.revoked"]
+    assert rows[1].payload == {
+        "user_id": owner.id,
+        "device_id": device.id,
+        "seq": 1,
+        "id": "hooked",
+        "kind": "note.saved",
+        "payload": {"text": "hi"},
+    }

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Table, delete, event, func, or_, select, update
+from sqlalchemy import JSON, Index, String, Table, delete, event, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -60,6 +60,17 @@ async def emit(
 ) -> None:
     """Record an event in the caller's transaction; it commits with the change."""
     await insert_rows(session, event_row(event_type, payload, org_id=org_id))
+    note_written(session)
+
+
+async def emit_many(session: AsyncSession, events: Sequence[tuple[str, dict[str, Any], uuid.UUID | None]]) -> None:
+    """Record several events, each ``(event_type, payload, org_id)``, in one statement."""
+    if not events:
+        return
+    table = _table()
+    rows = [with_defaults(table, {"org_id": org_id, "event_type": kind, "payload": p}) for kind, p, org_id in events]
+    connection = await session.connection()
+    await connection.execute(insert(table), rows)
     note_written(session)
 
 

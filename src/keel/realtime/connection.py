@@ -40,6 +40,7 @@ class Connection:
         user_id: uuid.UUID,
         device_id: uuid.UUID | None,
         session_id: str,
+        org_id: uuid.UUID | None,
         device_name: str | None,
         device_type: str,
         nonce: bytes,
@@ -49,6 +50,7 @@ class Connection:
         self.user_id = user_id
         self.device_id = device_id
         self.session_id = session_id
+        self.org_id = org_id  # the user's personal org, where their device events go
         self.device_name = device_name
         self.device_type = device_type
         self.connected_at = time.time()

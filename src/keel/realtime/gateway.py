@@ -36,6 +36,7 @@ from keel.core.group_commit import GroupCommit
 from keel.core.logging import get_logger
 from keel.core.network import client_ip
 from keel.core.security import InvalidToken, TokenSigner
+from keel.identity.orgs.service import personal_org_id
 from keel.realtime import messages
 from keel.realtime.connection import AUTH_FAILED, GOING_AWAY, REVOKED, TOO_MANY, Connection
 from keel.realtime.devices.models import Device
@@ -149,8 +150,11 @@ class Gateway:
         user_id, device = await self._identify(auth, nonce, address)
         if await self._connections_of(user_id) >= self.settings.realtime_max_connections_per_user:
             raise Refused(TOO_MANY, "too many connections for this user", counted=False)
+        async with self.database.session(write=False) as session:
+            org_id = await personal_org_id(session, user_id)
         connection = Connection(
             user_id=user_id,
+            org_id=org_id,
             device_id=device.id if device else None,
             device_name=device.name if device else None,
             device_type=device.type if device else "web",
@@ -287,6 +291,7 @@ class Gateway:
         item = events.Incoming(
             user_id=connection.user_id,
             device_id=connection.device_id,
+            org_id=connection.org_id,
             client_id=event.id,
             kind=event.kind,
             payload=orjson.dumps(event.payload).decode(),

@@ -41,5 +41,18 @@ EVENT_TYPES: dict[str, dict[str, Any]] = {
     "member.added": _object("Someone joined the org.", user_id=_ID, role=_ROLE),
     "member.updated": _object("A member's role changed.", user_id=_ID, role=_ROLE),
     "member.removed": _object("Someone left the org or was removed.", user_id=_ID),
+    "device.registered": _object(
+        "A member registered a device (in their personal org).", user_id=_ID, device_id=_ID, name=_TEXT, type=_TEXT
+    ),
+    "device.revoked": _object("A member revoked a device (in their personal org).", user_id=_ID, device_id=_ID),
+    "device.event": _object(
+        "A member's device sent an event to their other devices (in their personal org).",
+        user_id=_ID,
+        device_id={"type": ["string", "null"], "format": "uuid", "description": "Null for a browser session."},
+        seq={"type": "integer", "minimum": 1, "description": "Its place in the user's stream."},
+        id={"type": "string", "description": "The id its client gave it."},
+        kind=_TEXT,
+        payload={"description": "The event's JSON payload, as sent."},
+    ),
     PING: _object("Sent by POST /webhooks/{id}/test: the endpoint is reachable.", message=_TEXT),
 }

@@ -182,3 +182,14 @@ async def member_names(session: AsyncSession, org_id: uuid.UUID) -> dict[uuid.UU
         .where(Membership.org_id == org_id, User.deleted_at.is_(None))
     )
     return {row.id: row.name for row in await session.execute(statement)}
+
+
+async def personal_org_id(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
+    statement = (
+        select(Organization.id)
+        .join(Membership, Membership.org_id == Organization.id)
+        .where(Membership.user_id == user_id, Organization.personal.is_(True), Organization.deleted_at.is_(None))
+        .limit(1)
+    )
+    found: uuid.UUID | None = await session.scalar(statement)
+    return found

@@ -263,3 +263,8 @@ async def recently_active_members(
 async def member_names(session: AsyncSession, org_id: uuid.UUID) -> dict[uuid.UUID, str]:
     """Every member of the org by id, with their name: for other domains' views of the org."""
     return await repository.member_names(session, org_id)
+
+
+async def personal_org_id(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
+    """The user's personal org (theirs alone): where events about their own things go."""
+    return await repository.personal_org_id(session, user_id)

@@ -14,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keel.core.clock import now
 from keel.core.commit_hooks import after_commit
 from keel.core.errors import Conflict, NotFound
+from keel.core.outbox import emit
 from keel.core.principal import Principal
 from keel.core.request_info import RequestInfo
 from keel.identity.audit.service import record
+from keel.identity.orgs.service import personal_org_id
 from keel.realtime.devices.models import Device
 from keel.realtime.devices.repository import DeviceRepository
 from keel.realtime.devices.schemas import DeviceCreate, DeviceRead
@@ -55,6 +57,8 @@ async def register_device(
         target_id=device.id,
         details={"name": device.name, "type": device.type},
     )
+    about = {"user_id": str(user_id), "device_id": str(device.id), "name": device.name, "type": device.type}
+    await emit(session, "device.registered", about, org_id=await personal_org_id(session, user_id))
     return DeviceRead.of(device)
 
 
@@ -73,6 +77,8 @@ async def revoke_device(
         raise NotFound("Device not found.")
     device.revoked_at = now()
     record(session, origin, "device.revoked", actor=principal, target_type="device", target_id=device.id)
+    about = {"user_id": str(device.user_id), "device_id": str(device.id)}
+    await emit(session, "device.revoked", about, org_id=await personal_org_id(session, device.user_id))
     after_commit(session, lambda: disconnect([device_id]))
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.clock import now
 from keel.core.errors import BadRequest
+from keel.core.outbox import emit_many
 from keel.core.pagination import CursorCodec, page_of
 from keel.realtime.devices.repository import live_device_ids
 from keel.realtime.events.repository import StreamRepository
@@ -33,6 +34,7 @@ class Incoming:
 
     user_id: uuid.UUID
     device_id: uuid.UUID | None
+    org_id: uuid.UUID | None  # the user's personal org: its webhooks hear of the event
     client_id: str
     kind: str
     payload: str  # JSON text, as it came
@@ -73,6 +75,19 @@ async def store(session: AsyncSession, items: Sequence[Incoming], *, active_user
             if item.duplicate:
                 item.seq = known[item.client_id] if item.client_id in known else fresh[item.client_id].seq
     await streams.add(rows)
+    await emit_many(session, [_outbox_event(item) for item in items if item.refused is None and not item.duplicate])
+
+
+def _outbox_event(item: Incoming) -> tuple[str, dict[str, object], uuid.UUID | None]:
+    payload = {
+        "user_id": str(item.user_id),
+        "device_id": str(item.device_id) if item.device_id else None,
+        "seq": item.seq,
+        "id": item.client_id,
+        "kind": item.kind,
+        "payload": orjson.loads(item.payload),
+    }
+    return "device.event", payload, item.org_id
 
 
 def _refuse(items: Sequence[Incoming], reason: str) -> None:
