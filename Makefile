@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 SCALED_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 SCALED_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test test-scaled test-lowest fuzz lock lint format audit bench bench-webhooks check clean
+.PHONY: run test test-scaled test-lowest fuzz lock lint format audit bench bench-webhooks bench-realtime check clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,10 @@ bench: $(VENV)/.installed-dev
 bench-webhooks: $(VENV)/.installed-dev
 	command -v wrk >/dev/null || apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk)
 	$(BIN)/python -m bench.webhooks $(BENCH_ARGS)
+
+bench-realtime: $(VENV)/.installed-dev
+	command -v wrk >/dev/null || apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk)
+	$(BIN)/python -m bench.realtime $(BENCH_ARGS)
 
 check: lint test fuzz test-lowest test-scaled audit
 
