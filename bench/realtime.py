@@ -108,7 +108,7 @@ def run_backend(backend: str, *, quick: bool, workdir: Path) -> tuple[Held, list
     with _database(backend, workdir) as (database_url, _, _):
         env = keel_env(database_url, secrets.token_urlsafe(48), redis=pg) | {
             # The load generator's users hold many sessions and send fast: limits raised, stated in the report.
-            "KEEL_REALTIME_MAX_CONNECTIONS_PER_USER": str(sockets),
+            "KEEL_REALTIME_MAX_CONNECTIONS_PER_USER": str(sockets // SOCKET_USERS + 2),
             "KEEL_REALTIME_MESSAGES_PER_S": "100000",
             "KEEL_LOG_LEVEL": "WARNING",
         }

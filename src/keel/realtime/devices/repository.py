@@ -7,9 +7,10 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keel.core.db import execute_core
 from keel.core.repository import Repository
 from keel.realtime.devices.models import Device
 
@@ -58,7 +59,7 @@ async def live_device_ids(session: AsyncSession, device_ids: Collection[uuid.UUI
     """Which of these devices are not revoked."""
     if not device_ids:
         return set()
-    found = await session.scalars(
-        select(Device.id).where(Device.id.in_(sorted(device_ids)), Device.revoked_at.is_(None))
-    )
-    return set(found)
+    return set((await execute_core(session, _LIVE_IDS, {"ids": sorted(device_ids)})).scalars())
+
+
+_LIVE_IDS = select(Device.id).where(Device.id.in_(bindparam("ids", expanding=True)), Device.revoked_at.is_(None))

@@ -7,9 +7,10 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy import Table, bindparam, case, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keel.core.db import execute_core
 from keel.core.sequences import reserve
 from keel.realtime.events.models import EventStream, RealtimeEvent
 
@@ -22,6 +23,15 @@ EVENT_COLUMNS = (
     RealtimeEvent.created_at,
     RealtimeEvent.expires_at,
 )
+
+
+# Built once: the events of every batch go through these.
+_EVENTS = RealtimeEvent.__table__
+assert isinstance(_EVENTS, Table)
+_SEQS_OF = select(RealtimeEvent.client_id, RealtimeEvent.seq).where(
+    RealtimeEvent.user_id == bindparam("user_id"), RealtimeEvent.client_id.in_(bindparam("client_ids", expanding=True))
+)
+_ADD = insert(_EVENTS)
 
 
 class StreamRepository:
@@ -40,16 +50,12 @@ class StreamRepository:
         """The seq of each of these client ids the user's stream already holds."""
         if not client_ids:
             return {}
-        rows = await self.session.execute(
-            select(RealtimeEvent.client_id, RealtimeEvent.seq).where(
-                RealtimeEvent.user_id == user_id, RealtimeEvent.client_id.in_(sorted(client_ids))
-            )
-        )
-        return {client_id: seq for client_id, seq in rows.all()}
+        rows = await execute_core(self.session, _SEQS_OF, {"user_id": user_id, "client_ids": sorted(client_ids)})
+        return {row.client_id: row.seq for row in rows}
 
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
-            await self.session.execute(insert(RealtimeEvent), list(rows))
+            await execute_core(self.session, _ADD, list(rows))  # type: ignore[arg-type]
 
     async def after(self, user_id: uuid.UUID, after_seq: int, *, at: datetime, limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` of the user's unexpired events after ``after_seq``, in order."""
