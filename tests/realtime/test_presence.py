@@ -56,7 +56,7 @@ async def test_sessions_nobody_refreshes_drop_out(live: Live) -> None:
     owner = await register(live.http)
     cache = platform(live.app).cache
     # As a process that crashed would leave it: written, then never again.
-    entry = {"device_id": None, "device_name": None, "device_type": "web", "connected_at": time.time()}
+    entry = {"device_id": None, "connected_at": time.time()}
     key = f"realtime.presence.{uuid.UUID(owner.id).hex}"
     await cache.put_fields([(key, "crashed", orjson.dumps({**entry, "expires_at": time.time() + 0.3}))], ttl_s=60)
     [member] = (await presence(live, owner.personal_org_id, owner.headers))["items"]  # type: ignore[misc]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,6 +35,34 @@ GOING_AWAY = 1001
 
 
 class Connection:
+    # Slots: no per-instance dict, for an object held once per live session.
+    __slots__ = (
+        "_again",
+        "_ahead",
+        "_buffer",
+        "_flushing",
+        "_frames",
+        "_reading",
+        "_start",
+        "_started",
+        "close_code",
+        "close_reason",
+        "connected_at",
+        "delivered",
+        "device_id",
+        "epoch",
+        "left",
+        "nonce",
+        "on_close",
+        "org_id",
+        "own",
+        "read_after",
+        "session_id",
+        "shutting",
+        "transmit",
+        "user_id",
+    )
+
     def __init__(
         self,
         *,
@@ -41,8 +70,6 @@ class Connection:
         device_id: uuid.UUID | None,
         session_id: str,
         org_id: uuid.UUID | None,
-        device_name: str | None,
-        device_type: str,
         nonce: bytes,
         buffer: int,
         read_after: ReadAfter,
@@ -51,18 +78,24 @@ class Connection:
         self.device_id = device_id
         self.session_id = session_id
         self.org_id = org_id  # the user's personal org, where their device events go
-        self.device_name = device_name
-        self.device_type = device_type
         self.connected_at = time.time()
         self.nonce = nonce  # the handshake's: a key rotation signs it too
         self.epoch = 1
-        self.outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=buffer)
+        # Frames wait in a deque, sent by a task that lives only while there
+        # are some: an idle session holds no task of its own beyond its reader
+        # (its memory counts ten thousand times).
+        self._frames: deque[str] = deque()
+        self._buffer = buffer
+        self.transmit: Callable[[str], Awaitable[None]] | None = None  # the socket's send, once open
+        self._flushing: asyncio.Task[None] | None = None
         self.read_after = read_after
         self.delivered = 0  # every seq up to here has been sent, or was this session's own
         self.own: set[int] = set()  # seqs of events this session sent (acked, never echoed)
         self.close_code: int | None = None
         self.close_reason = ""
-        self.closed = asyncio.Event()
+        self.on_close: Callable[[], None] | None = None  # the gateway's: sends the close frame
+        self.shutting: asyncio.Task[None] | None = None
+        self.left = False  # out of the hub and presence
         self._ahead = 0  # the highest seq heard of live
         self._reading: asyncio.Task[None] | None = None
         self._again = False
@@ -74,20 +107,40 @@ class Connection:
         """Queue a frame; a client too slow to take them is disconnected."""
         if self.close_code is not None:
             return
-        try:
-            self.outbox.put_nowait(frame)
-        except asyncio.QueueFull:
+        if len(self._frames) >= self._buffer:
             self.close(TOO_SLOW, "too slow: the send buffer is full")
+            return
+        self._frames.append(frame)
+        if self._flushing is None and self.transmit is not None:
+            self._flushing = asyncio.get_running_loop().create_task(self._flush(self.transmit))
+
+    async def _flush(self, transmit: Callable[[str], Awaitable[None]]) -> None:
+        try:
+            while self._frames:
+                await transmit(self._frames.popleft())
+        except Exception:  # the socket is gone: its reader hears of it and ends the session
+            self._frames.clear()
+        finally:
+            self._flushing = None
+
+    def open(self, transmit: Callable[[str], Awaitable[None]]) -> None:
+        """The handshake is done: send what waits, and what comes, through ``transmit``."""
+        self.transmit = transmit
+        if self._frames and self._flushing is None:
+            self._flushing = asyncio.get_running_loop().create_task(self._flush(transmit))
 
     def close(self, code: int, reason: str) -> None:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
-            self.closed.set()
+            if self.on_close is not None:
+                self.on_close()
 
     def release(self) -> None:
-        """The session is over: stop any read under way."""
-        if self._reading is not None:
-            self._reading.cancel()
+        """The session is over: stop any read or send under way."""
+        self.transmit = None
+        for task in (self._reading, self._flushing):
+            if task is not None:
+                task.cancel()
 
     # -- events ---------------------------------------------------------
     def start_at(self, seq: int) -> None:

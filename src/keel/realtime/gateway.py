@@ -24,7 +24,6 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -40,7 +39,7 @@ from keel.identity.orgs.service import personal_org_id
 from keel.realtime import messages
 from keel.realtime.connection import AUTH_FAILED, GOING_AWAY, REVOKED, TOO_MANY, Connection
 from keel.realtime.devices.models import Device
-from keel.realtime.devices.repository import live_device
+from keel.realtime.devices.repository import live_device, stamp_connected
 from keel.realtime.events import service as events
 from keel.realtime.events.repository import StreamRepository
 from keel.realtime.hub import Hub
@@ -107,6 +106,8 @@ class Gateway:
         self.active_user = active_user
         self.trusted_proxies = trusted_proxies
         self.storing: GroupCommit[tuple[events.Incoming, Connection]] = GroupCommit(self._store)
+        self.stamping: GroupCommit[uuid.UUID] = GroupCommit(self._write_stamps)
+        self._stamps: set[asyncio.Task[None]] = set()
 
     # -- a session ------------------------------------------------------
     async def serve(self, websocket: WebSocket) -> None:
@@ -123,14 +124,34 @@ class Gateway:
             return
         if connection is None:
             return
+        connection.on_close = lambda: self._closing(websocket, connection)
+        connection.open(websocket.send_text)
         try:
-            await self._run(websocket, connection)
+            await self._read_frames(websocket, connection)
         finally:
-            await self.hub.remove(connection)
-            await self.presence.left(connection)
-            connection.release()
-        if connection.close_code is not None:
-            await _close(websocket, connection.close_code, connection.close_reason)
+            if connection.shutting is not None:
+                await connection.shutting
+            else:
+                await self._leave(connection)
+
+    def _closing(self, websocket: WebSocket, connection: Connection) -> None:
+        """The session is to close (revoked, too slow, too fast, shutting down):
+        it leaves the hub at once, and the close frame goes out."""
+        connection.release()
+        connection.shutting = asyncio.get_running_loop().create_task(self._shut(websocket, connection))
+
+    async def _shut(self, websocket: WebSocket, connection: Connection) -> None:
+        await self._leave(connection)
+        assert connection.close_code is not None
+        await _close(websocket, connection.close_code, connection.close_reason)
+
+    async def _leave(self, connection: Connection) -> None:
+        if connection.left:
+            return
+        connection.left = True
+        await self.hub.remove(connection)
+        await self.presence.left(connection)
+        connection.release()
 
     async def _handshake(self, websocket: WebSocket, address: str) -> Connection | None:
         if await self._failures(f"addr:{address}") >= self.settings.realtime_auth_failures_per_minute:
@@ -150,14 +171,10 @@ class Gateway:
         user_id, device = await self._identify(auth, nonce, address)
         if await self._connections_of(user_id) >= self.settings.realtime_max_connections_per_user:
             raise Refused(TOO_MANY, "too many connections for this user", counted=False)
-        async with self.database.session(write=False) as session:
-            org_id = await personal_org_id(session, user_id)
         connection = Connection(
             user_id=user_id,
-            org_id=org_id,
+            org_id=None,
             device_id=device.id if device else None,
-            device_name=device.name if device else None,
-            device_type=device.type if device else "web",
             session_id=uuid.uuid4().hex,
             nonce=nonce,
             buffer=self.settings.realtime_send_buffer,
@@ -166,9 +183,8 @@ class Gateway:
         await self.hub.add(connection)  # from here, every event stored reaches it
         await self.presence.entered(connection)
         async with self.database.session(write=False) as session:
-            stream = await StreamRepository(session).stream(user_id)
-        last_seq = stream.last_seq if stream else 0
-        connection.epoch = stream.epoch if stream else 1
+            connection.org_id = await personal_org_id(session, user_id)
+            connection.epoch, last_seq = await StreamRepository(session).position(user_id)
         await websocket.send_text(
             messages.frame("ready", session_id=connection.session_id, epoch=connection.epoch, last_seq=last_seq)
         )
@@ -202,20 +218,27 @@ class Gateway:
             raise Refused(AUTH_FAILED, "the signature does not verify", counted=False)
         if not await self._active(device.user_id):
             raise Refused(AUTH_FAILED, "the signature does not verify")
-        await self._stamp_connected(device)
+        self._stamp_connected(device)
         return device.user_id, device
 
     async def _active(self, user_id: uuid.UUID) -> bool:
         async with self.database.session(write=False) as session:
             return await self.active_user(session, user_id, False)
 
-    async def _stamp_connected(self, device: Device) -> None:
-        moment = now()
-        if device.last_connected_at is not None and moment - device.last_connected_at < _CONNECTED_STAMP:
+    def _stamp_connected(self, device: Device) -> None:
+        """Note the device's connection, written with others' in one statement, after the handshake."""
+        if device.last_connected_at is not None and now() - device.last_connected_at < _CONNECTED_STAMP:
             return
-        with contextlib.suppress(Exception):  # best effort: a stamp never fails a handshake
+        task = asyncio.get_running_loop().create_task(self.stamping.submit(device.id))
+        self._stamps.add(task)
+        task.add_done_callback(self._stamps.discard)
+
+    async def _write_stamps(self, device_ids: list[uuid.UUID]) -> None:
+        try:
             async with self.database.session(write=True) as session, session.begin():
-                await session.execute(update(Device).where(Device.id == device.id).values(last_connected_at=moment))
+                await stamp_connected(session, sorted(set(device_ids)), now())
+        except Exception as exc:  # best effort: a stamp never fails a handshake
+            _log.debug("realtime.stamp_failed", error=type(exc).__name__)
 
     async def _failures(self, key: str) -> int:
         try:
@@ -230,21 +253,6 @@ class Gateway:
             if key is not None:
                 with contextlib.suppress(Exception):
                     await self.cache.incr(f"realtime.auth_failures.{key}", ttl_s=60.0)
-
-    async def _run(self, websocket: WebSocket, connection: Connection) -> None:
-        writer = asyncio.create_task(self._write_frames(websocket, connection), name="keel-realtime-writer")
-        reader = asyncio.create_task(self._read_frames(websocket, connection), name="keel-realtime-reader")
-        closed = asyncio.create_task(connection.closed.wait())
-        try:
-            await asyncio.wait({writer, reader, closed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (writer, reader, closed):
-                task.cancel()
-            await asyncio.gather(writer, reader, closed, return_exceptions=True)
-
-    async def _write_frames(self, websocket: WebSocket, connection: Connection) -> None:
-        while True:
-            await websocket.send_text(await connection.outbox.get())
 
     async def _read_frames(self, websocket: WebSocket, connection: Connection) -> None:
         bucket = TokenBucket(self.settings.realtime_messages_per_s)

@@ -63,3 +63,13 @@ async def live_device_ids(session: AsyncSession, device_ids: Collection[uuid.UUI
 
 
 _LIVE_IDS = select(Device.id).where(Device.id.in_(bindparam("ids", expanding=True)), Device.revoked_at.is_(None))
+
+
+async def stamp_connected(session: AsyncSession, device_ids: Sequence[uuid.UUID], at: datetime) -> None:
+    await session.execute(update(Device).where(Device.id.in_(device_ids)).values(last_connected_at=at))
+
+
+async def devices_by_ids(session: AsyncSession, device_ids: Collection[uuid.UUID]) -> Sequence[Device]:
+    if not device_ids:
+        return []
+    return (await session.scalars(select(Device).where(Device.id.in_(sorted(device_ids))))).all()

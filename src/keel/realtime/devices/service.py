@@ -20,7 +20,7 @@ from keel.core.request_info import RequestInfo
 from keel.identity.audit.service import record
 from keel.identity.orgs.service import personal_org_id
 from keel.realtime.devices.models import Device
-from keel.realtime.devices.repository import DeviceRepository
+from keel.realtime.devices.repository import DeviceRepository, devices_by_ids
 from keel.realtime.devices.schemas import DeviceCreate, DeviceRead
 from keel.realtime.keys import parse_public_key
 
@@ -85,3 +85,8 @@ async def revoke_device(
 async def revoke_all_devices(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Revoke every device of a user (their account is going)."""
     await DeviceRepository(session, user_id).revoke_all(now())
+
+
+async def described(session: AsyncSession, device_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Device]:
+    """These devices by id (their names and types, for presence), revoked ones too."""
+    return {device.id: device for device in await devices_by_ids(session, device_ids)}

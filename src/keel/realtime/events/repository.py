@@ -32,6 +32,7 @@ _SEQS_OF = select(RealtimeEvent.client_id, RealtimeEvent.seq).where(
     RealtimeEvent.user_id == bindparam("user_id"), RealtimeEvent.client_id.in_(bindparam("client_ids", expanding=True))
 )
 _ADD = insert(_EVENTS)
+_POSITION = select(EventStream.epoch, EventStream.last_seq).where(EventStream.user_id == bindparam("user_id"))
 
 
 class StreamRepository:
@@ -45,6 +46,11 @@ class StreamRepository:
     async def stream(self, user_id: uuid.UUID) -> EventStream | None:
         found: EventStream | None = await self.session.get(EventStream, user_id)
         return found
+
+    async def position(self, user_id: uuid.UUID) -> tuple[int, int]:
+        """(epoch, last seq) of the user's stream; (1, 0) before its first event."""
+        row = (await execute_core(self.session, _POSITION, {"user_id": user_id})).first()
+        return (row.epoch, row.last_seq) if row is not None else (1, 0)
 
     async def seqs_of(self, user_id: uuid.UUID, client_ids: Collection[str]) -> dict[str, int]:
         """The seq of each of these client ids the user's stream already holds."""

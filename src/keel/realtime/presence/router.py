@@ -6,6 +6,7 @@ from keel.core.auth import ViewerScope
 from keel.core.openapi import problem_responses
 from keel.core.transactions import transactional_router
 from keel.identity.orgs.service import member_names
+from keel.realtime.devices.service import described
 from keel.realtime.presence.schemas import OnlineMember, PresenceRead, SessionRead
 from keel.realtime.services import RealtimeDep
 
@@ -19,6 +20,8 @@ async def org_presence(scope: ViewerScope, realtime: RealtimeDep) -> PresenceRea
     """Members online now, each with their live sessions and devices. Auth: viewer+."""
     names = await member_names(scope.session, scope.org_id)
     online, degraded = await realtime.presence.of_users(sorted(names))
+    device_ids = {s.device_id for sessions in online.values() for s in sessions if s.device_id is not None}
+    devices = await described(scope.session, device_ids)
     items = [
         OnlineMember(
             user_id=user_id,
@@ -27,8 +30,8 @@ async def org_presence(scope: ViewerScope, realtime: RealtimeDep) -> PresenceRea
                 SessionRead(
                     session_id=s.session_id,
                     device_id=s.device_id,
-                    device_name=s.device_name,
-                    device_type=s.device_type,
+                    device_name=devices[s.device_id].name if s.device_id in devices else None,
+                    device_type=devices[s.device_id].type if s.device_id in devices else "web",
                     connected_at=datetime.fromtimestamp(s.connected_at, UTC),
                 )
                 for s in sessions

@@ -1,5 +1,6 @@
 """Who is online: a ``user_id → live sessions`` index in the cache (a hash
-per user, a field per session), so an org's presence reads its members'
+per user, a field per session: its device and times, nothing more, as it is
+held for every live session), so an org's presence reads its members'
 entries and never scans sessions.
 
 Each process writes its sessions' entries when they open, drops them when
@@ -30,9 +31,7 @@ _log = get_logger("keel.realtime")
 @dataclass(frozen=True, slots=True)
 class LiveSession:
     session_id: str
-    device_id: uuid.UUID | None
-    device_name: str | None
-    device_type: str
+    device_id: uuid.UUID | None  # None: a browser's session
     connected_at: float  # Unix seconds
 
 
@@ -112,21 +111,13 @@ class Presence:
 
 
 def _session_of(connection: Connection) -> LiveSession:
-    return LiveSession(
-        connection.session_id,
-        connection.device_id,
-        connection.device_name,
-        connection.device_type,
-        connection.connected_at,
-    )
+    return LiveSession(connection.session_id, connection.device_id, connection.connected_at)
 
 
 def _entry(connection: Connection, expires_at: float) -> bytes:
     return orjson.dumps(
         {
             "device_id": connection.device_id.hex if connection.device_id else None,
-            "device_name": connection.device_name,
-            "device_type": connection.device_type,
             "connected_at": connection.connected_at,
             "expires_at": expires_at,
         }
@@ -139,12 +130,6 @@ def _parse(session_id: str, value: bytes, moment: float) -> LiveSession | None:
         if data["expires_at"] <= moment:  # its process stopped writing it: gone
             return None
         device = data["device_id"]
-        return LiveSession(
-            session_id,
-            uuid.UUID(hex=device) if device else None,
-            data["device_name"],
-            data["device_type"],
-            float(data["connected_at"]),
-        )
+        return LiveSession(session_id, uuid.UUID(hex=device) if device else None, float(data["connected_at"]))
     except (ValueError, KeyError, TypeError):
         return None
