@@ -27,11 +27,17 @@ class GroupCommit(Generic[Item]):
 
     async def submit(self, item: Item) -> None:
         """Return once ``item`` is written (raise if its batch failed)."""
+        await self.add(item)
+
+    def add(self, item: Item) -> asyncio.Future[None]:
+        """Queue ``item``; the future is done once it is written (or its batch
+        failed). Items added one after another are written in that order,
+        so a caller need not wait for one before adding the next."""
         written = asyncio.get_running_loop().create_future()
         self._waiting.append((item, written))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all(), name="keel-group-commit")
-        await written
+        return written
 
     async def _write_all(self) -> None:
         batch: list[tuple[Item, asyncio.Future[None]]] = []

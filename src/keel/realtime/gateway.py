@@ -36,6 +36,7 @@ from keel.core.logging import get_logger
 from keel.core.network import client_ip
 from keel.core.security import InvalidToken, TokenSigner
 from keel.identity.orgs.service import personal_org_id
+from keel.identity.users.service import active_among, note_activity
 from keel.realtime import messages
 from keel.realtime.connection import AUTH_FAILED, GOING_AWAY, REVOKED, TOO_MANY, Connection
 from keel.realtime.devices.models import Device
@@ -96,6 +97,7 @@ class Gateway:
         signer: TokenSigner,
         active_user: ActiveUser,
         trusted_proxies: frozenset[str],
+        activity_interval_s: float,
     ) -> None:
         self.database = database
         self.cache = cache
@@ -105,6 +107,7 @@ class Gateway:
         self.signer = signer
         self.active_user = active_user
         self.trusted_proxies = trusted_proxies
+        self.activity_interval_s = activity_interval_s
         self.storing: GroupCommit[tuple[events.Incoming, Connection]] = GroupCommit(self._store)
         self.stamping: GroupCommit[uuid.UUID] = GroupCommit(self._write_stamps)
         self._stamps: set[asyncio.Task[None]] = set()
@@ -305,17 +308,23 @@ class Gateway:
             payload=orjson.dumps(event.payload).decode(),
             expires_at=expires_at,
         )
-        try:
-            await self.storing.submit((item, connection))
-        except Exception as exc:
-            _log.warning("realtime.store_failed", error=type(exc).__name__, session_id=connection.session_id)
-            connection.send(messages.error("not_stored", "The event was not stored: send it again.", id=event.id))
+        # Not awaited: the session reads its next frame while this one is
+        # stored, so one device's events share batches rather than wait a
+        # transaction each; they are written, and acked, in the order sent.
+        stored = self.storing.add((item, connection))
+        stored.add_done_callback(lambda outcome: self._stored(connection, item, outcome))
+
+    def _stored(self, connection: Connection, item: events.Incoming, outcome: asyncio.Future[None]) -> None:
+        if outcome.cancelled():
             return
-        if item.refused is not None:
+        if (error := outcome.exception()) is not None:
+            _log.warning("realtime.store_failed", error=type(error).__name__, session_id=connection.session_id)
+            connection.send(messages.error("not_stored", "The event was not stored: send it again.", id=item.client_id))
+        elif item.refused is not None:
             _log.info("realtime.event_dropped", reason=item.refused, session_id=connection.session_id)
             connection.close(REVOKED, "device revoked" if item.refused == "device_revoked" else "account deleted")
-            return
-        connection.send(messages.frame("ack", id=event.id, seq=item.seq))
+        else:
+            connection.send(messages.frame("ack", id=item.client_id, seq=item.seq))
 
     def _expiry(self, event: messages.Event) -> tuple[datetime | None, tuple[str, str] | None]:
         """When the event expires, or why it is refused. A client's clock may
@@ -339,7 +348,7 @@ class Gateway:
     async def _store(self, batch: list[tuple[events.Incoming, Connection]]) -> None:
         items = [item for item, _ in batch]
         async with self.database.session(write=True) as session, session.begin():
-            await events.store(session, items, active_user=lambda s, user_id: self.active_user(s, user_id, True))
+            await events.store(session, items, active_users=self._active_users)
             for item, sender in batch:
                 if item.refused is None and not item.duplicate:
                     sender.own.add(item.seq)  # before the commit: no reader can have seen it yet
@@ -354,6 +363,11 @@ class Gateway:
                     created_at=item.created_at,
                 )
                 self.hub.relay(item.user_id, item.seq, frame)
+
+    async def _active_users(self, session: AsyncSession, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        active = await active_among(session, user_ids)
+        await note_activity(session, sorted(active), every_s=self.activity_interval_s)
+        return active
 
     async def _read_after(self, user_id: uuid.UUID, after_seq: int) -> list[dict[str, Any]]:
         async with self.database.session(write=False) as session:

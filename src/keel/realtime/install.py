@@ -49,6 +49,7 @@ def install(app: FastAPI, built: Platform) -> None:
         signer=built.token_signer,
         active_user=active_user,
         trusted_proxies=frozenset(settings.http.trusted_proxies),
+        activity_interval_s=settings.auth.activity_write_interval_s,
     )
     built.provide(Realtime(settings.realtime, hub, gateway, presence))
     include_api_routers(app, built, routers)

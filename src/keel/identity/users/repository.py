@@ -63,3 +63,12 @@ async def touch_activity(
         .where(User.id.in_(user_ids), or_(User.last_active_at.is_(None), User.last_active_at < stale_before))
         .values(last_active_at=at),
     )
+
+
+_ACTIVE_AMONG = select(User.id).where(User.id.in_(bindparam("user_ids", expanding=True)), User.deleted_at.is_(None))
+_ACTIVE_AMONG_LOCKED = _ACTIVE_AMONG.order_by(User.id).with_for_update(read=True, key_share=True)
+
+
+async def active_among(session: AsyncSession, user_ids: Sequence[uuid.UUID], *, lock: bool) -> set[uuid.UUID]:
+    statement = _ACTIVE_AMONG_LOCKED if lock else _ACTIVE_AMONG
+    return set((await execute_core(session, statement, {"user_ids": sorted(user_ids)})).scalars())

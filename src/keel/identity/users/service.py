@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -212,3 +214,15 @@ async def delete_account(session: AsyncSession, principal: Principal, origin: Re
         target_id=user.id,
     )
     await session.flush()
+
+
+async def active_among(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these users may still act, key-share-locked for the rest of the
+    transaction (an account deletion waits for it, as for a write request)."""
+    return await repository.active_among(session, user_ids, lock=True)
+
+
+async def note_activity(session: AsyncSession, user_ids: Sequence[uuid.UUID], *, every_s: float) -> None:
+    """Stamp these users' ``last_active_at``, at most once per ``every_s`` each."""
+    moment = now()
+    await repository.touch_activity(session, sorted(user_ids), moment, moment - timedelta(seconds=every_s))

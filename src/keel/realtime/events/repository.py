@@ -28,8 +28,9 @@ EVENT_COLUMNS = (
 # Built once: the events of every batch go through these.
 _EVENTS = RealtimeEvent.__table__
 assert isinstance(_EVENTS, Table)
-_SEQS_OF = select(RealtimeEvent.client_id, RealtimeEvent.seq).where(
-    RealtimeEvent.user_id == bindparam("user_id"), RealtimeEvent.client_id.in_(bindparam("client_ids", expanding=True))
+_SEQS_OF = select(RealtimeEvent.user_id, RealtimeEvent.client_id, RealtimeEvent.seq).where(
+    RealtimeEvent.user_id.in_(bindparam("user_ids", expanding=True)),
+    RealtimeEvent.client_id.in_(bindparam("client_ids", expanding=True)),
 )
 _ADD = insert(_EVENTS)
 _POSITION = select(EventStream.epoch, EventStream.last_seq).where(EventStream.user_id == bindparam("user_id"))
@@ -39,9 +40,27 @@ class StreamRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def reserve(self, user_id: uuid.UUID, count: int) -> int:
-        """The first of the next ``count`` seqs of the user's stream."""
-        return await reserve(self.session, EventStream.user_id, user_id, EventStream.last_seq, count)
+    async def reserve(self, counts: Mapping[uuid.UUID, int]) -> dict[uuid.UUID, int]:
+        """The first of the next ``counts[user]`` seqs of each user's stream, in
+        one statement (the streams' rows locked, in id order, till the commit)."""
+        if not counts:
+            return {}
+        users = sorted(counts)
+        raised = case({user_id: counts[user_id] for user_id in users}, value=EventStream.user_id)
+        rows = await execute_core(
+            self.session,
+            update(EventStream)
+            .where(EventStream.user_id.in_(users))
+            .values(last_seq=EventStream.last_seq + raised)
+            .returning(EventStream.user_id, EventStream.last_seq),
+        )
+        firsts = {row.user_id: row.last_seq - counts[row.user_id] + 1 for row in rows}
+        for user_id in users:
+            if user_id not in firsts:  # the user's first events: their stream's row
+                firsts[user_id] = await reserve(
+                    self.session, EventStream.user_id, user_id, EventStream.last_seq, counts[user_id]
+                )
+        return firsts
 
     async def stream(self, user_id: uuid.UUID) -> EventStream | None:
         found: EventStream | None = await self.session.get(EventStream, user_id)
@@ -52,12 +71,15 @@ class StreamRepository:
         row = (await execute_core(self.session, _POSITION, {"user_id": user_id})).first()
         return (row.epoch, row.last_seq) if row is not None else (1, 0)
 
-    async def seqs_of(self, user_id: uuid.UUID, client_ids: Collection[str]) -> dict[str, int]:
-        """The seq of each of these client ids the user's stream already holds."""
+    async def seqs_of(self, client_ids: Collection[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], int]:
+        """The seq of each (user, client id) the users' streams already hold."""
         if not client_ids:
             return {}
-        rows = await execute_core(self.session, _SEQS_OF, {"user_id": user_id, "client_ids": sorted(client_ids)})
-        return {row.client_id: row.seq for row in rows}
+        users = sorted({user_id for user_id, _ in client_ids})
+        ids = sorted({client_id for _, client_id in client_ids})
+        rows = await execute_core(self.session, _SEQS_OF, {"user_ids": users, "client_ids": ids})
+        found = {(row.user_id, row.client_id): row.seq for row in rows}
+        return {key: seq for key, seq in found.items() if key in client_ids}
 
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:

@@ -24,8 +24,9 @@ from keel.realtime.devices.repository import live_device_ids
 from keel.realtime.events.repository import StreamRepository
 from keel.realtime.events.schemas import EventRead
 
-# Whether the user may still act; stamps their last activity (throttled).
-ActiveUser = Callable[[AsyncSession, uuid.UUID], Awaitable[bool]]
+# Which of these users may still act (locked against deletion till the commit;
+# their activity stamped, throttled).
+ActiveUsers = Callable[[AsyncSession, list[uuid.UUID]], Awaitable[set[uuid.UUID]]]
 
 
 @dataclass(slots=True)
@@ -45,37 +46,39 @@ class Incoming:
     refused: str | None = None
 
 
-async def store(session: AsyncSession, items: Sequence[Incoming], *, active_user: ActiveUser) -> None:
+async def store(session: AsyncSession, items: Sequence[Incoming], *, active_users: ActiveUsers) -> None:
+    """Store a batch, a fixed number of statements whatever its users: which
+    are still active, which devices still live, which ids already stored,
+    the seqs, the events and their outbox rows."""
     streams = StreamRepository(session)
-    by_user: dict[uuid.UUID, list[Incoming]] = {}
+    active = await active_users(session, sorted({item.user_id for item in items}))
+    live = await live_device_ids(session, {item.device_id for item in items if item.device_id is not None})
     for item in items:
-        by_user.setdefault(item.user_id, []).append(item)
-    device_ids = {item.device_id for item in items if item.device_id is not None}
-    live = await live_device_ids(session, device_ids)
-    rows = []
-    for user_id, theirs in sorted(by_user.items()):
-        if not await active_user(session, user_id):
-            _refuse(theirs, "account_gone")
-            continue
-        _refuse([i for i in theirs if i.device_id is not None and i.device_id not in live], "device_revoked")
-        accepted = [item for item in theirs if item.refused is None]
-        known = await streams.seqs_of(user_id, {item.client_id for item in accepted})
-        fresh: dict[str, Incoming] = {}
-        for item in accepted:
-            if item.client_id in known or item.client_id in fresh:
-                item.duplicate = True
-            else:
-                fresh[item.client_id] = item
-        if fresh:
-            seq = await streams.reserve(user_id, len(fresh))
-            for item in fresh.values():
-                item.seq, seq = seq, seq + 1
-                rows.append(_row(item))
-        for item in accepted:
-            if item.duplicate:
-                item.seq = known[item.client_id] if item.client_id in known else fresh[item.client_id].seq
-    await streams.add(rows)
-    await emit_many(session, [_outbox_event(item) for item in items if item.refused is None and not item.duplicate])
+        if item.user_id not in active:
+            item.refused = "account_gone"
+        elif item.device_id is not None and item.device_id not in live:
+            item.refused = "device_revoked"
+    accepted = [item for item in items if item.refused is None]
+    known = await streams.seqs_of({(item.user_id, item.client_id) for item in accepted})
+    fresh: dict[tuple[uuid.UUID, str], Incoming] = {}
+    for item in accepted:
+        key = (item.user_id, item.client_id)
+        if key in known or key in fresh:
+            item.duplicate = True
+        else:
+            fresh[key] = item
+    counts: dict[uuid.UUID, int] = {}
+    for user_id, _ in fresh:
+        counts[user_id] = counts.get(user_id, 0) + 1
+    next_seq = await streams.reserve(counts)
+    for (user_id, _), item in fresh.items():  # in the order they came
+        item.seq, next_seq[user_id] = next_seq[user_id], next_seq[user_id] + 1
+    for item in accepted:
+        if item.duplicate:
+            key = (item.user_id, item.client_id)
+            item.seq = known[key] if key in known else fresh[key].seq
+    await streams.add([_row(item) for item in fresh.values()])
+    await emit_many(session, [_outbox_event(item) for item in fresh.values()])
 
 
 def _outbox_event(item: Incoming) -> tuple[str, dict[str, object], uuid.UUID | None]:
@@ -88,11 +91,6 @@ def _outbox_event(item: Incoming) -> tuple[str, dict[str, object], uuid.UUID | N
         "payload": orjson.loads(item.payload),
     }
     return "device.event", payload, item.org_id
-
-
-def _refuse(items: Sequence[Incoming], reason: str) -> None:
-    for item in items:
-        item.refused = reason
 
 
 def _row(item: Incoming) -> dict[str, object]:
