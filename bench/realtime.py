@@ -21,7 +21,6 @@ that sign their handshakes), and writes docs/benchmarks-realtime.md:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import platform
@@ -31,8 +30,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.load import LoadResult, run_wrk, wrk_available
-from bench.realtime_client import Relay, close_all, open_sessions, seed_devices
+from bench.load import LoadResult, run_wrk
+from bench.realtime_client import Relay, SeededDevice, close_all, open_sessions, seed_devices
+from bench.report import domain_bench_main
 from bench.run import _database, keel, keel_env, login, seed, settle_postgres
 from bench.servers import Server, wait_until_idle
 from keel.config import DatabaseSettings
@@ -98,7 +98,9 @@ def ws_url(server: Server) -> str:
     return f"ws://127.0.0.1:{server.port}/api/v1/ws"
 
 
-async def relay(name: str, pairs_at: tuple[str, str], fleets: list, *, seconds: float, target_ms: float) -> Latency:  # type: ignore[type-arg]
+async def relay(
+    name: str, pairs_at: tuple[str, str], fleets: list[list[SeededDevice]], *, seconds: float, target_ms: float
+) -> Latency:
     send_url, receive_url = pairs_at
     senders = await open_sessions(send_url, [devices[0] for devices in fleets])
     receivers = await open_sessions(receive_url, [devices[1] for devices in fleets])
@@ -174,7 +176,7 @@ def run_backend(backend: str, *, quick: bool, workdir: Path) -> tuple[Held, list
     return held, latencies, rounds
 
 
-async def _seed(database_url: str, per_user: list[int]) -> list:  # type: ignore[type-arg]
+async def _seed(database_url: str, per_user: list[int]) -> list[list[SeededDevice]]:
     from pydantic import SecretStr
 
     database = Database(DatabaseSettings(database_url=SecretStr(database_url)))
@@ -186,12 +188,12 @@ async def _seed(database_url: str, per_user: list[int]) -> list:  # type: ignore
 
 async def _with_sessions(
     api: Server,
-    idle_devices: list,
-    relay_fleets: list,
+    idle_devices: list[SeededDevice],
+    relay_fleets: list[list[SeededDevice]],
     tasks_path: str,
     token: str,
     *,
-    seconds: int,  # type: ignore[type-arg]
+    seconds: int,
 ) -> tuple[Held, list[HttpRound], Latency]:
     rss_before = api.rss_mb()
     sessions = await open_sessions(ws_url(api), idle_devices)
@@ -302,22 +304,7 @@ def write_report(path: Path, sections: dict[str, tuple[Held, list[Latency], list
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", default="postgres,sqlite", help="comma-separated: postgres, sqlite")
-    parser.add_argument("--quick", action="store_true", help="short runs: checks the harness only")
-    parser.add_argument("--report", type=Path, default=ROOT / "docs" / "benchmarks-realtime.md")
-    args = parser.parse_args()
-    if not wrk_available():
-        return 2
-    workdir = ROOT / "bench" / "results" / ("realtime-" + time.strftime("%Y%m%d-%H%M%S"))
-    workdir.mkdir(parents=True)
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    sections = {backend: run_backend(backend, quick=args.quick, workdir=workdir) for backend in backends}
-    write_report(
-        args.report, sections, "make bench-realtime  (python -m bench.realtime " + " ".join(sys.argv[1:]) + ")"
-    )
-    print(args.report.read_text())
-    return 0
+    return domain_bench_main("realtime", __doc__ or "", run_backend, write_report)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench.load import LoadResult
 
@@ -132,3 +135,31 @@ def write_report(
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
+
+
+def domain_bench_main(
+    name: str,
+    doc: str,
+    run_backend: Callable[..., Any],
+    write_report: Callable[[Path, dict[str, Any], str], None],
+) -> int:
+    """A domain benchmark's command line (``python -m bench.NAME``): runs each
+    backend asked for, then writes and prints docs/benchmarks-NAME.md."""
+    from bench.load import wrk_available
+
+    root = Path(__file__).resolve().parent.parent
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="postgres,sqlite", help="comma-separated: postgres, sqlite")
+    parser.add_argument("--quick", action="store_true", help="short runs: checks the harness only")
+    parser.add_argument("--report", type=Path, default=root / "docs" / f"benchmarks-{name}.md")
+    args = parser.parse_args()
+    if not wrk_available():
+        return 2
+    workdir = root / "bench" / "results" / (f"{name}-" + time.strftime("%Y%m%d-%H%M%S"))
+    workdir.mkdir(parents=True)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    sections = {backend: run_backend(backend, quick=args.quick, workdir=workdir) for backend in backends}
+    command = f"make bench-{name}  (python -m bench.{name} " + " ".join(sys.argv[1:]) + ")"
+    write_report(args.report, sections, command)
+    print(args.report.read_text())
+    return 0

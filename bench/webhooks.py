@@ -22,7 +22,6 @@ and writes docs/benchmarks-webhooks.md:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import platform
@@ -37,8 +36,8 @@ from typing import Any
 import aiohttp
 import httpx
 
-from bench.load import run_wrk, wrk_available
-from bench.report import Row
+from bench.load import run_wrk
+from bench.report import Row, domain_bench_main
 from bench.run import Plan, _database, _row, alternate, keel_env, login, seed, settle_postgres
 from bench.servers import Server, wait_until_idle
 
@@ -373,22 +372,7 @@ def write_report(path: Path, sections: dict[str, tuple[list[Drained], list[Laten
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", default="postgres,sqlite", help="comma-separated: postgres, sqlite")
-    parser.add_argument("--quick", action="store_true", help="short runs: checks the harness only")
-    parser.add_argument("--report", type=Path, default=ROOT / "docs" / "benchmarks-webhooks.md")
-    args = parser.parse_args()
-    if not wrk_available():
-        return 2
-    workdir = ROOT / "bench" / "results" / ("webhooks-" + time.strftime("%Y%m%d-%H%M%S"))
-    workdir.mkdir(parents=True)
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    sections = {backend: run_backend(backend, quick=args.quick, workdir=workdir) for backend in backends}
-    write_report(
-        args.report, sections, "make bench-webhooks  (python -m bench.webhooks " + " ".join(sys.argv[1:]) + ")"
-    )
-    print(args.report.read_text())
-    return 0
+    return domain_bench_main("webhooks", __doc__ or "", run_backend, write_report)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from tests.fixtures.databases import (
     postgres_admin_url,
     redis_test_url,
 )
+from tests.fixtures.servers import ServerProcess, keel_test_server
 
 # The in-process test transport runs request after request in one task without
 # yielding to the event loop, which keel's loop-stall detector would read as
@@ -142,3 +143,14 @@ def log_lines(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[st
         return "\n".join([*written, *libraries])
 
     return text
+
+
+@pytest.fixture
+def live_server(database_url: str) -> Iterator[ServerProcess]:
+    """keel with the test routes, served by uvicorn in a process of its own on the run's database."""
+    process = keel_test_server({"KEEL_ENV": "test", "KEEL_DATABASE_URL": database_url})
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()

@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.servers import ServerProcess, keel_test_server
+from tests.fixtures.servers import ServerProcess
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 # The sections whose examples run, in order; each holds one sh block.
@@ -38,16 +37,6 @@ def walkthrough_script(base_url: str, scratch: Path) -> str:
     body = body.replace(PRINTED_BASE, base_url).replace("/tmp/", f"{scratch}/")
     # Every request must succeed; the README prints only successful ones.
     return 'set -euo pipefail\ncurl() { command curl --fail-with-body --max-time 10 "$@"; }\n' + body
-
-
-@pytest.fixture
-def live_server(database_url: str) -> Iterator[ServerProcess]:
-    process = keel_test_server({"KEEL_ENV": "test", "KEEL_DATABASE_URL": database_url})
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
 
 
 @pytest.mark.readiness("docs.readme_walkthrough")

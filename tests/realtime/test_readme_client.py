@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import httpx
 import pytest
 
 from tests.fixtures.accounts import API, PASSWORD, unique_email
-from tests.fixtures.servers import ServerProcess, keel_test_server
+from tests.fixtures.servers import ServerProcess
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Realtime: a user's devices in sync"
@@ -27,26 +26,16 @@ def client_code(base_url: str) -> str:
     return found.group(1).replace(PRINTED_BASE, f'BASE = "{base_url}"')
 
 
-@pytest.fixture
-def server(database_url: str) -> Iterator[ServerProcess]:
-    process = keel_test_server({"KEEL_ENV": "test", "KEEL_DATABASE_URL": database_url})
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
-
-
 async def test_the_readme_device_client_runs_as_printed(
-    server: ServerProcess, capsys: pytest.CaptureFixture[str]
+    live_server: ServerProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
+    async with httpx.AsyncClient(base_url=live_server.base_url) as http:
         registered = await http.post(
             f"{API}/auth/register",
             json={"email": unique_email("readme"), "password": PASSWORD, "name": "Ada"},
         )
         assert registered.status_code == 201, registered.text
     namespace: dict[str, Any] = {}
-    exec(compile(client_code(server.base_url), "README.md", "exec"), namespace)
+    exec(compile(client_code(live_server.base_url), "README.md", "exec"), namespace)
     await namespace["main"](registered.json()["access_token"])
     assert "{'text': 'hello from the laptop'}" in capsys.readouterr().out
