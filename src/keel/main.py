@@ -17,6 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from keel import __version__
 from keel.config import Settings, configuration_problems, load_settings
 from keel.core import commit_hooks, schema
+from keel.core.accelerators.direct_websockets import DirectWebSockets
 from keel.core.auth import AUTHENTICATING
 from keel.core.cache import Cache, MemoryCache, RedisCache
 from keel.core.db import Database
@@ -54,7 +55,7 @@ class ConfigurationError(RuntimeError):
         super().__init__("refusing to start: " + "; ".join(problems))
 
 
-def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
+def _middleware(settings: Settings, metrics: Metrics, websockets: dict[str, Any]) -> list[Middleware]:
     """Outermost first. One request layer wraps the app, so every response it
     makes, even a 500 or a 413 from the limits, carries the request id and the
     security headers. CORS, a layer only when origins are configured, sits
@@ -97,6 +98,7 @@ def _middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
             trusted_proxies=frozenset(http.trusted_proxies),
             hsts_max_age_s=http.hsts_max_age_s,
         ),
+        Middleware(DirectWebSockets, endpoints=websockets),
     ]
 
 
@@ -220,7 +222,7 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_exposed else None,
         lifespan=_lifespan(built),
-        middleware=_middleware(settings, built.metrics),
+        middleware=_middleware(settings, built.metrics, built.websocket_endpoints),
         telemetry=telemetry if telemetry is not None else telemetry_config(settings),  # type: ignore[arg-type]
     )
     attach(app, built)

@@ -51,6 +51,8 @@ class Platform:
     resolver: PrincipalResolver | None = None
     services: dict[type[Any], Any] = field(default_factory=dict)
     api_routes: list[BaseRoute] = field(default_factory=list)
+    # WebSocket endpoints by exact path, dispatched by accelerators.direct_websockets.
+    websocket_endpoints: dict[str, Any] = field(default_factory=dict)
 
     @property
     def principal_resolver(self) -> PrincipalResolver:

@@ -10,11 +10,9 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket
 
 from keel.core.api import include_api_routers
-from keel.core.platform import Platform, platform
+from keel.core.platform import Platform
 from keel.core.transactions import API_PREFIX
 from keel.realtime.accounts import AccountDeletions
 from keel.realtime.gateway import Gateway
@@ -25,10 +23,6 @@ from keel.realtime.router import routers
 from keel.realtime.services import Realtime
 
 WEBSOCKET_PATH = API_PREFIX + "/ws"
-
-
-async def _websocket(websocket: WebSocket) -> None:
-    await platform(websocket.app).get(Realtime).gateway.serve(websocket)
 
 
 def install(app: FastAPI, built: Platform) -> None:
@@ -53,7 +47,7 @@ def install(app: FastAPI, built: Platform) -> None:
     )
     built.provide(Realtime(settings.realtime, hub, gateway, presence))
     include_api_routers(app, built, routers)
-    app.router.routes.append(WebSocketRoute(WEBSOCKET_PATH, _websocket))
+    built.websocket_endpoints[WEBSOCKET_PATH] = gateway.serve
     built.worker.add_consumer(AccountDeletions(hub.disconnect_user))
     built.worker.add_job(retention_job(settings, built.metrics))
 
