@@ -10,6 +10,7 @@ import pytest
 
 from keel.core.cache import Cache, MemoryCache, RedisCache
 from tests.fixtures.databases import redis_test_url
+from tests.fixtures.waiting import eventually
 
 BACKENDS = [pytest.param("memory", id="memory"), pytest.param("redis", id="redis", marks=pytest.mark.redis)]
 
@@ -140,3 +141,22 @@ async def test_hash_fields_are_set_read_dropped_and_expire_with_their_key(cache:
     await cache.put_fields([(second, "c", b"4")], ttl_s=0.3)  # written again: lives on
     await asyncio.sleep(0.2)
     assert await cache.fields_of([first, second]) == [{}, {"c": b"4"}]
+
+
+@pytest.mark.readiness("cache.contract")
+async def test_publish_many_arrives_in_order(cache: Cache) -> None:
+    heard: list[bytes] = []
+    channels = cache.channels(lambda _, data: heard.append(data), on_gap=lambda: None)
+    first, second = key(), key()
+    try:
+        await channels.join(first)
+        await channels.join(second)
+        await cache.publish_many([(first, b"1"), (second, b"2"), (first, b"3")])
+
+        async def all_heard() -> bool:
+            return len(heard) == 3
+
+        assert await eventually(all_heard, within_s=5)
+        assert heard == [b"1", b"2", b"3"]
+    finally:
+        await channels.close()

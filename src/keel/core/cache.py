@@ -74,6 +74,10 @@ class Cache(Protocol):
         """Send to current subscribers; returns how many received it."""
         ...
 
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Publish each (channel, data), in order, in one round trip."""
+        ...
+
     def subscribe(self, *channels: str) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
 
     async def put_fields(self, entries: Sequence[tuple[str, str, bytes]], *, ttl_s: float) -> None:
@@ -162,6 +166,10 @@ class MemoryCache:
         for group in groups:
             asyncio.get_running_loop().call_soon(group.on_message, channel, data)
         return delivered + len(groups)
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        for channel, data in messages:
+            await self.publish(channel, data)
 
     def channels(self, on_message: OnMessage, on_gap: Callable[[], None]) -> Channels:
         return _MemoryChannels(self._channel_groups, on_message)
@@ -315,6 +323,14 @@ class RedisCache:
             yield _RedisSubscription(pubsub, self.prefix)
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        if not messages:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for channel, data in messages:
+                pipe.publish(self.prefix + channel, data)
+            await pipe.execute()
 
     def channels(self, on_message: OnMessage, on_gap: Callable[[], None]) -> Channels:
         return _RedisChannels(self.client, self.prefix, on_message, on_gap)

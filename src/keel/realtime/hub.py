@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 
 import orjson
@@ -34,7 +35,8 @@ class Hub:
         self.process = uuid.uuid4().hex  # tells this process's own messages apart when they come back
         self.by_user: dict[uuid.UUID, set[Connection]] = {}
         self.channels: Channels | None = None
-        self._publishing: set[asyncio.Task[None]] = set()
+        self._outgoing: deque[tuple[str, bytes]] = deque()
+        self._publisher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.channels = self.cache.channels(self._heard, self._gap)
@@ -94,15 +96,25 @@ class Hub:
             connection.offer(seq, frame)
 
     def _publish(self, channel: str, data: bytes) -> None:
-        task = asyncio.get_running_loop().create_task(self._send(channel, data), name="keel-realtime-publish")
-        self._publishing.add(task)
-        task.add_done_callback(self._publishing.discard)
+        # One task publishes, in order, everything queued meanwhile in one
+        # round trip: a user's events reach other processes in seq order (a
+        # task per message raced on the pool's connections, and every event
+        # that overtook another sent its receivers to the database).
+        self._outgoing.append((channel, data))
+        if self._publisher is None:
+            self._publisher = asyncio.get_running_loop().create_task(self._send(), name="keel-realtime-publish")
 
-    async def _send(self, channel: str, data: bytes) -> None:
+    async def _send(self) -> None:
         try:
-            await self.cache.publish(channel, data)
-        except Exception as exc:  # other processes' connections find the event by its seq later
-            _log.debug("realtime.publish_failed", error=type(exc).__name__)
+            while self._outgoing:
+                batch = list(self._outgoing)
+                self._outgoing.clear()
+                try:
+                    await self.cache.publish_many(batch)
+                except Exception as exc:  # other processes' sessions find the events by their seq later
+                    _log.debug("realtime.publish_failed", error=type(exc).__name__, messages=len(batch))
+        finally:
+            self._publisher = None
 
     def _heard(self, channel: str, data: bytes) -> None:
         try:
