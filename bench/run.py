@@ -33,7 +33,7 @@ import httpx
 from bench.load import LoadResult, MixedUser, run_wrk, wrk_available
 from bench.report import Check, Row, cpu_ms_per_request, write_report
 from bench.servers import Server, uvicorn, wait_until_idle
-from keel.cli import EVENT_LOOP
+from keel.serving import EVENT_LOOP
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")

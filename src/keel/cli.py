@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -14,9 +14,9 @@ from keel.config import Environment, Settings, configuration_problems, load_sett
 from keel.core import schema
 from keel.core.db import Database
 from keel.core.errors import database_unavailable
-from keel.core.http_protocol import HeaderDeadlineProtocol
 from keel.main import run_worker
 from keel.seed import seed_demo
+from keel.serving import uvicorn_options
 
 app = typer.Typer(help="keel: a production-ready, multi-tenant backend service.", no_args_is_help=True)
 
@@ -66,39 +66,6 @@ def serve(
     options = uvicorn_options(settings)
     options.update({k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None})
     uvicorn.run("keel.main:app_from_environment", factory=True, **options)
-
-
-# uvloop, accepting every pending connection per wakeup (see the module).
-EVENT_LOOP = "keel.core.accelerators.eager_accept:new_event_loop"
-
-
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """How keel runs under uvicorn; shared with tests that serve extra routes."""
-    return {
-        "host": settings.http.host,
-        "port": settings.http.port,
-        "workers": settings.http.workers,
-        # On SIGTERM uvicorn stops accepting, waits this long for in-flight
-        # requests, then runs the lifespan shutdown (loops stopped, pools closed).
-        "timeout_graceful_shutdown": max(1, round(settings.http.shutdown_grace_s)),
-        "proxy_headers": False,  # keel resolves client addresses itself, from trusted proxies only
-        "server_header": False,
-        "access_log": False,
-        "log_config": None,
-        "loop": EVENT_LOOP,
-        # httptools, with a deadline for each request's headers; the same
-        # bound closes connections idle between requests.
-        "http": HeaderDeadlineProtocol,
-        "timeout_keep_alive": settings.http.client_timeout_s,
-        # WebSockets: websockets' sans-I/O protocol, pinged (a silent peer is
-        # closed), frames past the limit refused with 1009, no compression
-        # (it costs ~60 KiB of buffers per connection).
-        "ws": "websockets-sansio",
-        "ws_max_size": settings.realtime.realtime_max_frame_bytes,
-        "ws_ping_interval": settings.realtime.realtime_ping_interval_s,
-        "ws_ping_timeout": settings.realtime.realtime_ping_interval_s,
-        "ws_per_message_deflate": False,
-    }
 
 
 @app.command()
