@@ -29,12 +29,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from keel.config import RealtimeSettings
 from keel.core.cache import Cache
-from keel.core.clock import monotonic, now
+from keel.core.clock import now
 from keel.core.db import Database
 from keel.core.group_commit import GroupCommit
 from keel.core.logging import get_logger
 from keel.core.network import client_ip
 from keel.core.security import InvalidToken, TokenSigner
+from keel.core.token_bucket import TokenBucket
 from keel.identity.orgs.service import personal_org_id
 from keel.identity.users.service import active_among, note_activity
 from keel.realtime import messages
@@ -55,24 +56,6 @@ _CONNECTED_STAMP = timedelta(minutes=1)
 
 # Whether a user may still act (``write``: in a write transaction, stamping their activity).
 ActiveUser = Callable[[AsyncSession, uuid.UUID, bool], Awaitable[bool]]
-
-
-class TokenBucket:
-    """Messages per second, with a burst of as many."""
-
-    def __init__(self, per_s: float) -> None:
-        self.per_s = per_s
-        self.tokens = per_s
-        self.at = monotonic()
-
-    def take(self) -> bool:
-        moment = monotonic()
-        self.tokens = min(self.per_s, self.tokens + (moment - self.at) * self.per_s)
-        self.at = moment
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 class Refused(Exception):

@@ -32,6 +32,7 @@ from keel.config import WebhookSettings
 from keel.core.clock import monotonic, now
 from keel.core.db import Database
 from keel.core.logging import get_logger
+from keel.core.token_bucket import TokenBucket
 from keel.webhooks import signing
 from keel.webhooks.deliveries.repository import DispatchRepository
 from keel.webhooks.endpoints.models import WebhookEndpoint
@@ -64,22 +65,14 @@ class RateLimiter:
 
     def __init__(self, per_s: float) -> None:
         self.per_s = per_s
-        self.buckets: dict[uuid.UUID, tuple[float, float]] = {}
-
-    def _tokens(self, endpoint_id: uuid.UUID, at: float) -> float:
-        tokens, since = self.buckets.get(endpoint_id, (self.per_s, at))
-        return min(self.per_s, tokens + (at - since) * self.per_s)
+        self.buckets: dict[uuid.UUID, TokenBucket] = {}
 
     def exhausted(self, endpoint_id: uuid.UUID) -> bool:
-        return self._tokens(endpoint_id, monotonic()) < 1
+        bucket = self.buckets.get(endpoint_id)
+        return bucket is not None and bucket.empty()
 
     def take(self, endpoint_id: uuid.UUID) -> bool:
-        at = monotonic()
-        tokens = self._tokens(endpoint_id, at)
-        if tokens < 1:
-            return False
-        self.buckets[endpoint_id] = (tokens - 1, at)
-        return True
+        return self.buckets.setdefault(endpoint_id, TokenBucket(self.per_s)).take()
 
 
 class Dispatcher:
