@@ -167,13 +167,17 @@ class Gateway:
             read_after=self._read_after,
         )
         await self.hub.add(connection)  # from here, every event stored reaches it
-        await self.presence.entered(connection)
-        async with self.database.session(write=False) as session:
-            connection.org_id = await personal_org_id(session, user_id)
-            connection.epoch, last_seq = await StreamRepository(session).position(user_id)
-        await websocket.send_text(
-            messages.frame("ready", session_id=connection.session_id, epoch=connection.epoch, last_seq=last_seq)
-        )
+        try:
+            await self.presence.entered(connection)
+            async with self.database.session(write=False) as session:
+                connection.org_id = await personal_org_id(session, user_id)
+                connection.epoch, last_seq = await StreamRepository(session).position(user_id)
+            await websocket.send_text(
+                messages.frame("ready", session_id=connection.session_id, epoch=connection.epoch, last_seq=last_seq)
+            )
+        except BaseException:  # gone mid-handshake (or the database is): nothing of it stays behind
+            await asyncio.shield(self._leave(connection))
+            raise
         connection.start_at(last_seq)
         return connection
 
