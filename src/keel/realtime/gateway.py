@@ -336,20 +336,19 @@ class Gateway:
         items = [item for item, _ in batch]
         async with self.database.session(write=True) as session, session.begin():
             await events.store(session, items, active_users=self._active_users)
-            for item, sender in batch:
-                if item.refused is None and not item.duplicate:
-                    sender.own.add(item.seq)  # before the commit: no reader can have seen it yet
-        for item, _ in batch:
-            if item.refused is None and not item.duplicate:
-                frame = messages.event_frame(
-                    seq=item.seq,
-                    client_id=item.client_id,
-                    kind=item.kind,
-                    payload=item.payload,
-                    device_id=item.device_id,
-                    created_at=item.created_at,
-                )
-                self.hub.relay(item.user_id, item.seq, frame)
+            new = [(item, sender) for item, sender in batch if item.refused is None and not item.duplicate]
+            for item, sender in new:
+                sender.own.add(item.seq)  # before the commit: no reader can have seen it yet
+        for item, _ in new:
+            frame = messages.event_frame(
+                seq=item.seq,
+                client_id=item.client_id,
+                kind=item.kind,
+                payload=item.payload,
+                device_id=item.device_id,
+                created_at=item.created_at,
+            )
+            self.hub.relay(item.user_id, item.seq, frame)
 
     async def _active_users(self, session: AsyncSession, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
         active = await active_among(session, user_ids)
