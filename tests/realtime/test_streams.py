@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from keel.core.clock import now
 from keel.core.platform import platform
 from keel.identity.users.models import User
+from keel.realtime.events import service as events
 from keel.realtime.events.models import RealtimeEvent
 from keel.realtime.retention import retention_job
 from tests.fixtures.accounts import API, register
@@ -34,6 +35,36 @@ async def test_an_event_stamps_the_users_last_activity(live: Live) -> None:
     assert stamped is not None
     assert stamped > long_ago + timedelta(days=2)
     await ws.close()
+
+
+async def test_an_event_id_is_a_duplicate_only_within_its_own_users_stream(live: Live) -> None:
+    first, second = [uuid.UUID((await register(live.http)).id) for _ in range(2)]
+    database = platform(live.app).database
+
+    async def everyone(session: object, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        return set(user_ids)
+
+    def incoming(user_id: uuid.UUID, client_id: str) -> events.Incoming:
+        return events.Incoming(
+            user_id=user_id,
+            device_id=None,
+            org_id=None,
+            client_id=client_id,
+            kind="k",
+            payload="{}",
+            expires_at=now() + timedelta(minutes=5),
+        )
+
+    async def store(batch: list[events.Incoming]) -> list[tuple[int, bool]]:
+        async with database.session(write=True) as session, session.begin():
+            await events.store(session, batch, active_users=everyone)
+        return [(item.seq, item.duplicate) for item in batch]
+
+    assert await store([incoming(first, "a")]) == [(1, False)]
+    # The first user's "b" and the second's "a" are new, though each id is
+    # known to the batch's other user; only the first user's "a" again is not.
+    batch = [incoming(first, "b"), incoming(second, "a"), incoming(first, "a"), incoming(second, "a")]
+    assert await store(batch) == [(2, False), (1, False), (1, True), (1, True)]
 
 
 async def test_purged_events_make_a_resume_from_before_them_resync(live: Live) -> None:

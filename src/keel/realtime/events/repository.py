@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, delete, insert, select, update
+from sqlalchemy import Table, bindparam, case, delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.db import execute_core
@@ -28,9 +28,11 @@ EVENT_COLUMNS = (
 # Built once: the events of every batch go through these.
 _EVENTS = RealtimeEvent.__table__
 assert isinstance(_EVENTS, Table)
+# Exact (user, client id) pairs: one index probe each. Two separate IN lists
+# would match their cross product, and once a batch names most users the
+# planner scans the whole table instead.
 _SEQS_OF = select(RealtimeEvent.user_id, RealtimeEvent.client_id, RealtimeEvent.seq).where(
-    RealtimeEvent.user_id.in_(bindparam("user_ids", expanding=True)),
-    RealtimeEvent.client_id.in_(bindparam("client_ids", expanding=True)),
+    tuple_(RealtimeEvent.user_id, RealtimeEvent.client_id).in_(bindparam("keys", expanding=True))
 )
 _ADD = insert(_EVENTS)
 _POSITION = select(EventStream.epoch, EventStream.last_seq).where(EventStream.user_id == bindparam("user_id"))
@@ -75,11 +77,8 @@ class StreamRepository:
         """The seq of each (user, client id) the users' streams already hold."""
         if not client_ids:
             return {}
-        users = sorted({user_id for user_id, _ in client_ids})
-        ids = sorted({client_id for _, client_id in client_ids})
-        rows = await execute_core(self.session, _SEQS_OF, {"user_ids": users, "client_ids": ids})
-        found = {(row.user_id, row.client_id): row.seq for row in rows}
-        return {key: seq for key, seq in found.items() if key in client_ids}
+        rows = await execute_core(self.session, _SEQS_OF, {"keys": sorted(client_ids)})
+        return {(row.user_id, row.client_id): row.seq for row in rows}
 
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
