@@ -37,7 +37,7 @@ from keel.core.network import client_ip
 from keel.core.security import InvalidToken, TokenSigner
 from keel.core.token_bucket import TokenBucket
 from keel.identity.orgs.service import personal_org_id
-from keel.identity.users.service import active_among, note_activity
+from keel.identity.users.service import active_among
 from keel.realtime import messages
 from keel.realtime.connection import AUTH_FAILED, GOING_AWAY, REVOKED, TOO_MANY, Connection
 from keel.realtime.devices.models import Device
@@ -351,9 +351,7 @@ class Gateway:
             self.hub.relay(item.user_id, item.seq, frame)
 
     async def _active_users(self, session: AsyncSession, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-        active = await active_among(session, user_ids)
-        await note_activity(session, sorted(active), every_s=self.activity_interval_s)
-        return active
+        return await active_among(session, user_ids, stamp_every_s=self.activity_interval_s)
 
     async def _read_after(self, user_id: uuid.UUID, after_seq: int) -> list[dict[str, Any]]:
         async with self.database.session(write=False) as session:

@@ -50,6 +50,17 @@ async def email_taken(session: AsyncSession, email_normalized: str) -> bool:
     return (await session.scalar(statement)) is not None
 
 
+# Built once: stamps run for every batch of a busy realtime gateway.
+_TOUCH_ACTIVITY = (
+    update(User)
+    .where(
+        User.id.in_(bindparam("user_ids", expanding=True)),
+        or_(User.last_active_at.is_(None), User.last_active_at < bindparam("stale_before")),
+    )
+    .values(last_active_at=bindparam("at"))
+)
+
+
 async def touch_activity(
     session: AsyncSession, user_ids: Sequence[uuid.UUID], at: datetime, stale_before: datetime
 ) -> None:
@@ -57,18 +68,19 @@ async def touch_activity(
 
     Written past the ORM: a stamp is not a change of access (see keel.identity.access_cache).
     """
-    await execute_core(
-        session,
-        update(User)
-        .where(User.id.in_(user_ids), or_(User.last_active_at.is_(None), User.last_active_at < stale_before))
-        .values(last_active_at=at),
-    )
+    await execute_core(session, _TOUCH_ACTIVITY, {"user_ids": list(user_ids), "at": at, "stale_before": stale_before})
 
 
-_ACTIVE_AMONG = select(User.id).where(User.id.in_(bindparam("user_ids", expanding=True)), User.deleted_at.is_(None))
+_ACTIVE_AMONG = select(User.id, User.last_active_at).where(
+    User.id.in_(bindparam("user_ids", expanding=True)), User.deleted_at.is_(None)
+)
 _ACTIVE_AMONG_LOCKED = _ACTIVE_AMONG.order_by(User.id).with_for_update(read=True, key_share=True)
 
 
-async def active_among(session: AsyncSession, user_ids: Sequence[uuid.UUID], *, lock: bool) -> set[uuid.UUID]:
+async def active_among(
+    session: AsyncSession, user_ids: Sequence[uuid.UUID], *, lock: bool
+) -> dict[uuid.UUID, datetime | None]:
+    """Each of these users who may still act, with their last stamped activity."""
     statement = _ACTIVE_AMONG_LOCKED if lock else _ACTIVE_AMONG
-    return set((await execute_core(session, statement, {"user_ids": sorted(user_ids)})).scalars())
+    rows = await execute_core(session, statement, {"user_ids": sorted(user_ids)})
+    return {row.id: row.last_active_at for row in rows}

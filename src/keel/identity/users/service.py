@@ -216,13 +216,15 @@ async def delete_account(session: AsyncSession, principal: Principal, origin: Re
     await session.flush()
 
 
-async def active_among(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+async def active_among(session: AsyncSession, user_ids: Sequence[uuid.UUID], *, stamp_every_s: float) -> set[uuid.UUID]:
     """Which of these users may still act, key-share-locked for the rest of the
-    transaction (an account deletion waits for it, as for a write request)."""
-    return await repository.active_among(session, user_ids, lock=True)
-
-
-async def note_activity(session: AsyncSession, user_ids: Sequence[uuid.UUID], *, every_s: float) -> None:
-    """Stamp these users' ``last_active_at``, at most once per ``every_s`` each."""
+    transaction (an account deletion waits for it, as for a write request),
+    their ``last_active_at`` stamped at most once per ``stamp_every_s`` each
+    (users stamped more recently cost no write at all)."""
+    found = await repository.active_among(session, user_ids, lock=True)
     moment = now()
-    await repository.touch_activity(session, sorted(user_ids), moment, moment - timedelta(seconds=every_s))
+    stale_before = moment - timedelta(seconds=stamp_every_s)
+    due = sorted(user_id for user_id, last in found.items() if last is None or last < stale_before)
+    if due:
+        await repository.touch_activity(session, due, moment, stale_before)
+    return set(found)
