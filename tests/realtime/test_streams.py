@@ -64,8 +64,14 @@ async def test_an_event_id_is_a_duplicate_only_within_its_own_users_stream(live:
     # The first user's "b" and "c" and the second's "a" are new, though each
     # id may be known to the batch's other user; only the first user's "a"
     # again is not. The users reserve different numbers of seqs.
-    batch = [incoming(first, "b"), incoming(second, "a"), incoming(first, "a"), incoming(first, "c")]
-    assert await store(batch + [incoming(second, "a")]) == [(2, False), (1, False), (1, True), (3, False), (1, True)]
+    batch = [
+        incoming(first, "b"),
+        incoming(second, "a"),
+        incoming(first, "a"),
+        incoming(first, "c"),
+        incoming(second, "a"),
+    ]
+    assert await store(batch) == [(2, False), (1, False), (1, True), (3, False), (1, True)]
 
 
 async def test_purged_events_make_a_resume_from_before_them_resync(live: Live) -> None:
