@@ -68,7 +68,7 @@ class Latency:
     p50_ms: float
     p99_ms: float
     max_ms: float
-    target_ms: float
+    target_ms: float | None  # None: measured beside another load, for information
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def ws_url(server: Server) -> str:
 
 
 async def relay(
-    name: str, pairs_at: tuple[str, str], fleets: list[list[SeededDevice]], *, seconds: float, target_ms: float
+    name: str, pairs_at: tuple[str, str], fleets: list[list[SeededDevice]], *, seconds: float, target_ms: float | None
 ) -> Latency:
     send_url, receive_url = pairs_at
     senders = await open_sessions(send_url, [devices[0] for devices in fleets])
@@ -138,29 +138,37 @@ def run_backend(backend: str, *, quick: bool, workdir: Path) -> tuple[Held, list
             settle_postgres(database_url)
         latencies: list[Latency] = []
         rounds: list[HttpRound] = []
+
+        def settle() -> None:
+            """Between scenarios: the servers idle and, on PostgreSQL, the tables
+            vacuumed and analyzed (autovacuum's work, off on this machine)."""
+            wait_until_idle(Server.running)
+            if pg:
+                settle_postgres(database_url)
+
         with Server(f"keel-{backend}", keel_command("serve"), env, workdir, "/health/live") as api:
             token = login(api.base_url, tasks_org.email, tasks_org.password)
             tasks_path = f"/api/v1/orgs/{tasks_org.org_id}/tasks"
             url = ws_url(api)
-            wait_until_idle(Server.running)
+            settle()
             latencies.append(
                 asyncio.run(
                     relay("one process", (url, url), relay_fleets, seconds=seconds, target_ms=ONE_PROCESS_P99_MS)
                 )
             )
-            wait_until_idle(Server.running)
+            settle()
             rounds += task_list_rounds("no sessions", api.port, tasks_path, token, wrk_seconds)
             held, with_sessions, under_load = asyncio.run(
                 _with_sessions(api, idle_devices, relay_fleets, tasks_path, token, seconds=wrk_seconds)
             )
             rounds += with_sessions
             latencies.append(under_load)
-            wait_until_idle(Server.running)
+            settle()
             rounds += task_list_rounds("no sessions", api.port, tasks_path, token, wrk_seconds)
             if pg:
                 other_env = env | {"KEEL_WORKER_IN_PROCESS": "false"}
                 with Server(f"keel-{backend}-2", keel_command("serve"), other_env, workdir, "/health/live") as other:
-                    wait_until_idle(Server.running)
+                    settle()
                     pairs_at = (url, ws_url(other))
                     latencies.append(
                         asyncio.run(
@@ -209,7 +217,7 @@ async def _with_sessions(
                     (ws_url(api), ws_url(api)),
                     relay_fleets,
                     seconds=len(WRK_CONNECTIONS) * seconds + 2,
-                    target_ms=ONE_PROCESS_P99_MS,
+                    target_ms=None,
                 )
             )
             await asyncio.sleep(1)
@@ -239,11 +247,14 @@ def _latency_table(latencies: list[Latency]) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in latencies:
-        ok = row.p99_ms < row.target_ms and row.received == row.sent
-        verdict = "met" if ok else "missed"
+        if row.target_ms is None:
+            target = "none (beside wrk's load)"
+        else:
+            ok = row.p99_ms < row.target_ms and row.received == row.sent
+            target = f"p99 < {row.target_ms:.0f} ms, all received: {'met' if ok else 'missed'}"
         lines.append(
             f"| {row.name} | {row.sent:,} | {row.received:,} | {row.p50_ms:.1f} | {row.p99_ms:.1f} | {row.max_ms:.1f} "
-            f"| p99 < {row.target_ms:.0f} ms, all received: {verdict} |"
+            f"| {target} |"
         )
     return lines
 
@@ -281,6 +292,9 @@ def write_report(path: Path, sections: dict[str, tuple[Held, list[Latency], list
         f"- When: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         f"- Machine: {machine}",
         f"- Command: `{command}`",
+        "- Between scenarios the servers are let go idle and, on PostgreSQL, the tables are",
+        "  vacuumed and analyzed: autovacuum is off on this machine's PostgreSQL (its CI",
+        "  configuration), and without it the planner keeps the statistics of empty tables.",
         "- The load generator runs in the benchmark's process on the same two cores as keel",
         "  (and PostgreSQL and Redis): its own CPU is in every figure.",
         f"- Sessions: {SOCKET_USERS} users each with {SOCKETS // SOCKET_USERS} devices, each device one",

@@ -26,6 +26,8 @@ from keel.core.logging import get_logger
 from keel.realtime.connection import Connection
 
 _log = get_logger("keel.realtime")
+# Sessions written per slice of a heartbeat.
+_BEAT_SLICE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +92,26 @@ class Presence:
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.ttl_s / 3)
-            await self._write(list(self.local.values()))
+            # In slices, the event loop free between them: ten thousand
+            # entries written in one go held up every request for their time.
+            sessions = list(self.local.values())
+            for start in range(0, len(sessions), _BEAT_SLICE):
+                if not await self._write(sessions[start : start + _BEAT_SLICE]):
+                    break  # the cache is away: the next beat writes them all again
+                await asyncio.sleep(0)
 
-    async def _write(self, connections: Iterable[Connection]) -> None:
+    async def _write(self, connections: Iterable[Connection]) -> bool:
         expires_at = time.time() + self.ttl_s
         entries = [(_key(c.user_id), c.session_id, _entry(c, expires_at)) for c in connections]
         try:
             await self.cache.put_fields(entries, ttl_s=self.ttl_s)
-        except Exception as exc:  # local presence goes on; the next beat writes them all again
+        except Exception as exc:  # local presence goes on
             self._note_lost(exc)
-            return
+            return False
         if self._lost:
             self._lost = False
             _log.info("realtime.presence_recovered")
+        return True
 
     def _note_lost(self, exc: Exception) -> None:
         if not self._lost:
