@@ -59,6 +59,9 @@ class Recorder:
         self.started = asyncio.Event()
         self.consumed = asyncio.Event()
 
+    async def hears(self, session: AsyncSession, event_type: str, org_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        return set(org_ids) if event_type == self.event_type else set()
+
     async def consume(self, session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:
         mine = [message for message in messages if message.event_type == self.event_type]
         if mine:

@@ -197,12 +197,20 @@ async def test_a_client_ahead_of_the_stream_or_in_another_epoch_resyncs(live: Li
     await ws.close()
 
 
-async def test_device_events_go_to_the_outbox_of_the_users_personal_org(live: Live) -> None:
+async def test_device_events_go_to_the_outbox_of_the_users_personal_org_once_a_webhook_listens(live: Live) -> None:
     owner = await register(live.http)
     device = await add_device(live, owner)
     ws, _ = await open_session(live, device)
-    await send(ws, type="event", id="hooked", kind="note.saved", payload={"text": "hi"})
+    await send(ws, type="event", id="unheard", kind="note.saved", payload={"text": "nobody listens"})
     assert (await receive(ws))["seq"] == 1
+    endpoint = await live.http.post(
+        f"{API}/orgs/{owner.personal_org_id}/webhooks",
+        json={"url": "https://hooks.example.com/devices", "event_types": ["device.event"]},
+        headers=owner.headers,
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    await send(ws, type="event", id="hooked", kind="note.saved", payload={"text": "hi"})
+    assert (await receive(ws))["seq"] == 2
     await ws.close()
     assert (await live.http.delete(f"{API}/devices/{device.id}", headers=owner.headers)).status_code == 204
     async with platform(live.app).database.session(write=False) as session:
@@ -213,12 +221,48 @@ async def test_device_events_go_to_the_outbox_of_the_users_personal_org(live: Li
                 .order_by(OutboxEvent.created_at)
             )
         ).all()
+    # Registration and revocation always; the event only once an endpoint subscribes to it.
     assert [row.event_type for row in rows] == ["device.registered", "device.event", "device.revoked"]
     assert rows[1].payload == {
         "user_id": owner.id,
         "device_id": device.id,
-        "seq": 1,
+        "seq": 2,
         "id": "hooked",
         "kind": "note.saved",
         "payload": {"text": "hi"},
     }
+
+
+async def test_an_org_hears_device_events_through_an_enabled_endpoint_subscribed_to_them(live: Live) -> None:
+    async def org_with_endpoint(**body: object) -> uuid.UUID:
+        owner = await register(live.http)
+        hooks = f"{API}/orgs/{owner.personal_org_id}/webhooks"
+        response = await live.http.post(
+            hooks, json={"url": "https://hooks.example.com/x", **body}, headers=owner.headers
+        )
+        assert response.status_code == 201, response.text
+        return uuid.UUID(owner.personal_org_id)
+
+    every_type = await org_with_endpoint()
+    device_events = await org_with_endpoint(event_types=["device.event", "task.created"])
+    tasks_only = await org_with_endpoint(event_types=["task.created"])
+    disabled_owner = await register(live.http)
+    hooks = f"{API}/orgs/{disabled_owner.personal_org_id}/webhooks"
+    created = await live.http.post(
+        hooks,
+        json={"url": "https://hooks.example.com/z", "event_types": ["device.event"]},
+        headers=disabled_owner.headers,
+    )
+    assert created.status_code == 201
+    patched = await live.http.patch(
+        f"{hooks}/{created.json()['id']}", json={"enabled": False}, headers=disabled_owner.headers
+    )
+    assert patched.status_code == 200, patched.text
+    disabled = uuid.UUID(disabled_owner.personal_org_id)
+    silent = uuid.UUID((await register(live.http)).personal_org_id)
+    worker = platform(live.app).worker
+    async with platform(live.app).database.session(write=False) as session:
+        heard = await worker.heard_in(
+            session, "device.event", [every_type, device_events, tasks_only, disabled, silent]
+        )
+    assert heard == {every_type, device_events}

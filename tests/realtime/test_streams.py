@@ -44,6 +44,9 @@ async def test_an_event_id_is_a_duplicate_only_within_its_own_users_stream(live:
     async def everyone(session: object, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
         return set(user_ids)
 
+    async def nobody(session: object, event_type: str, org_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        return set()
+
     def incoming(user_id: uuid.UUID, client_id: str) -> events.Incoming:
         return events.Incoming(
             user_id=user_id,
@@ -57,7 +60,7 @@ async def test_an_event_id_is_a_duplicate_only_within_its_own_users_stream(live:
 
     async def store(batch: list[events.Incoming]) -> list[tuple[int, bool]]:
         async with database.session(write=True) as session, session.begin():
-            await events.store(session, batch, active_users=everyone)
+            await events.store(session, batch, active_users=everyone, heard_in=nobody)
         return [(item.seq, item.duplicate) for item in batch]
 
     assert await store([incoming(first, "a")]) == [(1, False)]

@@ -56,6 +56,10 @@ class OutboxConsumer(Protocol):
     async def consume(self, session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:
         """Write what ``messages`` call for, in ``session``'s transaction; raise to retry them later."""
 
+    async def hears(self, session: AsyncSession, event_type: str, org_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Of these orgs, those whose events of ``event_type`` it would act on
+        now (an emitter of many events writes only those: ``Worker.heard_in``)."""
+
 
 class WorkerPass(Protocol):
     """Work of a domain's own that the worker drives on each pass (the webhook
@@ -96,6 +100,16 @@ class Worker:
 
     def add_consumer(self, consumer: OutboxConsumer) -> None:
         self.consumers.append(consumer)
+
+    async def heard_in(self, session: AsyncSession, event_type: str, org_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """The orgs among ``org_ids`` whose ``event_type`` events some consumer
+        would act on, asked in the emitter's transaction. For events emitted
+        by the thousand (a device's), an event nobody hears is not written:
+        its row, its claim and its consumption would come to nothing."""
+        heard: set[uuid.UUID] = set()
+        for consumer in self.consumers:
+            heard |= await consumer.hears(session, event_type, org_ids)
+        return heard
 
     def add_job(self, job: jobs.PeriodicJob) -> None:
         self.jobs.append(job)

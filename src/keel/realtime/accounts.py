@@ -13,6 +13,8 @@ from keel.core.commit_hooks import after_commit
 from keel.core.outbox import OutboxMessage
 from keel.realtime.devices.service import revoke_all_devices
 
+_DELETED = "user.deleted"
+
 
 class AccountDeletions:
     name = "realtime.account_deletions"
@@ -20,9 +22,12 @@ class AccountDeletions:
     def __init__(self, disconnect_user: Callable[[uuid.UUID], None]) -> None:
         self.disconnect_user = disconnect_user
 
+    async def hears(self, session: AsyncSession, event_type: str, org_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        return set(org_ids) if event_type == _DELETED else set()
+
     async def consume(self, session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:
         for message in messages:
-            if message.event_type == "user.deleted":
+            if message.event_type == _DELETED:
                 user_id = uuid.UUID(str(message.payload["user_id"]))
                 await revoke_all_devices(session, user_id)
                 after_commit(session, functools.partial(self.disconnect_user, user_id))

@@ -42,6 +42,7 @@ def install(app: FastAPI, built: Platform) -> None:
         settings=settings.realtime,
         signer=built.token_signer,
         active_user=active_user,
+        heard_in=built.worker.heard_in,
         trusted_proxies=frozenset(settings.http.trusted_proxies),
         activity_interval_s=settings.auth.activity_write_interval_s,
     )

@@ -45,6 +45,11 @@ class WebhookFanout:
         """``added``: told when deliveries were written (the dispatcher then looks for them)."""
         self.added = added
 
+    async def hears(self, session: AsyncSession, event_type: str, org_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """The orgs with an enabled endpoint subscribed to ``event_type``."""
+        subscriptions = await SubscribedEndpoints(session).subscriptions_in(org_ids)
+        return {org_id for org_id, types in subscriptions if not types or event_type in types}
+
     async def consume(self, session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:
         org_ids = sorted({message.org_id for message in messages if message.org_id is not None})
         if not org_ids:

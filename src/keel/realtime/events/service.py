@@ -27,6 +27,10 @@ from keel.realtime.events.schemas import EventRead
 # Which of these users may still act (locked against deletion till the commit;
 # their activity stamped, throttled).
 ActiveUsers = Callable[[AsyncSession, list[uuid.UUID]], Awaitable[set[uuid.UUID]]]
+# Of these orgs, those where an outbox consumer acts on this event type
+# (``Worker.heard_in``: a webhook endpoint subscribed to it).
+HeardIn = Callable[[AsyncSession, str, list[uuid.UUID]], Awaitable[set[uuid.UUID]]]
+EVENT_TYPE = "device.event"
 
 
 @dataclass(slots=True)
@@ -46,10 +50,13 @@ class Incoming:
     refused: str | None = None
 
 
-async def store(session: AsyncSession, items: Sequence[Incoming], *, active_users: ActiveUsers) -> None:
+async def store(
+    session: AsyncSession, items: Sequence[Incoming], *, active_users: ActiveUsers, heard_in: HeardIn
+) -> None:
     """Store a batch, a fixed number of statements whatever its users: which
     are still active, which devices still live, which ids already stored,
-    the seqs, the events and their outbox rows."""
+    the seqs, the events, and the outbox rows of those an outbox consumer
+    hears (the user's personal org has a webhook endpoint subscribed)."""
     streams = StreamRepository(session)
     active = await active_users(session, sorted({item.user_id for item in items}))
     live = await live_device_ids(session, {item.device_id for item in items if item.device_id is not None})
@@ -78,7 +85,9 @@ async def store(session: AsyncSession, items: Sequence[Incoming], *, active_user
             key = (item.user_id, item.client_id)
             item.seq = known[key] if key in known else fresh[key].seq
     await streams.add([_row(item) for item in fresh.values()])
-    await emit_many(session, [_outbox_event(item) for item in fresh.values()])
+    orgs = sorted({item.org_id for item in fresh.values() if item.org_id is not None})
+    heard = await heard_in(session, EVENT_TYPE, orgs) if orgs else set()
+    await emit_many(session, [_outbox_event(item) for item in fresh.values() if item.org_id in heard])
 
 
 def _outbox_event(item: Incoming) -> tuple[str, dict[str, object], uuid.UUID | None]:
@@ -90,7 +99,7 @@ def _outbox_event(item: Incoming) -> tuple[str, dict[str, object], uuid.UUID | N
         "kind": item.kind,
         "payload": orjson.loads(item.payload),
     }
-    return "device.event", payload, item.org_id
+    return EVENT_TYPE, payload, item.org_id
 
 
 def _row(item: Incoming) -> dict[str, object]:

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
+from keel.core.db import execute_core
 from keel.core.pagination import KeysetQuery
 from keel.core.repository import OrgRepository, Repository
 from keel.webhooks.endpoints.models import WebhookEndpoint
@@ -30,6 +31,12 @@ _OLDEST_FIRST = KeysetQuery.of(
 )
 
 
+# Built once: asked for every batch of device events.
+_SUBSCRIPTIONS = select(WebhookEndpoint.org_id, WebhookEndpoint.event_types).where(
+    WebhookEndpoint.org_id.in_(bindparam("org_ids", expanding=True)), WebhookEndpoint.enabled.is_(True)
+)
+
+
 class SubscribedEndpoints(Repository[WebhookEndpoint]):
     """The worker's reads, across orgs: it serves every org's events."""
 
@@ -40,6 +47,13 @@ class SubscribedEndpoints(Repository[WebhookEndpoint]):
             WebhookEndpoint.org_id.in_(org_ids), WebhookEndpoint.enabled.is_(True)
         )
         return await self.all(statement)
+
+    async def subscriptions_in(self, org_ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, list[Any]]]:
+        """Each enabled endpoint's org and event types (empty: every type)."""
+        if not org_ids:
+            return []
+        rows = await execute_core(self.session, _SUBSCRIPTIONS, {"org_ids": sorted(org_ids)})
+        return [(row.org_id, row.event_types or []) for row in rows]
 
     async def disabled_count(self) -> int:
         return int(await self.session.scalar(select(func.count()).where(WebhookEndpoint.enabled.is_(False))) or 0)
