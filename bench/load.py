@@ -151,9 +151,15 @@ def run_wrk(
     seconds: int = 8,
     mixed: Sequence[MixedUser] = (),
     follow_cursors: bool = False,
+    pause_ms: int = 0,
 ) -> LoadResult:
     """``follow_cursors``: ``path`` is a list's first page (with a query
-    string); each connection walks on through its next_cursor."""
+    string); each connection walks on through its next_cursor.
+    ``pause_ms``: each connection waits this long after an answer before
+    its next request, so that together they send about
+    ``connections * 1000 / pause_ms`` requests/s (a set load, well below
+    what the server can take, rather than as many as it answers) while
+    answers take much less than the pause."""
     authorization = f"Bearer {token}" if token else ""
     if mixed:
         users = ", ".join(f'{{"{u.token}", "{u.org_id}", "{u.task_id}"}}' for u in mixed)
@@ -162,6 +168,8 @@ def run_wrk(
         script = _FOLLOWING % {"path": path, "authorization": authorization} + _COUNTING
     else:
         script = _SINGLE % {"method": method, "path": path, "authorization": authorization} + _COUNTING
+    if pause_ms:
+        script += f"\ndelay = function() return {pause_ms} end\n"
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:

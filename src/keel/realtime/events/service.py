@@ -8,6 +8,7 @@ are refused, each on its own, without failing the batch."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,7 +60,9 @@ async def store(
     hears (the user's personal org has a webhook endpoint subscribed)."""
     streams = StreamRepository(session)
     active = await active_users(session, sorted({item.user_id for item in items}))
+    await _others_turn()
     live = await live_device_ids(session, {item.device_id for item in items if item.device_id is not None})
+    await _others_turn()
     for item in items:
         if item.user_id not in active:
             item.refused = "account_gone"
@@ -67,6 +70,7 @@ async def store(
             item.refused = "device_revoked"
     accepted = [item for item in items if item.refused is None]
     known = await streams.seqs_of({(item.user_id, item.client_id) for item in accepted})
+    await _others_turn()
     fresh: dict[tuple[uuid.UUID, str], Incoming] = {}
     for item in accepted:
         key = (item.user_id, item.client_id)
@@ -78,6 +82,7 @@ async def store(
     for user_id, _ in fresh:
         counts[user_id] = counts.get(user_id, 0) + 1
     next_seq = await streams.reserve(counts)
+    await _others_turn()
     for (user_id, _), item in fresh.items():  # in the order they came
         item.seq, next_seq[user_id] = next_seq[user_id], next_seq[user_id] + 1
     for item in accepted:
@@ -85,9 +90,17 @@ async def store(
             key = (item.user_id, item.client_id)
             item.seq = known[key] if key in known else fresh[key].seq
     await streams.add([_row(item) for item in fresh.values()])
+    await _others_turn()
     orgs = sorted({item.org_id for item in fresh.values() if item.org_id is not None})
     heard = await heard_in(session, EVENT_TYPE, orgs) if orgs else set()
     await emit_many(session, [_outbox_event(item) for item in fresh.values() if item.org_id in heard])
+
+
+async def _others_turn() -> None:
+    """Let the event loop run other work between a batch's statements: on
+    SQLite (run on the loop) a statement never waits for I/O, and a batch
+    would hold every request up from its first statement to its commit."""
+    await asyncio.sleep(0)
 
 
 def _outbox_event(item: Incoming) -> tuple[str, dict[str, object], uuid.UUID | None]:
