@@ -28,11 +28,18 @@ EVENT_COLUMNS = (
 # Built once: the events of every batch go through these.
 _EVENTS = RealtimeEvent.__table__
 assert isinstance(_EVENTS, Table)
-# Exact (user, client id) pairs: one index probe each. Two separate IN lists
-# would match their cross product, and once a batch names most users the
-# planner scans the whole table instead.
-_SEQS_OF = select(RealtimeEvent.user_id, RealtimeEvent.client_id, RealtimeEvent.seq).where(
+# Which (user, client id) pairs a batch's streams hold, as each database
+# plans it well. PostgreSQL: the exact pairs, an index probe each (two IN
+# lists match their cross product, and once a batch names most users its
+# planner scans the whole table). SQLite: the two IN lists, which it probes
+# on the (user_id, client_id) index as their cross product (a row-value IN
+# is a scan of the whole table there).
+_SEQS_OF_PAIRS = select(RealtimeEvent.user_id, RealtimeEvent.client_id, RealtimeEvent.seq).where(
     tuple_(RealtimeEvent.user_id, RealtimeEvent.client_id).in_(bindparam("keys", expanding=True))
+)
+_SEQS_OF_LISTS = select(RealtimeEvent.user_id, RealtimeEvent.client_id, RealtimeEvent.seq).where(
+    RealtimeEvent.user_id.in_(bindparam("user_ids", expanding=True)),
+    RealtimeEvent.client_id.in_(bindparam("client_ids", expanding=True)),
 )
 _ADD = insert(_EVENTS)
 _RAISE_STREAMS = (
@@ -91,8 +98,14 @@ class StreamRepository:
         """The seq of each (user, client id) the users' streams already hold."""
         if not client_ids:
             return {}
-        rows = await execute_core(self.session, _SEQS_OF, {"keys": sorted(client_ids)})
-        return {(row.user_id, row.client_id): row.seq for row in rows}
+        if self.session.get_bind().dialect.name == "postgresql":
+            rows = await execute_core(self.session, _SEQS_OF_PAIRS, {"keys": sorted(client_ids)})
+        else:
+            users = sorted({user_id for user_id, _ in client_ids})
+            ids = sorted({client_id for _, client_id in client_ids})
+            rows = await execute_core(self.session, _SEQS_OF_LISTS, {"user_ids": users, "client_ids": ids})
+        found = {(row.user_id, row.client_id): row.seq for row in rows}
+        return {key: seq for key, seq in found.items() if key in client_ids}
 
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
