@@ -186,8 +186,10 @@ def run_backend(backend: str, *, quick: bool, workdir: Path) -> tuple[Held, list
             )
             settle()
             rounds += task_list_rounds("no sessions", api.port, tasks_path, token, wrk_seconds, [FLAT_OUT])
-            loads = [FLAT_OUT, paced_at(rounds[0].result.rps)]
-            rounds += task_list_rounds("no sessions", api.port, tasks_path, token, wrk_seconds, loads[1:])
+            # The set rate first: after a flat-out round the server is still
+            # working off the events queued meanwhile.
+            loads = [paced_at(rounds[0].result.rps), FLAT_OUT]
+            rounds += task_list_rounds("no sessions", api.port, tasks_path, token, wrk_seconds, loads[:1])
             held, with_sessions, under_load = asyncio.run(
                 _with_sessions(api, idle_devices, relay_fleets, tasks_path, token, seconds=wrk_seconds, loads=loads)
             )
