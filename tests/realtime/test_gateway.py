@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from websockets.asyncio.client import connect
 
-from keel.core.outbox import OutboxEvent
+from keel.core.outbox import OutboxEvent, OutboxMessage
 from keel.core.platform import platform
 from tests.fixtures.accounts import API, register
 from tests.fixtures.realtime import Live, add_device, closed_with, open_session, receive, send
@@ -197,18 +198,30 @@ async def test_a_client_ahead_of_the_stream_or_in_another_epoch_resyncs(live: Li
     await ws.close()
 
 
-async def test_device_events_go_to_the_outbox_of_the_users_personal_org_once_a_webhook_listens(live: Live) -> None:
+class DeviceEventsOf:
+    """An outbox consumer that hears one org's device events, and does nothing with them."""
+
+    name = "test.device_events"
+
+    def __init__(self, org_id: uuid.UUID) -> None:
+        self.org_id = org_id
+
+    async def hears(self, session: AsyncSession, event_type: str, org_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        return {self.org_id} if event_type == "device.event" and self.org_id in org_ids else set()
+
+    async def consume(self, session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:
+        return None
+
+
+async def test_device_events_go_to_the_outbox_of_the_users_personal_org_once_a_consumer_hears_them(live: Live) -> None:
     owner = await register(live.http)
     device = await add_device(live, owner)
     ws, _ = await open_session(live, device)
     await send(ws, type="event", id="unheard", kind="note.saved", payload={"text": "nobody listens"})
     assert (await receive(ws))["seq"] == 1
-    endpoint = await live.http.post(
-        f"{API}/orgs/{owner.personal_org_id}/webhooks",
-        json={"url": "https://hooks.example.com/devices", "event_types": ["device.event"]},
-        headers=owner.headers,
-    )
-    assert endpoint.status_code == 201, endpoint.text
+    # Now a consumer hears the user's device events (as webhooks do once an
+    # endpoint subscribes; one that would send them is for the webhook tests).
+    platform(live.app).worker.add_consumer(DeviceEventsOf(uuid.UUID(owner.personal_org_id)))
     await send(ws, type="event", id="hooked", kind="note.saved", payload={"text": "hi"})
     assert (await receive(ws))["seq"] == 2
     await ws.close()
@@ -221,7 +234,7 @@ async def test_device_events_go_to_the_outbox_of_the_users_personal_org_once_a_w
                 .order_by(OutboxEvent.created_at)
             )
         ).all()
-    # Registration and revocation always; the event only once an endpoint subscribes to it.
+    # Registration and revocation always; the event only once a consumer hears it.
     assert [row.event_type for row in rows] == ["device.registered", "device.event", "device.revoked"]
     assert rows[1].payload == {
         "user_id": owner.id,
