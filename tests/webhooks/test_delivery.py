@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
@@ -35,6 +36,7 @@ from keel.webhooks.endpoints.models import WebhookEndpoint
 from keel.webhooks.endpoints.service import EndpointPolicy
 from keel.webhooks.fanout import WebhookFanout
 from keel.webhooks.metrics import WebhookMetrics
+from keel.webhooks.secret_box import SecretBox
 from tests.fixtures.accounts import API, register
 from tests.fixtures.servers import free_port
 from tests.fixtures.waiting import eventually
@@ -145,6 +147,39 @@ async def test_delivery_logs_name_the_message_and_endpoint_never_the_secret_or_t
     assert "title-that-stays-out-of-logs" not in logged
     assert endpoint["secret"] not in logged
     assert endpoint["secret"].removeprefix("whsec_") not in logged
+
+
+async def test_a_secret_sealed_with_a_lost_key_fails_its_attempts_without_sending(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    receiver = await receivers()
+    app, client, owner, endpoint = await hooked_app(delivering, make_client, receiver.url)
+    lost_key = SecretBox(SecretStr("a key this process was never given, long enough"))
+    async with platform(app).database.session(write=True) as session, session.begin():
+        await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == uuid.UUID(endpoint["id"]))
+            .values(secret_sealed=lost_key.seal(signing.new_signing_secret()))
+        )
+    await create_task(client, owner, "unsigned")
+    # Each attempt is recorded as failed (never an exception that leaves the
+    # delivery leased), and the retries run out to a dead letter.
+    [delivery] = await settled(app, endpoint["id"], 1)
+    assert delivery.status == "dead"
+    assert delivery.attempts == 3
+    assert "key keel no longer has" in (delivery.last_error or "")
+    assert receiver.received == []
+    # Rotating gives a secret keel can open; only it signs (nothing to overlap with).
+    rotated = await client.post(
+        f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}/rotate-secret", headers=owner.headers
+    )
+    assert rotated.status_code == 201, rotated.text
+    assert rotated.json()["previous_expires_at"] is None
+    await create_task(client, owner, "signed again")
+    await receiver.wait_for(1)
+    [(headers, body)] = receiver.received
+    assert Webhook(rotated.json()["secret"]).verify(body, headers)["type"] == "task.created"
+    assert len(headers["webhook-signature"].split(" ")) == 1
 
 
 async def test_410_gone_disables_the_endpoint(

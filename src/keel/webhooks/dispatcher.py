@@ -209,7 +209,11 @@ class Dispatcher:
     async def _deliver(self, delivery: dict[str, Any], endpoint: WebhookEndpoint, until: datetime) -> None:
         at = now()
         started = monotonic()
-        outcome = await self._attempt(delivery, endpoint, at)
+        try:
+            outcome = await self._attempt(delivery, endpoint, at)
+        except Exception as exc:  # never a task's unretrieved exception: its lease runs out, it is tried again
+            _log.warning("webhook.attempt_failed", webhook_id=delivery["message_id"], error=type(exc).__name__)
+            return
         if outcome.delivered:
             self._resting.succeeded(endpoint.id)
         else:
@@ -224,10 +228,12 @@ class Dispatcher:
         url = endpoint.url
         if literal_refused(url, allow_private=self.settings.webhook_allow_private_targets):
             return Outcome(None, "refused: the URL's address is private or reserved", None)
+        try:
+            secrets = signing_secrets(endpoint, self.secrets, at)
+        except ValueError:  # restoring the key to KEEL_PREVIOUS_SECRET_KEYS lets the retries through
+            return Outcome(None, "not sent: the signing secret was sealed with a key keel no longer has", None)
         body = delivery["body"].encode()
-        headers = signing.headers(
-            signing_secrets(endpoint, self.secrets, at), delivery["message_id"], int(at.timestamp()), body
-        )
+        headers = signing.headers(secrets, delivery["message_id"], int(at.timestamp()), body)
         headers["content-type"] = "application/json"
         try:
             async with self._http().post(url, data=body, headers=headers, allow_redirects=False) as response:

@@ -62,10 +62,12 @@ class WebhookEndpointCreated(WebhookEndpointRead):
 
 
 class WebhookSecretRotated(BaseModel):
-    """The endpoint's new signing secret (shown this once); the old one also signs until ``previous_expires_at``."""
+    """The endpoint's new signing secret (shown this once); the old one also
+    signs until ``previous_expires_at`` (null: the old one was sealed with a
+    key keel no longer has, so only the new one signs)."""
 
     secret: str
-    previous_expires_at: datetime
+    previous_expires_at: datetime | None
 
 
 class EventTypeInfo(BaseModel):

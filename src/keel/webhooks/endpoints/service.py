@@ -181,8 +181,12 @@ async def rotate_secret(
     scope.require(Role.ADMIN)
     endpoint = await _endpoint(EndpointRepository(session, scope), endpoint_id)
     secret = new_signing_secret()
-    expires_at = now() + timedelta(seconds=policy.settings.webhook_secret_overlap_s)
-    endpoint.previous_secret_sealed = policy.secrets.seal(policy.secrets.open(endpoint.secret_sealed))
+    expires_at: datetime | None = now() + timedelta(seconds=policy.settings.webhook_secret_overlap_s)
+    try:
+        previous: str | None = policy.secrets.seal(policy.secrets.open(endpoint.secret_sealed))
+    except ValueError:  # sealed with a key keel no longer has: there is nothing to sign the overlap with
+        previous, expires_at = None, None
+    endpoint.previous_secret_sealed = previous
     endpoint.previous_secret_expires_at = expires_at
     endpoint.secret_sealed = policy.secrets.seal(secret)
     await session.flush()
