@@ -11,16 +11,18 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from keel.core.clock import now
 from keel.core.platform import platform
 from keel.realtime.devices.models import Device as DeviceRow
+from keel.realtime.events.models import RealtimeEvent
 from keel.realtime.services import Realtime
 from tests.fixtures.accounts import API, register
-from tests.fixtures.realtime import Live, add_device, closed_with, handshake, open_session, receive, send
+from tests.fixtures.realtime import Live, add_device, closed_with, handshake, open_session, public_key_of, receive, send
+from tests.fixtures.waiting import eventually
 
 
 async def test_bad_frames_get_error_frames_and_the_session_goes_on(live: Live) -> None:
@@ -145,6 +147,42 @@ async def test_deleting_the_account_closes_every_session_and_revokes_the_devices
     assert (await live.http.delete(f"{API}/me", headers=owner.headers)).status_code == 204
     assert await closed_with(ws, timeout_s=2.0) == 4403
     assert await closed_with(browser, timeout_s=2.0) == 4403
+
+
+async def test_the_export_holds_the_devices_and_events_and_deletion_deletes_the_events(live: Live) -> None:
+    owner = await register(live.http)
+    kept, revoked = await add_device(live, owner, "kept"), await add_device(live, owner, "revoked")
+    assert (await live.http.delete(f"{API}/devices/{revoked.id}", headers=owner.headers)).status_code == 204
+    ws, _ = await open_session(live, kept)
+    await send(ws, type="event", id="note-1", kind="note", payload={"text": "personal"})
+    assert (await receive(ws))["type"] == "ack"
+
+    exported = await live.http.get(f"{API}/me/export", headers=owner.headers)
+    assert exported.status_code == 200
+    realtime = exported.json()["domains"]["realtime"]
+    devices = {d["name"]: d for d in realtime["devices"]}
+    assert devices.keys() == {"kept", "revoked"}
+    assert devices["kept"]["public_key"] == public_key_of(kept.key)
+    assert devices["kept"]["revoked_at"] is None
+    assert devices["revoked"]["revoked_at"] is not None
+    [event] = realtime["events"]
+    assert (event["id"], event["kind"], event["payload"], event["from_device"]) == (
+        "note-1",
+        "note",
+        {"text": "personal"},
+        kept.id,
+    )
+
+    assert (await live.http.delete(f"{API}/me", headers=owner.headers)).status_code == 204
+
+    async def no_events_left() -> bool:
+        async with platform(live.app).database.session(write=False) as session:
+            found = await session.scalar(
+                select(func.count()).select_from(RealtimeEvent).where(RealtimeEvent.user_id == uuid.UUID(owner.id))
+            )
+        return found == 0
+
+    assert await eventually(no_events_left)
 
 
 async def test_an_event_from_a_device_revoked_mid_flight_is_dropped_cleanly(live: Live) -> None:

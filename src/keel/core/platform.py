@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the services' modules import this one for their accessors
     from keel.core.health import HealthChecker
     from keel.core.metrics import Metrics
     from keel.core.pagination import CursorCodec
+    from keel.core.personal_data import PersonalDataSource
     from keel.core.ratelimit import RateLimiter
     from keel.core.security import TokenSigner
     from keel.core.worker import Worker
@@ -53,6 +54,8 @@ class Platform:
     api_routes: list[BaseRoute] = field(default_factory=list)
     # WebSocket endpoints by exact path, dispatched by accelerators.direct_websockets.
     websocket_endpoints: dict[str, Any] = field(default_factory=dict)
+    # What domains other than identity hold about a person, for their export.
+    personal_data: list[PersonalDataSource] = field(default_factory=list)
 
     @property
     def principal_resolver(self) -> PrincipalResolver:

@@ -1,5 +1,6 @@
 """When an account is deleted (identity's ``user.deleted`` outbox event),
-its devices are revoked and its live sessions closed on every process."""
+its devices are revoked, its stored events deleted and its live sessions
+closed on every process."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keel.core.commit_hooks import after_commit
 from keel.core.outbox import OutboxMessage
 from keel.realtime.devices.service import revoke_all_devices
+from keel.realtime.events.service import forget_user
 
 _DELETED = "user.deleted"
 
@@ -30,4 +32,5 @@ class AccountDeletions:
             if message.event_type == _DELETED:
                 user_id = uuid.UUID(str(message.payload["user_id"]))
                 await revoke_all_devices(session, user_id)
+                await forget_user(session, user_id)
                 after_commit(session, functools.partial(self.disconnect_user, user_id))

@@ -17,6 +17,7 @@ from keel.core.transactions import API_PREFIX
 from keel.realtime.accounts import AccountDeletions
 from keel.realtime.gateway import Gateway
 from keel.realtime.hub import Hub
+from keel.realtime.personal_data import RealtimePersonalData
 from keel.realtime.presence.service import Presence
 from keel.realtime.retention import retention_job
 from keel.realtime.router import routers
@@ -50,6 +51,7 @@ def install(app: FastAPI, built: Platform) -> None:
     include_api_routers(app, built, routers)
     built.websocket_endpoints[WEBSOCKET_PATH] = gateway.serve
     built.worker.add_consumer(AccountDeletions(hub.disconnect_user))
+    built.personal_data.append(RealtimePersonalData())
     built.worker.add_job(retention_job(settings, built.metrics))
 
     @contextlib.asynccontextmanager

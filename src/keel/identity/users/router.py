@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from fastapi import Response
+from fastapi import Request, Response
 
 from keel.core.auth import CurrentUser
 from keel.core.openapi import problem_responses
+from keel.core.platform import request_platform
 from keel.core.request_info import CurrentRequestInfo
 from keel.core.transactions import DbSession, transactional_router
 from keel.identity.services import Identity
@@ -28,9 +29,9 @@ async def update_me(
 
 
 @router.get("/export", response_model=AccountExport)
-async def export_me(principal: CurrentUser, session: DbSession) -> AccountExport:
+async def export_me(principal: CurrentUser, session: DbSession, request: Request) -> AccountExport:
     """Everything keel holds about the caller, as JSON (GDPR access). Auth: user."""
-    return await service.export(session, principal)
+    return await service.export(session, principal, request_platform(request).personal_data)
 
 
 @router.delete("", status_code=204, responses=problem_responses(409))

@@ -57,6 +57,8 @@ class AccountExport(BaseModel):
     sessions: list[dict[str, Any]]
     api_keys_created: list[dict[str, Any]]
     audit_events: list[dict[str, Any]]
+    # Other domains' rows, by domain and kind: {"realtime": {"devices": [...], "events": [...]}}.
+    domains: dict[str, dict[str, list[dict[str, Any]]]]
 
 
 class UserSummary(BaseModel):

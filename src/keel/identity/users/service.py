@@ -14,6 +14,7 @@ from keel.core.clock import now
 from keel.core.errors import Conflict, Forbidden, Unauthorized
 from keel.core.logging import get_logger
 from keel.core.outbox import emit
+from keel.core.personal_data import PersonalDataSource
 from keel.core.principal import Principal, Role
 from keel.core.request_info import RequestInfo
 from keel.core.security import PasswordHasher
@@ -120,7 +121,10 @@ async def update_me(
     return await me(session, principal)
 
 
-async def export(session: AsyncSession, principal: Principal) -> AccountExport:
+async def export(
+    session: AsyncSession, principal: Principal, elsewhere: Sequence[PersonalDataSource] = ()
+) -> AccountExport:
+    """Identity's rows about the caller, and each other domain's (``elsewhere``)."""
     user = await _user(session, principal)
     return AccountExport(
         user=UserRead.model_validate(user),
@@ -148,6 +152,7 @@ async def export(session: AsyncSession, principal: Principal) -> AccountExport:
             for k in await api_keys.created_by(session, user.id)
         ],
         audit_events=[_audit_row(event) for event in await audit.events_by(session, user.id)],
+        domains={source.name: await source.export(session, user.id) for source in elsewhere},
     )
 
 

@@ -1,4 +1,5 @@
-"""The SQL of devices: every statement is a user's own, live devices, through ``mine``."""
+"""The SQL of devices: a user's own, live devices, through ``mine``; the
+handshake's and the export's lookups below say what they reach."""
 
 from __future__ import annotations
 
@@ -73,3 +74,8 @@ async def devices_by_ids(session: AsyncSession, device_ids: Collection[uuid.UUID
     if not device_ids:
         return []
     return (await session.scalars(select(Device).where(Device.id.in_(sorted(device_ids))))).all()
+
+
+async def every_device_of(session: AsyncSession, user_id: uuid.UUID) -> Sequence[Device]:
+    """The user's devices, revoked ones too: what their export holds."""
+    return (await session.scalars(select(Device).where(Device.user_id == user_id).order_by(Device.created_at))).all()

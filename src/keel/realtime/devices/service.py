@@ -20,7 +20,7 @@ from keel.core.request_info import RequestInfo
 from keel.identity.audit.service import record
 from keel.identity.orgs.service import personal_org_id
 from keel.realtime.devices.models import Device
-from keel.realtime.devices.repository import DeviceRepository, devices_by_ids
+from keel.realtime.devices.repository import DeviceRepository, devices_by_ids, every_device_of
 from keel.realtime.devices.schemas import DeviceCreate, DeviceRead
 from keel.realtime.keys import parse_public_key
 
@@ -90,3 +90,11 @@ async def revoke_all_devices(session: AsyncSession, user_id: uuid.UUID) -> None:
 async def described(session: AsyncSession, device_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Device]:
     """These devices by id (their names and types, for presence), revoked ones too."""
     return {device.id: device for device in await devices_by_ids(session, device_ids)}
+
+
+async def exported_devices(session: AsyncSession, user_id: uuid.UUID) -> list[dict[str, object]]:
+    """Every device the user registered, revoked ones too, for their export."""
+    return [
+        {**DeviceRead.of(device).model_dump(mode="json", exclude={"online"}), "revoked_at": device.revoked_at}
+        for device in await every_device_of(session, user_id)
+    ]

@@ -121,6 +121,18 @@ class StreamRepository:
         )
         return [dict(row) for row in rows.mappings()]
 
+    async def stored_for(self, user_id: uuid.UUID) -> list[dict[str, Any]]:
+        """Every event stored for the user, expired or not, in order: what their export holds."""
+        rows = await self.session.execute(
+            select(*EVENT_COLUMNS).where(RealtimeEvent.user_id == user_id).order_by(RealtimeEvent.seq)
+        )
+        return [dict(row) for row in rows.mappings()]
+
+    async def forget(self, user_id: uuid.UUID) -> None:
+        """Delete the user's events; the stream's counters, which say nothing
+        about them, stay, so a seq is never given out twice."""
+        await self.session.execute(delete(RealtimeEvent).where(RealtimeEvent.user_id == user_id))
+
     async def expired_after(self, user_id: uuid.UUID, after_seq: int, *, at: datetime) -> bool:
         """Whether an event after ``after_seq`` has expired (and is not purged yet)."""
         found = await self.session.scalar(

@@ -168,19 +168,18 @@ async def replay(
         raise BadRequest("The cursor is invalid.")
     rows = await StreamRepository(session).after(user_id, after[0], at=now(), limit=limit + 1)
     page, more = page_of(rows, limit)
-    items = [
-        EventRead(
-            seq=row["seq"],
-            id=row["client_id"],
-            kind=row["kind"],
-            payload=orjson.loads(row["payload"]),
-            from_device=row["device_id"],
-            created_at=row["created_at"],
-            expires_at=row["expires_at"],
-        )
-        for row in page
-    ]
+    items = [EventRead.of(row) for row in page]
     return items, codec.encode(_REPLAY_SORT, [page[-1]["seq"]]) if more else None
 
 
 _REPLAY_SORT = "seq"
+
+
+async def exported_events(session: AsyncSession, user_id: uuid.UUID) -> list[dict[str, object]]:
+    """Every event stored for the user, expired ones not yet purged too, for their export."""
+    return [EventRead.of(row).model_dump(mode="json") for row in await StreamRepository(session).stored_for(user_id)]
+
+
+async def forget_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Delete the user's stored events (their account is going)."""
+    await StreamRepository(session).forget(user_id)
