@@ -35,7 +35,12 @@ def _subscribed(endpoint: WebhookEndpoint, message: OutboxMessage) -> bool:
     only = message.payload.get(ONLY_ENDPOINT)
     if only is not None:
         return bool(str(endpoint.id) == only)
-    return not endpoint.event_types or message.event_type in endpoint.event_types
+    return subscribes(endpoint.event_types, message.event_type)
+
+
+def subscribes(event_types: Sequence[str] | None, event_type: str) -> bool:
+    """Whether an endpoint with these event types hears ``event_type`` (none listed: every type)."""
+    return not event_types or event_type in event_types
 
 
 class WebhookFanout:
@@ -48,7 +53,7 @@ class WebhookFanout:
     async def hears(self, session: AsyncSession, event_type: str, org_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """The orgs with an enabled endpoint subscribed to ``event_type``."""
         subscriptions = await SubscribedEndpoints(session).subscriptions_in(org_ids)
-        return {org_id for org_id, types in subscriptions if not types or event_type in types}
+        return {org_id for org_id, types in subscriptions if subscribes(types, event_type)}
 
     async def consume(self, session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:
         org_ids = sorted({message.org_id for message in messages if message.org_id is not None})
