@@ -24,6 +24,8 @@ from keel.core.db import Database
 from keel.core.errors import install_error_handlers
 from keel.core.health import HealthChecker
 from keel.core.logging import configure_logging, get_logger
+from keel.core.loop_health import LoopHeartbeat
+from keel.core.loop_health import watching as watching_the_loop
 from keel.core.metrics import Metrics
 from keel.core.middleware.load_shedding import LoadShedder
 from keel.core.middleware.request_context import RequestContextMiddleware
@@ -55,7 +57,9 @@ class ConfigurationError(RuntimeError):
         super().__init__("refusing to start: " + "; ".join(problems))
 
 
-def _middleware(settings: Settings, metrics: Metrics, websockets: dict[str, Any]) -> list[Middleware]:
+def _middleware(
+    settings: Settings, metrics: Metrics, heartbeat: LoopHeartbeat, websockets: dict[str, Any]
+) -> list[Middleware]:
     """Outermost first. One request layer wraps the app, so every response it
     makes, even a 500 or a 413 from the limits, carries the request id and the
     security headers. CORS, a layer only when origins are configured, sits
@@ -87,6 +91,7 @@ def _middleware(settings: Settings, metrics: Metrics, websockets: dict[str, Any]
             max_stall_s=http.max_loop_stall_ms / 1000,
             max_queued=http.max_queued,
             max_wait_s=http.max_queue_wait_ms / 1000,
+            heartbeat=heartbeat,
         ),
     )
     return [
@@ -144,6 +149,7 @@ def build_platform(settings: Settings) -> Platform:
     return Platform(
         settings=settings,
         metrics=metrics,
+        heartbeat=LoopHeartbeat(metrics),
         database=database,
         cache=cache,
         rate_limiter=rate_limiter,
@@ -173,7 +179,7 @@ def _lifespan(platform: Platform) -> Callable[[FastAPI], AbstractAsyncContextMan
         )
         if not platform.rate_limiter.enabled:
             _log.warning("keel.rate_limits_off", note="KEEL_RATE_LIMITS=off: no request is limited")
-        async with contextlib.AsyncExitStack() as domains:
+        async with watching_the_loop(platform.metrics, platform.heartbeat), contextlib.AsyncExitStack() as domains:
             for part in platform.lifespan_parts:
                 await domains.enter_async_context(part())
             await platform.database.warm_up()
@@ -222,7 +228,7 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_exposed else None,
         lifespan=_lifespan(built),
-        middleware=_middleware(settings, built.metrics, built.websocket_endpoints),
+        middleware=_middleware(settings, built.metrics, built.heartbeat, built.websocket_endpoints),
         telemetry=telemetry if telemetry is not None else telemetry_config(settings),  # type: ignore[arg-type]
     )
     attach(app, built)

@@ -61,13 +61,34 @@ _LABELS = ("method", "route", "status_class")
 
 @dataclass(slots=True)
 class _Series:
-    """One label set's request count, latency sum and latency histogram
-    (per bucket, not cumulative; the last slot is above every bound)."""
+    """One histogram series: its count, sum and observations per bucket
+    (not cumulative; the last slot is above every bound)."""
 
+    bounds: tuple[float, ...]
     created: float = field(default_factory=time.time)
     count: int = 0
-    total_seconds: float = 0.0
-    in_bucket: list[int] = field(default_factory=lambda: [0] * (len(_LATENCY_BUCKETS) + 1))
+    total: float = 0.0
+    in_bucket: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.in_bucket = [0] * (len(self.bounds) + 1)
+
+    def observe(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        self.in_bucket[bisect_left(self.bounds, value)] += 1
+
+    def add_to(self, family: HistogramMetricFamily, label_names: tuple[str, ...], labels: list[str]) -> None:
+        """Append this series to ``family``, cumulative with inclusive bounds."""
+        cumulative, buckets = 0, []
+        for bound, count in zip((*map(str, self.bounds), "+Inf"), self.in_bucket, strict=True):
+            cumulative += count
+            buckets.append((bound, cumulative))
+        family.add_metric(labels, buckets, self.total)
+        # As prometheus_client's own Histogram exposes it (add_metric takes no created time).
+        family.samples.append(
+            Sample(f"{family.name}_created", dict(zip(label_names, labels, strict=True)), self.created)
+        )
 
 
 class _HttpCollector(Collector):
@@ -86,10 +107,8 @@ class _HttpCollector(Collector):
     def observe(self, labels: tuple[str, str, int], seconds: float) -> None:
         series = self.series.get(labels)
         if series is None:
-            series = self.series[labels] = _Series()
-        series.count += 1
-        series.total_seconds += seconds
-        series.in_bucket[bisect_left(_LATENCY_BUCKETS, seconds)] += 1
+            series = self.series[labels] = _Series(_LATENCY_BUCKETS)
+        series.observe(seconds)
 
     def collect(self) -> Iterable[Metric]:
         requests = CounterMetricFamily("keel_http_requests", "HTTP requests served.", labels=_LABELS)
@@ -101,17 +120,44 @@ class _HttpCollector(Collector):
         for (method, route, status_class), series in list(self.series.items()):
             labels = [method, route, f"{status_class}xx"]
             requests.add_metric(labels, series.count, created=series.created)
-            cumulative, buckets = 0, []
-            for bound, count in zip((*map(str, _LATENCY_BUCKETS), "+Inf"), series.in_bucket, strict=True):
-                cumulative += count
-                buckets.append((bound, cumulative))
-            latency.add_metric(labels, buckets, series.total_seconds)
-            # As prometheus_client's own Histogram exposes it (add_metric takes no created time).
-            latency.samples.append(
-                Sample(f"{latency.name}_created", dict(zip(_LABELS, labels, strict=True)), series.created)
-            )
+            series.add_to(latency, _LABELS, labels)
         yield requests
         yield latency
+
+
+# The event loop's lag and the collector's pauses: a few milliseconds is a
+# busy loop; tens hold every request and frame of the process up.
+_PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class _LoopCollector(Collector):
+    """How long the event loop was held up (``keel.core.loop_health`` records
+    it): its lag, and the garbage collector's pauses by generation.
+
+    Plain Python like the HTTP collector, and for one more reason: pauses
+    are recorded from inside the garbage collector, which may run in the
+    middle of any allocation, a lock-taking metric's own included.
+    Collections never run two at once, so their records need no lock."""
+
+    def __init__(self) -> None:
+        self.lag = _Series(_PAUSE_BUCKETS)
+        self.gc_pauses = [_Series(_PAUSE_BUCKETS) for _ in range(3)]
+
+    def collect(self) -> Iterable[Metric]:
+        lag = HistogramMetricFamily(
+            "keel_event_loop_lag_seconds",
+            "How much later than due the event loop ran a periodic probe: time it spent on other work.",
+        )
+        self.lag.add_to(lag, (), [])
+        pauses = HistogramMetricFamily(
+            "keel_gc_pause_seconds",
+            "Garbage collections by generation and how long each held the process.",
+            labels=["generation"],
+        )
+        for generation, series in enumerate(self.gc_pauses):
+            series.add_to(pauses, ("generation",), [str(generation)])
+        yield lag
+        yield pauses
 
 
 class Metrics:
@@ -124,6 +170,8 @@ class Metrics:
         GCCollector(registry=self.registry)
         self._http = _HttpCollector()
         self.registry.register(self._http)
+        self._loop = _LoopCollector()
+        self.registry.register(self._loop)
         # The worker's (keel.core.worker).
         self.outbox_processed = Counter(
             "keel_outbox_events_processed", "Outbox events handed to every consumer.", registry=self.registry
@@ -147,6 +195,12 @@ class Metrics:
         if method not in _METHODS:  # clients choose the method: keep the series bounded
             method = "OTHER"
         self._http.observe((method, route, status // 100), seconds)
+
+    def observe_loop_lag(self, seconds: float) -> None:
+        self._loop.lag.observe(seconds)
+
+    def observe_gc_pause(self, generation: int, seconds: float) -> None:
+        self._loop.gc_pauses[generation].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

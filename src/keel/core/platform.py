@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the services' modules import this one for their accessors
     from keel.core.cache import Cache
     from keel.core.db import Database
     from keel.core.health import HealthChecker
+    from keel.core.loop_health import LoopHeartbeat
     from keel.core.metrics import Metrics
     from keel.core.pagination import CursorCodec
     from keel.core.personal_data import PersonalDataSource
@@ -41,6 +42,8 @@ ServiceT = TypeVar("ServiceT")
 class Platform:
     settings: Settings
     metrics: Metrics
+    # Beats on the event loop: its lag for metrics, its stalls for load shedding.
+    heartbeat: LoopHeartbeat
     database: Database
     cache: Cache
     rate_limiter: RateLimiter

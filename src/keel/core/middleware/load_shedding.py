@@ -4,8 +4,9 @@ Two signals, both cheap to read per request:
 
 - requests in flight above ``max_in_flight``: work that waits on I/O (a
   PostgreSQL pool, Redis) piles up here;
-- the event loop not having come back to a 10 ms heartbeat for over
-  ``max_stall_s`` *and* the heartbeat before having run late too: with
+- the event loop not having come back to its 10 ms heartbeat
+  (``core/loop_health.py``) for over ``max_stall_s`` *and* the heartbeat
+  before having run late too: with
   CPU-bound work requests wait in the loop's queue and
   in sockets, not in the application, so the in-flight count stays low; a
   request that starts after such a stretch has already waited through it.
@@ -31,9 +32,10 @@ from collections import deque
 
 from starlette.types import Scope
 
+from keel.core.loop_health import LoopHeartbeat
+
 # Probes must answer while keel sheds load, or an orchestrator restarts a busy process.
 _NEVER_SHED = ("/health/", "/metrics")
-_HEARTBEAT_S = 0.01
 
 
 def _handed_over(waiter: asyncio.Future[None]) -> bool:
@@ -41,29 +43,27 @@ def _handed_over(waiter: asyncio.Future[None]) -> bool:
 
 
 class LoadShedder:
-    def __init__(self, *, max_in_flight: int, max_stall_s: float, max_queued: int = 0, max_wait_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_in_flight: int,
+        max_stall_s: float,
+        max_queued: int = 0,
+        max_wait_s: float = 1.0,
+        heartbeat: LoopHeartbeat | None = None,
+    ) -> None:
         self.max_in_flight = max_in_flight
         self.max_stall_s = max_stall_s
         self.max_queued = max_queued
         self.max_wait_s = max_wait_s
         self.in_flight = 0
         self.waiting: deque[asyncio.Future[None]] = deque()
-        self.last_heartbeat = 0.0
-        self.last_lateness = 0.0  # how late the last heartbeat ran
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _beat(self) -> None:
-        assert self._loop is not None
-        moment = self._loop.time()
-        if self.last_heartbeat:
-            self.last_lateness = moment - self.last_heartbeat - _HEARTBEAT_S
-        self.last_heartbeat = moment
-        if not self._loop.is_closed():
-            self._loop.call_later(_HEARTBEAT_S, self._beat)
+        self.heartbeat = heartbeat or LoopHeartbeat()
 
     def _stalled(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Behind now, and already behind before this stretch: a sustained stall."""
-        return loop.time() - self.last_heartbeat > self.max_stall_s and self.last_lateness > self.max_stall_s / 2
+        beat = self.heartbeat
+        return loop.time() - beat.last > self.max_stall_s and beat.lateness > self.max_stall_s / 2
 
     @staticmethod
     def exempt(scope: Scope) -> bool:
@@ -72,9 +72,8 @@ class LoadShedder:
     def should_shed(self, scope: Scope) -> bool:
         """Refuse at once: the loop is stalled, or every place is taken and the queue is full."""
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # first request on this loop: start the heartbeat
-            self._loop = loop
-            self._beat()
+        if loop is not self.heartbeat.loop:  # first request on this loop: start the heartbeat
+            self.heartbeat.start()
             return False
         full = self.in_flight >= self.max_in_flight and len(self.waiting) >= self.max_queued
         return (full or self._stalled(loop)) and not self.exempt(scope)
