@@ -182,6 +182,32 @@ async def test_a_secret_sealed_with_a_lost_key_fails_its_attempts_without_sendin
     assert len(headers["webhook-signature"].split(" ")) == 1
 
 
+async def test_a_previous_secret_sealed_with_a_lost_key_leaves_the_current_one_signing(
+    delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
+) -> None:
+    """During a rotation's overlap both secrets sign; if the previous one can
+    no longer be opened, the current one signs alone rather than the attempt failing."""
+    receiver = await receivers()
+    app, client, owner, endpoint = await hooked_app(delivering, make_client, receiver.url)
+    rotated = await client.post(
+        f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}/rotate-secret", headers=owner.headers
+    )
+    assert rotated.status_code == 201, rotated.text
+    assert rotated.json()["previous_expires_at"] is not None
+    lost_key = SecretBox(SecretStr("a key this process was never given, long enough"))
+    async with platform(app).database.session(write=True) as session, session.begin():
+        await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == uuid.UUID(endpoint["id"]))
+            .values(previous_secret_sealed=lost_key.seal(endpoint["secret"]))
+        )
+    await create_task(client, owner, "signed by the current secret")
+    await receiver.wait_for(1)
+    [(headers, body)] = receiver.received
+    assert Webhook(rotated.json()["secret"]).verify(body, headers)["type"] == "task.created"
+    assert len(headers["webhook-signature"].split(" ")) == 1
+
+
 async def test_410_gone_disables_the_endpoint(
     delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
 ) -> None:

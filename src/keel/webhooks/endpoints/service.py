@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -196,9 +197,12 @@ async def rotate_secret(
 
 def signing_secrets(endpoint: WebhookEndpoint, secrets: SecretBox, at: datetime) -> list[str]:
     """The secrets that sign an attempt made at ``at``: the current one, and the
-    previous one while its overlap lasts."""
-    current = [secrets.open(endpoint.secret_sealed)]
+    previous one while its overlap lasts and keel can still open it (sealed
+    under a key since dropped, it is left out: the current secret is what
+    receivers move to). Raises ValueError if the current one cannot be opened."""
+    signing = [secrets.open(endpoint.secret_sealed)]
     expires_at = endpoint.previous_secret_expires_at
     if endpoint.previous_secret_sealed is not None and expires_at is not None and at < expires_at:
-        current.append(secrets.open(endpoint.previous_secret_sealed))
-    return current
+        with contextlib.suppress(ValueError):
+            signing.append(secrets.open(endpoint.previous_secret_sealed))
+    return signing
