@@ -146,7 +146,7 @@ class _LoopCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         lag = HistogramMetricFamily(
             "keel_event_loop_lag_seconds",
-            "How much later than due the event loop ran a periodic probe: time it spent on other work.",
+            "How much later than due the event loop ran its heartbeat: time it was held by other work.",
         )
         self.lag.add_to(lag, (), [])
         pauses = HistogramMetricFamily(
