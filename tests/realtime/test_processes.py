@@ -1,5 +1,6 @@
 """Two keel processes on one database and one Redis: a device on each, events
-both ways in order; a revocation on one closes the socket on the other;
+both ways in order; a revocation on one closes the socket on the other; a
+device connected to one is online in the other's device list;
 Redis killed mid-stream and restarted loses no event; a crashed process's
 sessions leave presence."""
 
@@ -106,6 +107,25 @@ async def test_a_revocation_on_one_process_closes_the_socket_on_the_other(proces
     b, _ = await open_session(two, laptop)
     assert (await one.http.delete(f"{API}/devices/{laptop.id}", headers=owner.headers)).status_code == 204
     assert await closed_with(b, timeout_s=1.0) == 4403
+
+
+async def test_a_device_connected_to_one_process_is_online_in_the_others_list(processes: list[Process]) -> None:
+    one, two = (as_live(p) for p in processes)
+    owner = await register(one.http)
+    laptop, phone = await add_device(one, owner), await add_device(one, owner)
+    b, _ = await open_session(two, laptop)
+
+    async def online() -> dict[str, bool]:
+        listed = (await one.http.get(f"{API}/devices", headers=owner.headers)).json()["items"]
+        return {device["id"]: device["online"] for device in listed}
+
+    assert await online() == {laptop.id: True, phone.id: False}
+    await b.close()
+
+    async def offline() -> bool:
+        return await online() == {laptop.id: False, phone.id: False}
+
+    assert await eventually(offline, within_s=5)
 
 
 async def test_redis_killed_mid_stream_loses_no_event(processes: list[Process], redis_server: RedisServer) -> None:

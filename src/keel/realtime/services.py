@@ -22,9 +22,11 @@ class Realtime:
     gateway: Gateway
     presence: Presence
 
-    def online_devices(self, user_id: uuid.UUID) -> set[uuid.UUID]:
-        """The user's devices with a live connection to this process."""
-        return {c.device_id for c in self.hub.by_user.get(user_id, ()) if c.device_id is not None}
+    async def online_devices(self, user_id: uuid.UUID) -> set[uuid.UUID]:
+        """The user's devices with a live session on any process (presence's
+        view: this process's alone while the cache is away)."""
+        online, _ = await self.presence.of_users([user_id])
+        return {session.device_id for session in online.get(user_id, ()) if session.device_id is not None}
 
 
 async def _realtime(request: Request) -> Realtime:

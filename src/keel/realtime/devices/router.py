@@ -30,7 +30,7 @@ async def register_device(
 async def list_devices(principal: CurrentUser, session: DbSession, realtime: RealtimeDep) -> Page[DeviceRead]:
     """The caller's devices, oldest first (all of them: a user has few). Auth: user."""
     assert principal.user_id is not None
-    items = await service.list_devices(session, principal, online=realtime.online_devices(principal.user_id))
+    items = await service.list_devices(session, principal, online=await realtime.online_devices(principal.user_id))
     return Page[DeviceRead](items=items, next_cursor=None)
 
 

@@ -52,7 +52,7 @@ class DeviceRead(BaseModel):
     created_at: datetime
     key_rotated_at: datetime | None
     last_connected_at: datetime | None
-    online: bool = Field(description="Whether the device has a live connection now.")
+    online: bool = Field(description="Whether the device has a live connection now, to any keel process.")
 
     @classmethod
     def of(cls, device: Device, *, online: bool = False) -> DeviceRead:
