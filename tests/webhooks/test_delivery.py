@@ -37,10 +37,11 @@ from keel.webhooks.endpoints.service import EndpointPolicy
 from keel.webhooks.fanout import WebhookFanout
 from keel.webhooks.metrics import WebhookMetrics
 from keel.webhooks.secret_box import SecretBox
-from tests.fixtures.accounts import API, register
+from tests.fixtures.accounts import API, Account, register
 from tests.fixtures.servers import free_port
 from tests.fixtures.waiting import eventually
 from tests.fixtures.webhooks import (
+    Receiver,
     add_endpoint,
     answer_500,
     attempted,
@@ -149,18 +150,40 @@ async def test_delivery_logs_name_the_message_and_endpoint_never_the_secret_or_t
     assert endpoint["secret"].removeprefix("whsec_") not in logged
 
 
+async def seal_under_a_lost_key(app: FastAPI, endpoint_id: str, **secrets: str) -> None:
+    """Store the endpoint's secrets (by column) sealed under a key this process was never given."""
+    lost_key = SecretBox(SecretStr("a key this process was never given, long enough"))
+    async with platform(app).database.session(write=True) as session, session.begin():
+        await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == uuid.UUID(endpoint_id))
+            .values({column: lost_key.seal(secret) for column, secret in secrets.items()})
+        )
+
+
+async def rotate_secret(client: httpx.AsyncClient, owner: Account, endpoint: dict[str, Any]) -> dict[str, Any]:
+    rotated = await client.post(
+        f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}/rotate-secret", headers=owner.headers
+    )
+    assert rotated.status_code == 201, rotated.text
+    body: dict[str, Any] = rotated.json()
+    return body
+
+
+async def signed_by_only(receiver: Receiver, secret: str) -> None:
+    """The receiver's one delivery carries one signature, made with ``secret``."""
+    await receiver.wait_for(1)
+    [(headers, body)] = receiver.received
+    assert Webhook(secret).verify(body, headers)["type"] == "task.created"
+    assert len(headers["webhook-signature"].split(" ")) == 1
+
+
 async def test_a_secret_sealed_with_a_lost_key_fails_its_attempts_without_sending(
     delivering: Callable[..., FastAPI], make_client: Callable[..., Any], receivers: Callable[..., Any]
 ) -> None:
     receiver = await receivers()
     app, client, owner, endpoint = await hooked_app(delivering, make_client, receiver.url)
-    lost_key = SecretBox(SecretStr("a key this process was never given, long enough"))
-    async with platform(app).database.session(write=True) as session, session.begin():
-        await session.execute(
-            update(WebhookEndpoint)
-            .where(WebhookEndpoint.id == uuid.UUID(endpoint["id"]))
-            .values(secret_sealed=lost_key.seal(signing.new_signing_secret()))
-        )
+    await seal_under_a_lost_key(app, endpoint["id"], secret_sealed=signing.new_signing_secret())
     await create_task(client, owner, "unsigned")
     # Each attempt is recorded as failed (never an exception that leaves the
     # delivery leased), and the retries run out to a dead letter.
@@ -170,16 +193,10 @@ async def test_a_secret_sealed_with_a_lost_key_fails_its_attempts_without_sendin
     assert "key keel no longer has" in (delivery.last_error or "")
     assert receiver.received == []
     # Rotating gives a secret keel can open; only it signs (nothing to overlap with).
-    rotated = await client.post(
-        f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}/rotate-secret", headers=owner.headers
-    )
-    assert rotated.status_code == 201, rotated.text
-    assert rotated.json()["previous_expires_at"] is None
+    rotated = await rotate_secret(client, owner, endpoint)
+    assert rotated["previous_expires_at"] is None
     await create_task(client, owner, "signed again")
-    await receiver.wait_for(1)
-    [(headers, body)] = receiver.received
-    assert Webhook(rotated.json()["secret"]).verify(body, headers)["type"] == "task.created"
-    assert len(headers["webhook-signature"].split(" ")) == 1
+    await signed_by_only(receiver, rotated["secret"])
 
 
 async def test_a_previous_secret_sealed_with_a_lost_key_leaves_the_current_one_signing(
@@ -189,23 +206,11 @@ async def test_a_previous_secret_sealed_with_a_lost_key_leaves_the_current_one_s
     no longer be opened, the current one signs alone rather than the attempt failing."""
     receiver = await receivers()
     app, client, owner, endpoint = await hooked_app(delivering, make_client, receiver.url)
-    rotated = await client.post(
-        f"{API}/orgs/{owner.personal_org_id}/webhooks/{endpoint['id']}/rotate-secret", headers=owner.headers
-    )
-    assert rotated.status_code == 201, rotated.text
-    assert rotated.json()["previous_expires_at"] is not None
-    lost_key = SecretBox(SecretStr("a key this process was never given, long enough"))
-    async with platform(app).database.session(write=True) as session, session.begin():
-        await session.execute(
-            update(WebhookEndpoint)
-            .where(WebhookEndpoint.id == uuid.UUID(endpoint["id"]))
-            .values(previous_secret_sealed=lost_key.seal(endpoint["secret"]))
-        )
+    rotated = await rotate_secret(client, owner, endpoint)
+    assert rotated["previous_expires_at"] is not None
+    await seal_under_a_lost_key(app, endpoint["id"], previous_secret_sealed=endpoint["secret"])
     await create_task(client, owner, "signed by the current secret")
-    await receiver.wait_for(1)
-    [(headers, body)] = receiver.received
-    assert Webhook(rotated.json()["secret"]).verify(body, headers)["type"] == "task.created"
-    assert len(headers["webhook-signature"].split(" ")) == 1
+    await signed_by_only(receiver, rotated["secret"])
 
 
 async def test_410_gone_disables_the_endpoint(
