@@ -27,16 +27,13 @@ every request and event that arrives during it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import platform
 import secrets
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -92,7 +89,7 @@ Counts = tuple[tuple[int, ...], tuple[int, ...]]
 def loop_holds(base_urls: list[str]) -> Counts:
     """Observations above each of HELD_BOUNDS so far, summed over the servers:
     of the loop's lag, and of GC pauses (every generation)."""
-    over: dict[str, list[int]] = {"keel_event_loop_lag_seconds": [0, 0], "keel_gc_pause_seconds": [0, 0]}
+    over = {name: [0] * len(HELD_BOUNDS) for name in ("keel_event_loop_lag_seconds", "keel_gc_pause_seconds")}
     for base_url in base_urls:
         text = httpx.get(f"{base_url}/metrics", timeout=30).text
         for family in text_string_to_metric_families(text):
@@ -112,16 +109,6 @@ def holds_since(before: Counts, base_urls: list[str]) -> Holds:
         tuple(b - a for a, b in zip(before[0], lag_after, strict=True)),
         tuple(b - a for a, b in zip(before[1], gc_after, strict=True)),
     )
-
-
-Measured = TypeVar("Measured")
-
-
-def holding(base_url: str, measure: Callable[[], Measured]) -> tuple[Measured, Holds]:
-    """``measure()``'s result, and what held the server's loop while it ran."""
-    before = loop_holds([base_url])
-    result = measure()
-    return result, holds_since(before, [base_url])
 
 
 @dataclass(frozen=True)
@@ -173,15 +160,13 @@ class HttpRound:
     held: Holds
 
 
-def _wrk(port: int, path: str, token: str, seconds: int, load: Load) -> LoadResult:
-    return run_wrk(port, path, token=token, connections=load.connections, seconds=seconds, pause_ms=load.pause_ms)
-
-
 def task_list_rounds(name: str, port: int, path: str, token: str, seconds: int, loads: list[Load]) -> list[HttpRound]:
+    server = [f"http://127.0.0.1:{port}"]
     rounds = []
     for load in loads:
-        result, held = holding(f"http://127.0.0.1:{port}", functools.partial(_wrk, port, path, token, seconds, load))
-        rounds.append(HttpRound(name, load, result, held))
+        before = loop_holds(server)
+        result = run_wrk(port, path, token=token, connections=load.connections, seconds=seconds, pause_ms=load.pause_ms)
+        rounds.append(HttpRound(name, load, result, holds_since(before, server)))
     return rounds
 
 
