@@ -183,6 +183,7 @@ def _lifespan(platform: Platform) -> Callable[[FastAPI], AbstractAsyncContextMan
             for part in platform.lifespan_parts:
                 await domains.enter_async_context(part())
             await platform.database.warm_up()
+            platform.database.start_checkpoints()
             if settings.worker.worker_in_process:
                 platform.worker.start()
             try:

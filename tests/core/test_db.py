@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import aiosqlite
 import pytest
@@ -13,9 +17,12 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from keel.config import Settings
 from keel.core.accelerators.sqlite_inline import InlineConnection
 from keel.core.db import Database
 from keel.core.outbox import OutboxEvent, emit
+from keel.core.sqlite import FALLBACK_CHECKPOINT_PAGES
+from keel.main import create_app
 from tests.fixtures.databases import database_settings
 
 
@@ -34,6 +41,55 @@ async def test_sqlite_pragmas(database: Database) -> None:
         assert (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
         assert (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 5000
         assert (await connection.exec_driver_sql("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        # A commit checkpoints only far past SQLite's 1,000 pages: the checkpointer's thread does it.
+        assert (await connection.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == FALLBACK_CHECKPOINT_PAGES
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def _checkpoint_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "keel-sqlite-checkpoints"]
+
+
+@pytest.mark.sqlite
+async def test_the_wal_is_checkpointed_on_a_thread_and_not_by_the_commits_on_the_loop(tmp_path: Path) -> None:
+    """Writes of 1,500 pages (past SQLite's default of 1,000, at which the
+    commit itself would copy them into the file, on the event loop): the
+    file stays as it was until the checkpointer's thread copies them."""
+    path = tmp_path / "checkpoints.db"
+    database = Database(database_settings(f"sqlite:///{path}"))
+    try:
+        async with database.session(write=True) as session, session.begin():
+            await session.execute(text("CREATE TABLE pages (content BLOB)"))
+        async with database.session(write=True) as session, session.begin():
+            await session.execute(
+                text("INSERT INTO pages VALUES (:content)"), [{"content": os.urandom(4000)} for _ in range(1500)]
+            )
+        assert _size(path) < 1_000_000  # the pages are in the WAL only
+        assert _size(Path(f"{path}-wal")) > 6_000_000
+
+        assert database.checkpointer is not None
+        database.checkpointer.every_s = 0.05
+        database.start_checkpoints()
+        assert len(_checkpoint_threads()) == 1
+        for _ in range(200):  # at most 10 s
+            if _size(path) > 6_000_000:
+                break
+            await asyncio.sleep(0.05)
+        assert _size(path) > 6_000_000
+    finally:
+        await database.dispose()
+    assert _checkpoint_threads() == []
+
+
+@pytest.mark.sqlite
+async def test_a_serving_app_runs_the_checkpointer_while_it_lives(make_settings: Callable[..., Settings]) -> None:
+    app = create_app(make_settings())
+    async with app.router.lifespan_context(app):
+        assert len(_checkpoint_threads()) == 1
+    assert _checkpoint_threads() == []
 
 
 @pytest.mark.sqlite

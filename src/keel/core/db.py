@@ -23,13 +23,15 @@ from keel.config import DatabaseSettings
 from keel.core.accelerators.driver_reads import DriverReads
 from keel.core.accelerators.sqlite_inline import DRIVER_NAME as INLINE_DRIVER
 from keel.core.metrics import PoolStats
-from keel.core.sqlite import READ_OPTION, WRITE_OPTION, configure_sqlite
+from keel.core.sqlite import READ_OPTION, WRITE_OPTION, WalCheckpointer, configure_sqlite
 
 # Session.info key: the session's reads may run on the driver (see rows_by_name).
 _DRIVER_READS = "keel.driver_reads"
 # Long reads at once (full-text searches, aggregates): on SQLite each holds
 # an aiosqlite thread while it runs.
 _LONG_READ_CONNECTIONS = 4
+# How often a serving process checkpoints a SQLite file's WAL (see keel.core.sqlite).
+_CHECKPOINT_EVERY_S = 1.0
 
 
 def _json_dumps(value: Any) -> str:
@@ -123,7 +125,10 @@ class Database:
         url = make_url(settings.database_url.get_secret_value())
         self.is_sqlite = url.get_backend_name() == "sqlite"
         self.display_url = url.render_as_string(hide_password=True)
+        self.checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
+            if url.database and url.database != ":memory:":
+                self.checkpointer = WalCheckpointer(Path(url.database), every_s=_CHECKPOINT_EVERY_S)
             # Hot statements inline on the loop (keel.core.accelerators.sqlite_inline);
             # statements that may run long (ranking every match of a common
             # word, aggregates) on aiosqlite's threads, so they never hold it.
@@ -241,7 +246,14 @@ class Database:
             checked_in=pool.checkedin(),
         )
 
+    def start_checkpoints(self) -> None:
+        """A serving process's: checkpoint a SQLite file's WAL on a thread, off the event loop."""
+        if self.checkpointer is not None:
+            self.checkpointer.start()
+
     async def dispose(self) -> None:
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
         await self.engine.dispose()
         if self.long_read_engine is not self.engine:
             await self.long_read_engine.dispose()

@@ -10,18 +10,30 @@ arrival order on the loop instead of in SQLite's sleeping busy handler.
 Another process's lock (``keel seed``, a second server) is waited out by
 SQLite's ``busy_timeout`` on aiosqlite's thread, or with asyncio sleeps for
 a driver that runs on the loop (``keel.core.accelerators.sqlite_inline``).
+
+Checkpoints (copying the WAL's pages back into the database file, and
+syncing both) run on a thread of their own (``WalCheckpointer``), started by
+the processes that serve: SQLite's default runs one inside the commit that
+grows the WAL past 1,000 pages, which is on the event loop's thread with
+the inline driver, holding every request for its copy and two syncs. A
+commit still checkpoints past ``FALLBACK_CHECKPOINT_PAGES``, so the WAL stays
+bounded in a process without the thread, or when the thread falls behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_
+
+from keel.core.logging import get_logger
 
 # Execution option marking a connection that will write: BEGIN IMMEDIATE.
 WRITE_OPTION = "keel_write"
@@ -30,6 +42,10 @@ WRITE_OPTION = "keel_write"
 READ_OPTION = "keel_read"
 _HOLDS_WRITE_QUEUE = "keel_holds_write_queue"
 _RETRY_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
+# WAL pages past which a commit checkpoints itself (SQLite's default: 1,000):
+# ~40 MiB, reached only without the checkpointer's thread, or far behind it.
+FALLBACK_CHECKPOINT_PAGES = 10_000
+_log = get_logger("keel.db")
 
 
 def _begin_immediate_on_loop(dbapi_connection: Any, busy_timeout_ms: int) -> None:
@@ -67,6 +83,7 @@ def configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, *, waits_on_loop
             "PRAGMA synchronous=NORMAL",
             "PRAGMA foreign_keys=ON",
             f"PRAGMA busy_timeout={int(busy_timeout_ms)}",
+            f"PRAGMA wal_autocheckpoint={FALLBACK_CHECKPOINT_PAGES}",
         ):
             cursor.execute(pragma)
         cursor.close()
@@ -116,3 +133,41 @@ def _install_write_transactions(engine: AsyncEngine, busy_timeout_ms: int, *, wa
     def _checked_in(_: Any, record: Any) -> None:
         # A connection returned (or invalidated) mid-transaction still frees the queue.
         release(record.info)
+
+
+class WalCheckpointer:
+    """Checkpoints a SQLite file's WAL every ``every_s`` on a thread of its
+    own, with a connection of its own. PASSIVE: it never waits for (or
+    holds up) a reader or writer, copying what no reader still needs; the
+    standard ``sqlite3`` module lets go of the GIL while SQLite works, so the
+    copy and syncs run beside the event loop, not on it."""
+
+    def __init__(self, path: Path, *, every_s: float) -> None:
+        self.path = path
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="keel-sqlite-checkpoints", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the checkpoint under way, if any (a last one is left to SQLite's close)."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        try:
+            while not self._stop.wait(self.every_s):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as error:  # the next round tries again; a commit past the fallback meanwhile
+                    _log.warning("sqlite.checkpoint_failed", error=type(error).__name__)
+        finally:
+            connection.close()
