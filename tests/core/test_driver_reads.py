@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -15,10 +16,11 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import Float, bindparam, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from keel.config import DatabaseSettings
 from keel.core.db import Database, rows_by_name
+from keel.core.models import UTCDateTime
 from tests.fixtures.accounts import API, add_member, create_org, register
 from tests.fixtures.databases import database_settings
 from tests.fixtures.relay import relay_to
@@ -83,6 +85,19 @@ async def test_a_failed_read_raises_sqlalchemys_error_and_keeps_its_connection(d
         assert getattr(cancelled.value.orig, "sqlstate", None) == "57014"
         assert not cancelled.value.connection_invalidated
         assert await rows_by_name(session, sleep, {"seconds": 0}) == [{"slept": None}]
+
+
+async def test_a_parameter_on_the_driver_goes_through_its_types_processor(database: Database) -> None:
+    """keel's UTC type refuses a naive datetime and sends an aware one in UTC:
+    on the driver as through SQLAlchemy."""
+    echo = select(bindparam("at", type_=UTCDateTime()).label("at"))
+    aware = datetime(2030, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    async with database.session(write=False) as session:
+        for _ in range(2):  # through SQLAlchemy, then on the driver
+            with pytest.raises((StatementError, ValueError), match="naive datetimes are ambiguous"):
+                await rows_by_name(session, echo, {"at": aware.replace(tzinfo=None)})
+        for _ in range(2):
+            assert await rows_by_name(session, echo, {"at": aware}) == [{"at": datetime(2030, 1, 1, 10, 0, tzinfo=UTC)}]
 
 
 async def test_after_a_restart_the_first_failed_read_replaces_every_pooled_connection(database_url: str) -> None:

@@ -42,6 +42,8 @@ class _CompiledRead:
     names: tuple[str, ...]
     # (column name, processor) for each column whose values SQLAlchemy converts.
     converters: tuple[tuple[str, Callable[[Any], Any]], ...]
+    # Each parameter's processor, by name, where its type converts (or checks) values.
+    processors: dict[str, Callable[[Any], Any]]
 
     @classmethod
     def of(cls, statement: Select[Any], dialect: Dialect) -> _CompiledRead:
@@ -52,12 +54,18 @@ class _CompiledRead:
             convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
             if convert is not None:
                 converters.append((name, convert))
-        return cls(compiled, tuple(statement.selected_columns.keys()), tuple(converters))
+        processors: dict[str, Callable[[Any], Any]] = {}
+        for name, parameter in compiled.binds.items():
+            process = parameter.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors[name] = process
+        return cls(compiled, tuple(statement.selected_columns.keys()), tuple(converters), processors)
 
     def arguments(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
         """The SQL to send and its positional arguments, bind processors applied."""
         state = self.compiled.construct_expanded_state(dict(params))
-        processors = state.processors
+        # The expanded state holds only the processors of an expanding parameter's elements.
+        processors = {**self.processors, **state.processors} if state.processors else self.processors
         values = [
             processors[name](value) if name in processors else value
             for name, value in zip(state.positiontup or (), state.positional_parameters, strict=True)
