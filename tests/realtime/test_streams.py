@@ -15,7 +15,8 @@ from keel.core.clock import now
 from keel.core.platform import platform
 from keel.identity.users.models import User
 from keel.realtime.events import service as events
-from keel.realtime.events.models import RealtimeEvent
+from keel.realtime.events.models import EventStream, RealtimeEvent
+from keel.realtime.events.repository import StreamRepository
 from keel.realtime.retention import retention_job
 from tests.fixtures.accounts import API, register
 from tests.fixtures.realtime import Live, add_device, open_session, receive, send
@@ -75,6 +76,27 @@ async def test_an_event_id_is_a_duplicate_only_within_its_own_users_stream(live:
         incoming(second, "a"),
     ]
     assert await store(batch) == [(2, False), (1, False), (1, True), (3, False), (1, True)]
+
+
+async def test_batches_reserving_the_same_new_streams_at_once_get_the_next_seqs_in_turn(live: Live) -> None:
+    first, second = [uuid.UUID((await register(live.http)).id) for _ in range(2)]
+    database = platform(live.app).database
+    async with database.session(write=True) as earlier, earlier.begin():
+        # Neither user has a stream yet: this batch creates both rows.
+        assert await StreamRepository(earlier).reserve({first: 2, second: 1}) == {first: 1, second: 1}
+
+        async def later() -> dict[uuid.UUID, int]:
+            async with database.session(write=True) as session, session.begin():
+                return await StreamRepository(session).reserve({second: 3, first: 1})
+
+        waiting = asyncio.create_task(later())
+        await asyncio.sleep(0.2)  # it waits for the rows the first batch holds
+        assert not waiting.done()
+    assert await asyncio.wait_for(waiting, 5) == {first: 3, second: 2}
+    async with database.session(write=False) as session:
+        rows = await session.execute(select(EventStream.user_id, EventStream.last_seq))
+        last = {row.user_id: row.last_seq for row in rows}
+    assert (last[first], last[second]) == (3, 4)
 
 
 async def test_purged_events_make_a_resume_from_before_them_resync(live: Live) -> None:

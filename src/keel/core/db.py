@@ -7,7 +7,7 @@ how each is tuned, is decided here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +85,15 @@ def _postgres_engine(
 
 
 async def execute_core(
-    session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+    session: AsyncSession,
+    statement: Executable,
+    params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
 ) -> Result[Any]:
     """Run a Core statement on the session's connection, past the ORM's result
     machinery (plain rows, no ORM objects): for reads and writes that need no
-    unit of work; the session's transaction is the same."""
+    unit of work; the session's transaction is the same. A list of
+    parameter sets runs the statement for each (an INSERT's rows go in one
+    statement, RETURNING theirs)."""
     connection = await session.connection()
     return await connection.execute(statement, params)
 

@@ -42,18 +42,6 @@ _SEQS_OF_LISTS = select(RealtimeEvent.user_id, RealtimeEvent.client_id, Realtime
     RealtimeEvent.client_id.in_(bindparam("client_ids", expanding=True)),
 )
 _ADD = insert(_EVENTS)
-_RAISE_STREAMS = (
-    update(EventStream)
-    .where(EventStream.user_id.in_(bindparam("user_ids", expanding=True)))
-    .values(last_seq=EventStream.last_seq + bindparam("count"))
-    .returning(EventStream.user_id, EventStream.last_seq)
-)
-_LOCK_STREAMS = (
-    select(EventStream.user_id)
-    .where(EventStream.user_id.in_(bindparam("user_ids", expanding=True)))
-    .order_by(EventStream.user_id)
-    .with_for_update()
-)
 _POSITION = select(EventStream.epoch, EventStream.last_seq).where(EventStream.user_id == bindparam("user_id"))
 
 
@@ -62,28 +50,8 @@ class StreamRepository:
         self.session = session
 
     async def reserve(self, counts: Mapping[uuid.UUID, int]) -> dict[uuid.UUID, int]:
-        """The first of the next ``counts[user]`` seqs of each user's stream.
-        Users who reserve as many go in one statement (usually every user of
-        a batch: one each), always the same statement, compiled once; with
-        more than one such group, the streams' rows are locked in id order
-        first, as one statement would, so concurrent batches cannot deadlock."""
-        if not counts:
-            return {}
-        groups: dict[int, list[uuid.UUID]] = {}
-        for user_id in sorted(counts):
-            groups.setdefault(counts[user_id], []).append(user_id)
-        if len(groups) > 1:
-            await execute_core(self.session, _LOCK_STREAMS, {"user_ids": sorted(counts)})
-        firsts: dict[uuid.UUID, int] = {}
-        for count, users in groups.items():
-            rows = await execute_core(self.session, _RAISE_STREAMS, {"user_ids": users, "count": count})
-            firsts.update({row.user_id: row.last_seq - count + 1 for row in rows})
-        for user_id in sorted(counts):
-            if user_id not in firsts:  # the user's first events: their stream's row
-                firsts[user_id] = await reserve(
-                    self.session, EventStream.user_id, user_id, EventStream.last_seq, counts[user_id]
-                )
-        return firsts
+        """The first of the next ``counts[user]`` seqs of each user's stream."""
+        return await reserve(self.session, EventStream.user_id, EventStream.last_seq, counts)
 
     async def stream(self, user_id: uuid.UUID) -> EventStream | None:
         found: EventStream | None = await self.session.get(EventStream, user_id)
@@ -109,7 +77,7 @@ class StreamRepository:
 
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
-            await execute_core(self.session, _ADD, list(rows))  # type: ignore[arg-type]
+            await execute_core(self.session, _ADD, rows)
 
     async def after(self, user_id: uuid.UUID, after_seq: int, *, at: datetime, limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` of the user's unexpired events after ``after_seq``, in order."""

@@ -120,7 +120,8 @@ class DispatchRepository(Repository[WebhookDelivery]):
 
     async def next_sequence(self, org_id: uuid.UUID, count: int) -> int:
         """Reserve ``count`` numbers of the org's event sequence; the first."""
-        return await reserve(self.session, WebhookOrgSequence.org_id, org_id, WebhookOrgSequence.last_seq, count)
+        firsts = await reserve(self.session, WebhookOrgSequence.org_id, WebhookOrgSequence.last_seq, {org_id: count})
+        return firsts[org_id]
 
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
