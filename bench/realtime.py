@@ -14,8 +14,8 @@ that sign their handshakes), and writes docs/benchmarks-realtime.md:
 - relay: RELAY_PAIRS users each with a sending and a receiving device, the
   senders together sending RELAY_RATE events/s; latency from send to arrival
   as the load generator sees it (one clock), through one process and, on
-  PostgreSQL + Redis, from a device on one process to a device on another;
-  after an unmeasured warm-up relay of WARM_UP_S;
+  PostgreSQL + Redis, from a device on one process to a device on another
+  (the first measured after an unmeasured warm-up relay of WARM_UP_S);
 - the HTTP task list (wrk) without sessions, and with SOCKETS sessions
   connected and RELAY_RATE events/s flowing, in rounds A B B A.
 
