@@ -54,7 +54,7 @@ lock: $(VENV)/.installed-dev
 test-scaled:
 	KEEL_TEST_DATABASE_URL=$(SCALED_DATABASE_URL) KEEL_TEST_REDIS_URL=$(SCALED_REDIS_URL) $(MAKE) test
 
-## ruff, mypy, import-linter, and no private name of a library in src/.
+## ruff, mypy (src, tests, bench), import-linter, and no private name of a library in src/.
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench

@@ -177,7 +177,7 @@ def page_cursor(base: str, token: str, tasks_path: str, page: int) -> str:
     cursor = ""
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
         for _ in range(page - 1):
-            params = {"limit": 50, **({"cursor": cursor} if cursor else {})}
+            params: dict[str, str | int] = {"limit": 50, **({"cursor": cursor} if cursor else {})}
             cursor = client.get(tasks_path, params=params).raise_for_status().json()["next_cursor"]
     return cursor
 

@@ -133,7 +133,7 @@ def main() -> int:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        result = run_wrk(port, connections=args.connections, seconds=args.seconds + 1, **load)  # type: ignore[arg-type]
+        result = run_wrk(port, connections=args.connections, seconds=args.seconds + 1, **load)
         spy.wait(timeout=60)
     finally:
         server.terminate()

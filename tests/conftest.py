@@ -47,7 +47,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     on_postgres = postgres_admin_url() is not None
     available = {"redis": redis_test_url() is not None, "postgres": on_postgres, "sqlite": not on_postgres}
-    selected, deselected = [], []
+    selected: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
     for item in items:
         needs = [name for name in available if item.get_closest_marker(name)]
         (deselected if any(not available[name] for name in needs) else selected).append(item)

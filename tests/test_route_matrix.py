@@ -37,7 +37,7 @@ def org_routes() -> list[tuple[str, str, Role]]:
             continue
         minimum = next((role for role in ROLES if f"require_{role.value}" in _walk(route.dependant)), None)
         assert minimum is not None, f"{route.path} has no role requirement"
-        for method in route.methods:
+        for method in route.methods or ():
             found.append((method, route.path, minimum))
     return sorted(found)
 

@@ -46,7 +46,7 @@ async def test_reads_on_the_driver_answer_what_sqlalchemy_answers(app: FastAPI, 
     }
     created = [(await client.post(tasks, json=body, headers=h)).json() for body in (full, {"title": "Bare"})]
     created += [(await client.post(tasks, json={"title": f"t{n}"}, headers=h)).json() for n in range(3)]
-    first_page = {"limit": 2, "status": ["todo", "done"], "sort": "-created_at"}
+    first_page: dict[str, str | int | list[str]] = {"limit": 2, "status": ["todo", "done"], "sort": "-created_at"}
     page = (await client.get(tasks, params=first_page, headers=h)).json()
     reads = [f"{tasks}/{task['id']}" for task in created[:2]]
     lists = [(tasks, first_page), (tasks, {**first_page, "cursor": page["next_cursor"]})]

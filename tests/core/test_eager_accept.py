@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from keel.core.accelerators.eager_accept import EagerAcceptLoop
+from keel.core.accelerators.eager_accept import EagerAcceptLoop, EagerAcceptServer
 
 
 class _Counting(asyncio.Protocol):
@@ -37,6 +37,7 @@ def test_a_burst_of_connections_is_accepted_within_a_few_loop_passes() -> None:
         made: list[asyncio.BaseTransport] = []
         protocol = type("Counting", (_Counting,), {"made": made})
         server = await loop.create_server(protocol, "127.0.0.1", 0, backlog=128)
+        assert isinstance(server, EagerAcceptServer)
         port = server.sockets[0].getsockname()[1]
         # Loopback connects complete in the kernel's backlog before the loop runs again.
         clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
@@ -60,6 +61,7 @@ def test_a_closed_server_stops_accepting_and_releases_its_port() -> None:
     async def scenario(loop: EagerAcceptLoop) -> None:
         made: list[asyncio.BaseTransport] = []
         server = await loop.create_server(type("Counting", (_Counting,), {"made": made}), "127.0.0.1", 0)
+        assert isinstance(server, EagerAcceptServer)
         port = server.sockets[0].getsockname()[1]
         assert server.is_serving()
         server.close()
@@ -82,6 +84,7 @@ def test_a_given_listening_socket_is_served_as_is() -> None:
         listener = socket.create_server(("127.0.0.1", 0))
         made: list[asyncio.BaseTransport] = []
         server = await loop.create_server(type("Counting", (_Counting,), {"made": made}), sock=listener)
+        assert isinstance(server, EagerAcceptServer)
         assert server.sockets == (listener,)
         with socket.create_connection(listener.getsockname()):
             for _ in range(4):

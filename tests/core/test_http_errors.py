@@ -126,7 +126,7 @@ async def test_huge_header_is_431(client: httpx.AsyncClient) -> None:
     ["", "a" * 129, "has space", "semi;colon", "<script>", "ünïcode"],
 )
 async def test_invalid_request_id_is_replaced(client: httpx.AsyncClient, sent: str) -> None:
-    response = await client.get("/health/live", headers={"x-request-id": sent.encode("utf-8")})  # type: ignore[dict-item]
+    response = await client.get("/health/live", headers={"x-request-id": sent.encode("utf-8")})  # type: ignore[arg-type]
     request_id = response.headers["x-request-id"]
     assert request_id != sent
     assert len(request_id) == 32
@@ -192,7 +192,7 @@ async def test_requests_past_capacity_wait_in_order_for_a_place_then_are_shed(ma
     finished: list[str] = []
 
     async def slow(name: str, seconds: float) -> int:
-        response = await client.get("/test/slow", params={"seconds": seconds})
+        response: httpx.Response = await client.get("/test/slow", params={"seconds": seconds})
         finished.append(name)
         return response.status_code
 
@@ -206,7 +206,7 @@ async def test_requests_past_capacity_wait_in_order_for_a_place_then_are_shed(ma
     assert_problem(refused, 503)
     assert finished == []  # answered at once: the holder still holds its place
     assert (await client.get("/health/live")).status_code == 200  # probes neither wait nor count
-    assert await asyncio.gather(holder, first, second) == [200, 200, 200]
+    assert list(await asyncio.gather(holder, first, second)) == [200, 200, 200]
     assert finished == ["holder", "first", "second"]
 
     holder = asyncio.create_task(slow("holder", 3))

@@ -65,6 +65,7 @@ async def test_tracing_exports_spans_and_puts_trace_ids_in_logs(make_settings, m
     assert response.status_code == 200
     spans = exporter.get_finished_spans()
     server_span = next(span for span in spans if span.attributes and span.attributes.get("http.route"))
+    assert server_span.attributes is not None
     assert server_span.attributes["http.route"] == "/test/items/{item_id}"
     access = next(line for line in json_lines(logged(capsys)) if line["event"] == "http.request")
     assert access["trace_id"] == format(server_span.context.trace_id, "032x")

@@ -7,6 +7,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -16,7 +17,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from keel.config import HttpSettings, RateLimitSettings, RedisSettings
+from keel.config import HttpSettings, RateLimitSettings, RedisSettings, Settings
 from keel.core.accelerators.quota_leases import MAX_LEASE
 from keel.core.platform import platform
 from keel.core.ratelimit import RateLimiter
@@ -35,7 +36,7 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 _RETRY_AFTER_S = 5.0  # keel.core.ratelimit waits this long before trying Redis again
 
 
-def limited_app(make_settings, **sections):  # type: ignore[no-untyped-def]
+def limited_app(make_settings: Callable[..., Settings], **sections: Any) -> FastAPI:
     settings = make_settings(rate_limit=RateLimitSettings(rate_limit_auth="3/minute"), **sections)
     return create_app(settings, routers=[routes.router])
 
@@ -71,8 +72,8 @@ async def test_clients_behind_a_trusted_proxy_are_counted_apart(make_settings, m
 
 @pytest.mark.readiness("ratelimit.off_switch")
 async def test_limits_can_be_switched_off_for_load_tests(
-    make_settings, make_client, log_lines: Callable[[], str]
-) -> None:  # type: ignore[no-untyped-def]
+    make_settings: Callable[..., Settings], make_client: Callable[..., Any], log_lines: Callable[[], str]
+) -> None:
     settings = make_settings(rate_limit=RateLimitSettings(rate_limits="off", rate_limit_auth="1/minute"))
     client = await make_client(create_app(settings, routers=[routes.router]))
     for _ in range(5):
@@ -84,8 +85,8 @@ async def test_limits_can_be_switched_off_for_load_tests(
 
 @pytest.mark.readiness("ratelimit.redis_fallback")
 async def test_unreachable_redis_falls_back_to_memory_with_one_warning(
-    make_settings, make_client, log_lines: Callable[[], str]
-) -> None:  # type: ignore[no-untyped-def]
+    make_settings: Callable[..., Settings], make_client: Callable[..., Any], log_lines: Callable[[], str]
+) -> None:
     app = limited_app(make_settings, redis=RedisSettings(redis_url=SecretStr(UNREACHABLE_REDIS), redis_timeout_s=0.2))
     client = await make_client(app)
     statuses = [(await client.get("/test/limited")).status_code for _ in range(4)]
@@ -153,7 +154,7 @@ async def test_redis_counts_survive_a_script_flush_and_expire_with_their_window(
         assert [(await limiter.hit("auth", "ip:192.0.2.2")).remaining for _ in range(2)] == [4, 3]
         await admin.script_flush()  # a restarted Redis forgets its scripts
         assert (await limiter.hit("auth", "ip:192.0.2.2")).remaining == 2
-        assert int(await admin.get(key)) == 3
+        assert int(await admin.get(key) or 0) == 3
         assert 0 < await admin.ttl(key) <= 60
         assert not limiter.degraded
     finally:
@@ -197,7 +198,7 @@ async def test_each_subject_is_counted_in_its_own_window() -> None:
         decisions = await asyncio.gather(*(limiter.hit("auth", subject) for subject in subjects))
         assert sorted(d.remaining for d, s in zip(decisions, subjects, strict=True) if s == subjects[0]) == [3, 4]
         assert decisions[1].remaining == 4
-        assert [int(await admin.get(key)) for key in keys] == [2, 1]
+        assert [int(await admin.get(key) or 0) for key in keys] == [2, 1]
         assert all(0 < ttl <= 60 for ttl in [await admin.ttl(key) for key in keys])
     finally:
         await admin.delete(*keys)
@@ -227,7 +228,7 @@ async def test_a_large_budget_is_drawn_from_redis_in_leases() -> None:
         key = f"{prefix}:limits:" + limiter.groups["auth"].key_for("auth", "ip:192.0.2.8")
         try:
             decisions = [await limiter.hit("auth", "ip:192.0.2.8") for _ in range(200)]
-            counted = int(await admin.get(key))
+            counted = int(await admin.get(key) or 0)
         finally:
             await admin.delete(key)
             await admin.aclose()

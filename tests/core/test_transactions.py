@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 
-from keel.config import HttpSettings
+from keel.config import HttpSettings, Settings
 from keel.main import create_app
 from tests.fixtures import routes
 from tests.fixtures.databases import database_settings
@@ -56,8 +58,8 @@ async def test_timed_out_write_is_rolled_back(make_settings, make_client) -> Non
 
 
 async def test_read_requests_hand_their_connection_back_without_committing(
-    make_settings, make_client, database_url: str
-) -> None:  # type: ignore[no-untyped-def]
+    make_settings: Callable[..., Settings], make_client: Callable[..., Any], database_url: str
+) -> None:
     """A read session runs in autocommit: closing it is all that ends it. With
     one pooled connection, reads in a row and at once, then a write, all land."""
     settings = make_settings(database=database_settings(database_url, db_pool_size=1, db_max_overflow=0))

@@ -17,11 +17,19 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from keel.config import AuthSettings, RedisSettings
-from keel.core.platform import platform
+from keel.config import AuthSettings, RedisSettings, Settings
 from keel.identity.access_cache import MISSING, AccessCache
 from keel.main import create_app
-from tests.fixtures.accounts import API, Account, add_member, create_api_key, create_org, last_seen_written, register
+from tests.fixtures.accounts import (
+    API,
+    Account,
+    add_member,
+    create_api_key,
+    create_org,
+    identity_resolver,
+    last_seen_written,
+    register,
+)
 from tests.fixtures.databases import database_settings
 from tests.fixtures.statements import executed_statements
 from tests.fixtures.waiting import eventually
@@ -57,7 +65,7 @@ async def test_a_repeated_read_does_not_ask_the_database_who_the_caller_is(
     client: httpx.AsyncClient, app: FastAPI, crew: dict[str, Any]
 ) -> None:
     headers = crew["member"].headers
-    platform(app).principal_resolver.access.clear()  # as when the entries expire
+    identity_resolver(app).access.clear()  # as when the entries expire
     async with access_queries(app) as seen:
         assert (await client.get(crew["tasks"], headers=headers)).status_code == 200
     # Who the caller is and their role, asked in one statement.
@@ -155,7 +163,9 @@ async def test_last_seen_stamps_do_not_clear_the_memo(make_settings, make_client
 
 
 @pytest.fixture
-async def two_processes(make_settings, make_client) -> AsyncIterator[Callable[..., Awaitable[Any]]]:  # type: ignore[no-untyped-def]
+async def two_processes(
+    make_settings: Callable[..., Settings], make_client: Callable[..., Any]
+) -> Callable[..., Awaitable[tuple[httpx.AsyncClient, httpx.AsyncClient]]]:
     """Two apps on one database, as two keel processes would be."""
 
     async def start(**sections: Any) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
@@ -187,7 +197,8 @@ async def test_other_processes_hear_of_a_change(two_processes) -> None:  # type:
     assert removed.status_code == 204
 
     async def refused() -> bool:
-        return (await second.get(tasks, headers=member.headers)).status_code == 404
+        response: httpx.Response = await second.get(tasks, headers=member.headers)
+        return response.status_code == 404
 
     assert await eventually(refused)
 
@@ -202,7 +213,8 @@ async def test_without_a_shared_cache_a_change_reaches_other_processes_within_th
     assert removed.status_code == 204
 
     async def refused() -> bool:
-        return (await second.get(tasks, headers=member.headers)).status_code == 404
+        response: httpx.Response = await second.get(tasks, headers=member.headers)
+        return response.status_code == 404
 
     assert await eventually(refused, within_s=3.0)
 
@@ -225,8 +237,8 @@ def test_a_zero_ttl_remembers_nothing() -> None:
 
 @pytest.mark.readiness("db.one_connection_per_request")
 async def test_reads_that_stamp_last_seen_hold_one_pooled_connection_at_a_time(
-    make_settings, make_client, database_url: str
-) -> None:  # type: ignore[no-untyped-def]
+    make_settings: Callable[..., Settings], make_client: Callable[..., Any], database_url: str
+) -> None:
     """As many readers as the pool has connections, all due a "last seen" stamp:
     each must not hold one connection while waiting for another to stamp."""
     settings = make_settings(

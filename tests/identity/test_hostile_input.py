@@ -49,8 +49,8 @@ async def test_hostile_values_never_break_identity_routes(client: httpx.AsyncCli
         client.post(f"{API}/orgs/{org_id}/members", json={"email": value, "role": value}, headers=h),
         client.post(f"{API}/orgs/{org_id}/api-keys", json={"name": value, "role": "viewer"}, headers=h),
         client.get(f"{API}/orgs/{org_id}/audit-log", params={"cursor": value[:500]}, headers=h),
-        client.get(f"{API}/me", headers={"authorization": f"Bearer {value[:1000]}".encode("utf-8", "replace")}),  # type: ignore[dict-item]
-        client.get(f"{API}/me", headers={"x-api-key": f"keel_{value[:1000]}".encode("utf-8", "replace")}),  # type: ignore[dict-item]
+        client.get(f"{API}/me", headers={"authorization": f"Bearer {value[:1000]}".encode("utf-8", "replace")}),  # type: ignore[arg-type]
+        client.get(f"{API}/me", headers={"x-api-key": f"keel_{value[:1000]}".encode("utf-8", "replace")}),  # type: ignore[arg-type]
     ]
     for call in calls:
         assert_sane(await call)

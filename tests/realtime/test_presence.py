@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 import orjson
 from pydantic import SecretStr
@@ -36,7 +37,7 @@ async def test_an_org_sees_its_members_online_with_their_devices(live: Live) -> 
     stranger_ws, _ = await open_session(live, await add_device(live, stranger))
     seen = await presence(live, org, owner.headers)
     assert seen["degraded"] is False
-    [member] = seen["items"]  # type: ignore[misc]
+    [member] = cast(list[dict[str, Any]], seen["items"])
     assert (member["user_id"], member["name"]) == (owner.id, "Ada")
     sessions = {s["session_id"]: s for s in member["sessions"]}
     assert sessions[ready["session_id"]]["device_id"] == phone.id
@@ -59,7 +60,7 @@ async def test_sessions_nobody_refreshes_drop_out(live: Live) -> None:
     entry = {"device_id": None, "connected_at": time.time()}
     key = f"realtime.presence.{uuid.UUID(owner.id).hex}"
     await cache.put_fields([(key, "crashed", orjson.dumps({**entry, "expires_at": time.time() + 0.3}))], ttl_s=60)
-    [member] = (await presence(live, owner.personal_org_id, owner.headers))["items"]  # type: ignore[misc]
+    [member] = cast(list[dict[str, Any]], (await presence(live, owner.personal_org_id, owner.headers))["items"])
     assert [s["session_id"] for s in member["sessions"]] == ["crashed"]
     await asyncio.sleep(0.4)
     assert (await presence(live, owner.personal_org_id, owner.headers))["items"] == []

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from keel.core.platform import platform
 from keel.core.principal import OrgScope, Principal, Role
@@ -111,7 +112,7 @@ async def test_list_pages_are_not_planned_per_request(app, big_org: uuid.UUID) -
     every execution, which cost it more than running them."""
     scope = OrgScope(org_id=big_org, role=Role.VIEWER, principal=Principal(user_id=uuid.uuid4()))
 
-    async def load(session, after):  # type: ignore[no-untyped-def]
+    async def load(session: AsyncSession, after: list[Any] | None) -> list[Any]:
         rows = await TaskRepository(session, scope).page(
             TaskFilter(), sort_field="created_at", descending=True, after=after, limit=50
         )

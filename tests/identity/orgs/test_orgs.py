@@ -143,9 +143,10 @@ async def test_invalid_org_id_is_422_not_500(client: httpx.AsyncClient) -> None:
 
 async def test_member_and_org_lists_page_with_cursors(client: httpx.AsyncClient, team) -> None:  # type: ignore[no-untyped-def]
     owner = team["owner"]
-    seen, cursor = [], None
+    seen: list[str] = []
+    cursor = None
     while True:
-        params = {"limit": 1, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"limit": 1, **({"cursor": cursor} if cursor else {})}
         page = (await client.get(f"{API}/orgs/{team['org']}/members", params=params, headers=owner.headers)).json()
         seen.extend(m["user_id"] for m in page["items"])
         cursor = page["next_cursor"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -125,7 +126,10 @@ async def test_wrong_password_and_unknown_email_get_the_same_answer(client: http
     for response in (wrong, unknown):
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
-    strip = lambda body: {k: v for k, v in body.items() if k != "request_id"}  # noqa: E731
+
+    def strip(body: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in body.items() if k != "request_id"}
+
     assert strip(wrong.json()) == strip(unknown.json())
     assert "wrong-password-1" not in log_lines()
     assert "auth.login_failed" in log_lines()

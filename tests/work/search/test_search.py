@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from keel.core.platform import platform
 from keel.work.search import repository
-from tests.fixtures.accounts import API, last_seen_written, register
+from tests.fixtures.accounts import API, identity_resolver, last_seen_written, register
 
 
 async def test_search_finds_every_kind_ranked_and_paged(client: httpx.AsyncClient) -> None:
@@ -38,9 +38,10 @@ async def test_search_finds_every_kind_ranked_and_paged(client: httpx.AsyncClien
     ranks = [hit["rank"] for hit in hits]
     assert ranks == sorted(ranks, reverse=True)
 
-    seen, cursor = [], None
+    seen: list[tuple[str, str]] = []
+    cursor = None
     while True:
-        params = {"q": "rocket", "limit": 1, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"q": "rocket", "limit": 1, **({"cursor": cursor} if cursor else {})}
         page = (await client.get(f"{org}/search", params=params, headers=h)).json()
         seen.extend((hit["kind"], hit["id"]) for hit in page["items"])
         cursor = page["next_cursor"]
@@ -80,7 +81,7 @@ async def test_search_and_dashboard_read_off_the_event_loop_on_sqlite(client: ht
     ]
     try:
         await last_seen_written(app)
-        platform(app).principal_resolver.access.clear()
+        identity_resolver(app).access.clear()
         seen["inline"].clear()
         for path in ("/search?q=findable", "/dashboard"):
             assert (await client.get(org + path, headers=owner.headers)).status_code == 200

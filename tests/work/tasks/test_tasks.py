@@ -245,7 +245,7 @@ async def test_paging_while_inserting_and_deleting_skips_and_repeats_nothing(
     cursor = None
     page_number = 0
     while True:
-        params = {"limit": 5, "sort": sort, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"limit": 5, "sort": sort, **({"cursor": cursor} if cursor else {})}
         page = (await client.get(org["tasks"], params=params, headers=h)).json()
         seen.extend(t["id"] for t in page["items"])
         # Between pages other clients insert and delete.
