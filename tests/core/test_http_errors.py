@@ -157,6 +157,19 @@ async def test_unhandled_exception_is_generic_500_and_logged_with_request_id(
     await assert_still_serving(client)
 
 
+async def test_a_failed_statements_parameters_stay_out_of_the_logs(
+    client: httpx.AsyncClient, log_lines: Callable[[], str]
+) -> None:
+    """They hold users' data: neither the error's text nor the traceback's frames show them."""
+    response = await client.get("/test/failed-statement")
+    assert_problem(response, 500)
+    logged = log_lines()
+    assert "http.unhandled_error" in logged
+    assert "no_such_table" in logged  # the statement is there, for whoever debugs it
+    assert routes.SECRET_IN_PARAMETER not in logged
+    assert routes.SECRET_IN_PARAMETER not in response.text
+
+
 @pytest.mark.readiness("http.timeout")
 async def test_slow_handler_hits_timeout_504(make_settings, make_client) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(http=HttpSettings(request_timeout_s=0.2))

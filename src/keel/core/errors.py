@@ -264,22 +264,36 @@ def database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def database_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is too busy now: no pooled connection
+    came free in time, or SQLite's write lock stayed taken."""
+    return isinstance(exc, sqlalchemy_exc.TimeoutError) or (
+        isinstance(exc, sqlalchemy_exc.OperationalError) and "locked" in str(exc.orig)
+    )
+
+
+def retry_shortly(exc: BaseException) -> str | None:
+    """What to tell a client whose work ``exc`` stopped, when a retry may
+    succeed (the database busy or unreachable, the latter logged as one
+    warning line without a traceback); None for any other error."""
+    if database_busy(exc):
+        return "The database is busy; retry shortly."
+    if database_unavailable(exc):
+        _database_log.warning("db.unavailable", error=type(exc).__name__)
+        return "The database is unavailable; retry shortly."
+    return None
+
+
 async def _on_database_error(request: Request, exc: Exception) -> Response:
     """Errors the request's changes cannot survive, but a retry may: no pooled
     connection came free in time, SQLite's write lock stayed taken, or the
     database is unreachable (restarting, down, misconfigured). The request's
     transaction rolled back, so it changed nothing: 503 with Retry-After, and
     one warning line without a traceback. Any other database error stays a 500."""
-    if isinstance(exc, sqlalchemy_exc.TimeoutError) or (
-        isinstance(exc, sqlalchemy_exc.OperationalError) and "locked" in str(exc.orig)
-    ):
-        busy = ServiceUnavailable("The database is busy; retry shortly.", headers={"Retry-After": "1"})
-        return problem_response(busy, request_id_of(request))
-    if not database_unavailable(exc):
+    detail = retry_shortly(exc)
+    if detail is None:
         raise exc
-    _database_log.warning("db.unavailable", error=type(exc).__name__)
-    down = ServiceUnavailable("The database is unavailable; retry shortly.", headers={"Retry-After": "1"})
-    return problem_response(down, request_id_of(request))
+    return problem_response(ServiceUnavailable(detail, headers={"Retry-After": "1"}), request_id_of(request))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -137,7 +137,9 @@ def configure_logging(settings: Settings) -> None:
         renderer = structlog.processors.JSONRenderer(serializer=_json_dumps)
         shared.append(structlog.processors.format_exc_info)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
+        # Plain tracebacks: a rich one lists each frame's local variables,
+        # which hold passwords, tokens and statement parameters.
+        renderer = structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
 
     structlog.configure(
         processors=[*shared, renderer],

@@ -31,6 +31,7 @@ from keel.config import RealtimeSettings
 from keel.core.cache import Cache
 from keel.core.clock import now
 from keel.core.db import Database
+from keel.core.errors import retry_shortly
 from keel.core.group_commit import GroupCommit
 from keel.core.logging import get_logger
 from keel.core.network import client_ip
@@ -39,7 +40,15 @@ from keel.core.token_bucket import TokenBucket
 from keel.identity.orgs.service import personal_org_id
 from keel.identity.users.service import active_among
 from keel.realtime import messages
-from keel.realtime.connection import AUTH_FAILED, GOING_AWAY, REVOKED, TOO_MANY, Connection
+from keel.realtime.connection import (
+    AUTH_FAILED,
+    GOING_AWAY,
+    INTERNAL_ERROR,
+    REVOKED,
+    TOO_MANY,
+    TRY_AGAIN_LATER,
+    Connection,
+)
 from keel.realtime.devices.models import Device
 from keel.realtime.devices.repository import live_device, stamp_connected
 from keel.realtime.events import service as events
@@ -114,12 +123,17 @@ class Gateway:
             return
         except WebSocketDisconnect:
             return
+        except Exception as error:  # the database busy or away: try again later; else a bug, logged
+            await _close(websocket, *_failed(error, stage="handshake"))
+            return
         if connection is None:
             return
         connection.on_close = lambda: self._closing(websocket, connection)
         connection.open(websocket.send_text)
         try:
             await self._read_frames(websocket, connection)
+        except Exception as error:  # a bug: this session ends, logged; the process and other sessions go on
+            connection.close(*_failed(error, stage="message", session_id=connection.session_id))
         finally:
             if connection.shutting is not None:
                 await connection.shutting
@@ -263,7 +277,12 @@ class Gateway:
             if text is None:
                 connection.send(messages.error("binary_frame", "Frames must be JSON text."))
                 continue
-            await self._handle(connection, text)
+            try:
+                await self._handle(connection, text)
+            except Exception as error:
+                if (detail := retry_shortly(error)) is None:
+                    raise
+                connection.send(messages.error("unavailable", detail))  # nothing was done: send it again
 
     async def _handle(self, connection: Connection, text: str) -> None:
         try:
@@ -408,6 +427,17 @@ class Gateway:
     async def stop(self) -> None:
         for connection in list(self.hub.connections):
             connection.close(GOING_AWAY, "server shutting down")
+
+
+def _failed(error: Exception, *, stage: str, session_id: str | None = None) -> tuple[int, str]:
+    """The close code and reason for an error that ended a session's work:
+    1013 when a retry may succeed (the database busy or away); otherwise
+    1011, with the error logged by keel (its statement's parameters hidden)."""
+    detail = retry_shortly(error)
+    if detail is not None:
+        return TRY_AGAIN_LATER, detail
+    _log.exception("realtime.unhandled_error", stage=stage, session_id=session_id)
+    return INTERNAL_ERROR, "internal error"
 
 
 def _signature(text: str) -> bytes | None:
