@@ -42,7 +42,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.load import LoadResult, run_wrk
 from bench.realtime_client import Relay, SeededDevice, close_all, open_sessions, seed_devices
 from bench.report import domain_bench_main
-from bench.run import _database, keel, keel_env, login, seed, settle_postgres
+from bench.run import Seeded, _database, keel, keel_env, login, seed, settle_postgres
 from bench.servers import Server, wait_until_idle
 from keel.config import DatabaseSettings
 from keel.core.db import Database
@@ -185,7 +185,13 @@ def ws_url(server: Server) -> str:
 
 
 async def relay(
-    name: str, pairs_at: tuple[str, str], fleets: list[list[SeededDevice]], *, seconds: float, target_ms: float | None
+    name: str,
+    pairs_at: tuple[str, str],
+    fleets: list[list[SeededDevice]],
+    *,
+    seconds: float,
+    target_ms: float | None,
+    rate: int = RELAY_RATE,
 ) -> Latency:
     send_url, receive_url = pairs_at
     servers = list(dict.fromkeys(url.replace("ws://", "http://").removesuffix(WS_PATH) for url in pairs_at))
@@ -194,12 +200,42 @@ async def relay(
     measured = Relay()
     before = await asyncio.to_thread(loop_holds, servers)
     try:
-        await measured.run(list(zip(senders, receivers, strict=True)), rate=RELAY_RATE, seconds=seconds)
+        await measured.run(list(zip(senders, receivers, strict=True)), rate=rate, seconds=seconds)
     finally:
         await close_all(senders + receivers)
     held = await asyncio.to_thread(holds_since, before, servers)
     p50, p99, worst = measured.quantiles()
     return Latency(name, measured.sent, len(measured.latencies_ms), p50, p99, worst, target_ms, held)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The database seeded for the realtime scenarios, and keel's environment on it."""
+
+    env: dict[str, str]
+    tasks_org: Seeded  # the task list's org, 1,000 tasks
+    relay_fleets: list[list[SeededDevice]]  # RELAY_PAIRS users' sending and receiving devices
+    idle_devices: list[SeededDevice]  # the held sessions' devices
+
+    @property
+    def tasks_path(self) -> str:
+        return f"/api/v1/orgs/{self.tasks_org.org_id}/tasks"
+
+
+def seed_scenario(database_url: str, workdir: Path, *, sockets: int, redis: bool) -> Scenario:
+    env = keel_env(database_url, secrets.token_urlsafe(48), redis=redis) | {
+        # The load generator's users hold many sessions and send fast: limits raised, stated in the report.
+        "KEEL_REALTIME_MAX_CONNECTIONS_PER_USER": str(sockets // SOCKET_USERS + 2),
+        "KEEL_REALTIME_MESSAGES_PER_S": "100000",
+        "KEEL_LOG_LEVEL": "WARNING",
+    }
+    tasks_org = seed(env, workdir, tasks=1000, mixed=False, search=False)
+    wanted = RELAY_PAIRS + SOCKET_USERS
+    for members in [100] * (wanted // 100) + ([wanted % 100] if wanted % 100 else []):  # at most 100 a seed
+        keel("seed", "--tasks", "0", "--members", str(members), env=env, cwd=workdir)
+    fleets = asyncio.run(_seed(database_url, [2] * RELAY_PAIRS + [sockets // SOCKET_USERS] * SOCKET_USERS))
+    idle_devices = [device for devices in fleets[RELAY_PAIRS:] for device in devices]
+    return Scenario(env, tasks_org, fleets[:RELAY_PAIRS], idle_devices)
 
 
 def run_backend(backend: str, *, quick: bool, workdir: Path) -> tuple[Held, list[Latency], list[HttpRound]]:
@@ -210,19 +246,9 @@ def run_backend(backend: str, *, quick: bool, workdir: Path) -> tuple[Held, list
     seconds = 4 if quick else 15
     wrk_seconds = 3 if quick else ROUND_S
     with _database(backend, workdir) as (database_url, _, _):
-        env = keel_env(database_url, secrets.token_urlsafe(48), redis=pg) | {
-            # The load generator's users hold many sessions and send fast: limits raised, stated in the report.
-            "KEEL_REALTIME_MAX_CONNECTIONS_PER_USER": str(sockets // SOCKET_USERS + 2),
-            "KEEL_REALTIME_MESSAGES_PER_S": "100000",
-            "KEEL_LOG_LEVEL": "WARNING",
-        }
-        tasks_org = seed(env, workdir, tasks=1000, mixed=False, search=False)
-        wanted = RELAY_PAIRS + SOCKET_USERS
-        for members in [100] * (wanted // 100) + ([wanted % 100] if wanted % 100 else []):  # at most 100 a seed
-            keel("seed", "--tasks", "0", "--members", str(members), env=env, cwd=workdir)
-        fleets = asyncio.run(_seed(database_url, [2] * RELAY_PAIRS + [sockets // SOCKET_USERS] * SOCKET_USERS))
-        relay_fleets, idle_fleets = fleets[:RELAY_PAIRS], fleets[RELAY_PAIRS:]
-        idle_devices = [device for devices in idle_fleets for device in devices]
+        scenario = seed_scenario(database_url, workdir, sockets=sockets, redis=pg)
+        env, tasks_org = scenario.env, scenario.tasks_org
+        relay_fleets, idle_devices = scenario.relay_fleets, scenario.idle_devices
         if pg:
             settle_postgres(database_url)
         latencies: list[Latency] = []
@@ -237,7 +263,7 @@ def run_backend(backend: str, *, quick: bool, workdir: Path) -> tuple[Held, list
 
         with Server(f"keel-{backend}", keel_command("serve"), env, workdir, "/health/live") as api:
             token = login(api.base_url, tasks_org.email, tasks_org.password)
-            tasks_path = f"/api/v1/orgs/{tasks_org.org_id}/tasks"
+            tasks_path = scenario.tasks_path
             url = ws_url(api)
             settle()
             # Not measured: the users' streams then exist and hold events, as
