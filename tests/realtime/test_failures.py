@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -20,7 +22,7 @@ from keel.config import DatabaseSettings, RealtimeSettings, Settings, WorkerSett
 from keel.core.platform import platform
 from keel.main import create_app
 from tests.fixtures.accounts import register
-from tests.fixtures.realtime import Live, add_device, closed_with, open_session, receive, send, serve
+from tests.fixtures.realtime import Live, add_device, closed_with, handshake, open_session, receive, send, serve
 from tests.fixtures.relay import relay_to
 
 UNCAUGHT = "Exception in ASGI application"  # uvicorn's line for an error the app let through
@@ -77,7 +79,7 @@ async def test_with_the_database_away_sessions_are_told_to_retry_and_go_on_when_
         try:
             owner = await register(live.http)
             sender, listener = await add_device(live, owner), await add_device(live, owner)
-            a, _ = await open_session(live, sender)
+            a, _, nonce = await handshake(live, sender)
             b, _ = await open_session(live, listener)
             await send(a, type="event", id="before", kind="k", payload=1)
             assert (await receive(a))["type"] == "ack"
@@ -86,6 +88,16 @@ async def test_with_the_database_away_sessions_are_told_to_retry_and_go_on_when_
             relay.cut()  # a restart in progress: pooled connections reset, new ones refused
             await send(b, type="resume", after_seq=0)
             told: dict[str, Any] = await receive(b, timeout_s=10)
+            assert (told["type"], told["code"]) == ("error", "unavailable")
+            new_key = Ed25519PrivateKey.generate()
+            new_public = new_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            rotate = {
+                "type": "rotate_key",
+                "public_key": base64.b64encode(new_public).decode(),
+                "signature": base64.b64encode(sender.key.sign(nonce + new_public)).decode(),
+            }
+            await send(a, **rotate)
+            told = await receive(a, timeout_s=10)
             assert (told["type"], told["code"]) == ("error", "unavailable")
             late = await connect(live.ws_url)
             challenge = await receive(late)
@@ -96,6 +108,8 @@ async def test_with_the_database_away_sessions_are_told_to_retry_and_go_on_when_
             relay.restore()
             await send(b, type="resume", after_seq=0)  # sent again, as the error frame asked
             assert (await receive(b, timeout_s=10))["id"] == "before"
+            await send(a, **rotate)
+            assert (await receive(a, timeout_s=10))["type"] == "key_rotated"
             await send(a, type="event", id="after", kind="k", payload=2)
             assert (await receive(a, timeout_s=10))["type"] == "ack"
             assert (await receive(b))["id"] == "after"
