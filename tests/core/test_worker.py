@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
 
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keel.config import WorkerSettings
+from keel.config import Settings, WorkerSettings
 from keel.core import jobs, outbox
 from keel.core.cache import Cache, MemoryCache, RedisCache
 from keel.core.clock import now
 from keel.core.db import Database
 from keel.core.idempotency import IdempotencyRecord
+from keel.core.logging import configure_logging
 from keel.core.metrics import Metrics
 from keel.core.outbox import OutboxEvent, OutboxMessage, emit
 from keel.core.outbox_signal import CommitAnnouncer
@@ -310,3 +312,49 @@ async def test_a_commit_that_wrote_events_wakes_a_worker_elsewhere_at_once(datab
         await worker.stop()
         await announcing.close()
         await listening.close()
+
+
+class FailingOnce:
+    """A domain's pass that raises ``error`` on its first run."""
+
+    name = "failing-once"
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.failed = asyncio.Event()
+
+    async def run_once(self) -> bool:
+        if not self.failed.is_set():
+            self.failed.set()
+            raise self.error
+        return False
+
+    async def stop(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("error", "traced"),
+    [
+        (RuntimeError("a pass with a bug"), True),
+        (sqlalchemy_exc.TimeoutError("no pooled connection came free"), False),
+    ],
+)
+async def test_a_failed_pass_is_traced_when_it_is_a_bug_and_one_line_when_the_database_is_away(
+    database: Database, settings: Settings, log_lines: Callable[[], str], error: Exception, traced: bool
+) -> None:
+    configure_logging(settings)
+    worker = new_worker(database)
+    failing = FailingOnce(error)
+    worker.add_pass(failing)
+    worker.start()
+    try:
+        await asyncio.wait_for(failing.failed.wait(), 10)
+        await asyncio.sleep(0.1)
+    finally:
+        await worker.stop()
+    logged = log_lines()
+    assert "worker.pass_failed" in logged
+    assert type(error).__name__ in logged
+    assert ("Traceback" in logged) is traced
+    assert (str(error) in logged) is traced  # a bug's message is in its traceback

@@ -272,6 +272,12 @@ def database_busy(exc: BaseException) -> bool:
     )
 
 
+def database_away(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is busy or unreachable: a retry may
+    succeed, and there is no bug to trace."""
+    return database_busy(exc) or database_unavailable(exc)
+
+
 def retry_shortly(exc: BaseException) -> str | None:
     """What to tell a client whose work ``exc`` stopped, when a retry may
     succeed (the database busy or unreachable, the latter logged as one

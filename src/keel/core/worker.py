@@ -38,6 +38,7 @@ from keel.core import jobs, outbox
 from keel.core.cache import Cache
 from keel.core.clock import monotonic, now
 from keel.core.db import Database
+from keel.core.errors import database_away
 from keel.core.logging import get_logger
 from keel.core.metrics import Metrics
 from keel.core.outbox import OutboxMessage
@@ -169,7 +170,7 @@ class Worker:
             try:
                 busy = await self.run_once()
             except Exception as exc:  # a pass never kills the worker: it logs and pauses
-                _log.warning("worker.pass_failed", error=type(exc).__name__)
+                _log_failure("worker.pass_failed", exc)
                 await self._release_claimed(retry_in=_RETRY_AFTER_FAILURE)
                 await self._pause(_RETRY_AFTER_FAILURE.total_seconds())
                 continue
@@ -287,7 +288,7 @@ class Worker:
         try:
             await job.run(self.database)
         except Exception as exc:  # the next run is scheduled all the same
-            _log.warning("worker.job_failed", job=job.name, error=type(exc).__name__)
+            _log_failure("worker.job_failed", exc, job=job.name)
             self.metrics.job_runs.labels(job=job.name, outcome="failed").inc()
         else:
             _log.info("worker.job_ran", job=job.name, seconds=round(monotonic() - started, 3))
@@ -295,3 +296,13 @@ class Worker:
         finally:
             async with self.database.session(write=True) as session, session.begin():
                 await jobs.finish(session, job, holder=self.holder, until=until)
+
+
+def _log_failure(event: str, exc: Exception, **fields: str) -> None:
+    """One warning line when the database is busy or away (it comes back by
+    itself); any other error is a bug, logged with its traceback for whoever
+    fixes it (statement parameters and frame locals never appear in one)."""
+    if database_away(exc):
+        _log.warning(event, error=type(exc).__name__, **fields)
+    else:
+        _log.exception(event, error=type(exc).__name__, **fields)
