@@ -94,16 +94,19 @@ def one_round(arm: Arm, scenario: Scenario, workdir: Path, load: Load | None, ra
             print(f"set rate: {load.name} (a third of {capacity:,.0f} requests/s)", flush=True)
         paced = load
 
-        def p99_at_the_set_rate() -> float:
+        def p99_at_the_set_rate(seconds: int = ROUND_S) -> float:
             return run_wrk(
                 api.port,
                 scenario.tasks_path,
                 token=token,
                 connections=paced.connections,
-                seconds=ROUND_S,
+                seconds=seconds,
                 pause_ms=paced.pause_ms,
             ).p99_ms
 
+        # Not measured: a fresh server's first requests (cold caches, first
+        # compilations) would land in the round without sessions alone.
+        p99_at_the_set_rate(WARM_UP_S)
         without = p99_at_the_set_rate()
 
         async def beside_sessions() -> tuple[float, float]:
